@@ -1,0 +1,45 @@
+// How every subcommand ends: with --json, one JSON summary object as the last line of stdout; otherwise
+// a short human summary. Errors end the same way (an `error` field), with exit status 1.
+
+import { InvalidArgumentError } from 'commander';
+
+export interface CommandOptions {
+  json?: boolean;
+}
+
+export async function runCommand(options: CommandOptions, body: () => Promise<Record<string, unknown>>): Promise<void> {
+  try {
+    const summary = await body();
+    if (options.json) process.stdout.write(`${JSON.stringify(summary)}\n`);
+    else process.stderr.write(`${humanSummary(summary)}\n`);
+  } catch (err) {
+    const message = err instanceof Error ? err.message : String(err);
+    process.stderr.write(`error: ${message}\n`);
+    if (options.json) process.stdout.write(`${JSON.stringify({ error: message })}\n`);
+    process.exitCode = 1;
+  }
+}
+
+function humanSummary(summary: Record<string, unknown>): string {
+  return Object.entries(summary)
+    .filter(([, v]) => v === null || typeof v !== 'object')
+    .map(([k, v]) => `${k}: ${typeof v === 'number' && !Number.isInteger(v) ? v.toPrecision(5) : v}`)
+    .join('\n');
+}
+
+/** Commander argument parsers that reject what is not a number, naming the flag. */
+export function intArg(flag: string) {
+  return (value: string): number => {
+    const n = Number(value);
+    if (!Number.isInteger(n)) throw new InvalidArgumentError(`${flag} must be an integer (got "${value}")`);
+    return n;
+  };
+}
+
+export function numberArg(flag: string) {
+  return (value: string): number => {
+    const n = Number(value);
+    if (value.trim() === '' || !Number.isFinite(n)) throw new InvalidArgumentError(`${flag} must be a number (got "${value}")`);
+    return n;
+  };
+}

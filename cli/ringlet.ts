@@ -1,0 +1,19 @@
+#!/usr/bin/env node
+// The `ringlet` command line: one subcommand per job, each ending in a JSON summary with --json.
+import { Command } from 'commander';
+import { benchCommand } from './bench.js';
+import { dataCommand } from './data.js';
+import { generateCommand } from './generate.js';
+import { presetsCommand } from './presets.js';
+import { trainCommand } from './train.js';
+
+const program = new Command('ringlet')
+  .description('pre-train tiny Llama-style language models')
+  .addCommand(dataCommand)
+  .addCommand(trainCommand)
+  .addCommand(generateCommand)
+  .addCommand(presetsCommand)
+  .addCommand(benchCommand)
+  .showHelpAfterError();
+
+await program.parseAsync(process.argv);

@@ -1,0 +1,165 @@
+// Picks and initialises the TensorFlow.js backend Ringlet computes on: wasm (default, with the
+// kernels it lacks or runs slowly replaced), plain cpu, or libtensorflow via tfjs-node(-gpu).
+import { createRequire } from 'node:module';
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import * as tf from '@tensorflow/tfjs';
+import { getThreadsCount, setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
+import { wasmUnsortedSegmentSumConfig } from './wasm-unsorted-segment-sum.js';
+import { fastWasmBatchMatMulConfig } from './wasm-batch-matmul.js';
+
+export const BACKEND_NAMES = ['wasm', 'cpu', 'tensorflow', 'tensorflow-gpu', 'auto'] as const;
+export type BackendName = (typeof BACKEND_NAMES)[number];
+
+export interface BackendInfo {
+  /** The tfjs backend now active: 'wasm', 'cpu' or 'tensorflow' (which tfjs-node-gpu also uses). */
+  name: string;
+  /** What runs, for logs, e.g. "wasm (SIMD, 1 thread) + UnsortedSegmentSum kernel + ...". */
+  description: string;
+}
+
+const TF_NODE_PACKAGES = {
+  tensorflow: '@tensorflow/tfjs-node',
+  'tensorflow-gpu': '@tensorflow/tfjs-node-gpu',
+} as const;
+type TfNodeBackend = keyof typeof TF_NODE_PACKAGES;
+
+/** Makes `name` the active tfjs backend and says what it is. */
+export async function setupBackend(name: BackendName = 'wasm'): Promise<BackendInfo> {
+  switch (name) {
+    case 'wasm':
+      return setupWasm();
+    case 'cpu':
+      return setupCpu();
+    case 'tensorflow':
+    case 'tensorflow-gpu':
+      return setupTfNode(name);
+    case 'auto':
+      return setupAuto();
+    default:
+      throw new Error(`unknown backend "${String(name)}"; expected one of ${BACKEND_NAMES.join(', ')}`);
+  }
+}
+
+async function setupWasm(): Promise<BackendInfo> {
+  installWasmKernels();
+  // The Node build finds its .wasm next to its own file (__dirname); naming the folder explicitly
+  // keeps that true if Ringlet is ever bundled. It is ignored once the backend has initialised.
+  setWasmPaths(wasmDistDir());
+  if (!(await tf.setBackend('wasm'))) {
+    throw new Error(`the wasm backend failed to initialise (looked for its .wasm files in ${wasmDistDir()})`);
+  }
+  const simd = await tf.env().getAsync('WASM_HAS_SIMD_SUPPORT');
+  const threads = getThreadsCount();
+  return {
+    name: 'wasm',
+    description:
+      `wasm (${simd ? 'SIMD' : 'no SIMD'}, ${threads} thread${threads === 1 ? '' : 's'})` +
+      ' + UnsortedSegmentSum kernel + transposed/batched-matmul fast path',
+  };
+}
+
+let wasmKernelsInstalled = false;
+
+/**
+ * Registers UnsortedSegmentSum and replaces BatchMatMul on wasm. Runs before the backend
+ * initialises so tfjs calls the kept setupFunc of the stock BatchMatMul; unregistering first
+ * avoids tfjs's "already registered" warning.
+ */
+function installWasmKernels(): void {
+  if (wasmKernelsInstalled) return;
+  const stockMatMul = tf.getKernel(tf.BatchMatMul, 'wasm');
+  const transpose = tf.getKernel(tf.Transpose, 'wasm');
+  if (stockMatMul === undefined || transpose === undefined) {
+    throw new Error('@tensorflow/tfjs-backend-wasm registered no BatchMatMul/Transpose kernel; is it 4.22?');
+  }
+  tf.unregisterKernel(tf.BatchMatMul, 'wasm');
+  tf.registerKernel(fastWasmBatchMatMulConfig(stockMatMul, transpose));
+  if (tf.getKernel(tf.UnsortedSegmentSum, 'wasm') === undefined) {
+    tf.registerKernel(wasmUnsortedSegmentSumConfig);
+  }
+  wasmKernelsInstalled = true;
+}
+
+function wasmDistDir(): string {
+  const main = createRequire(import.meta.url).resolve('@tensorflow/tfjs-backend-wasm');
+  const dir = path.dirname(main);
+  if (!existsSync(path.join(dir, 'tfjs-backend-wasm-simd.wasm'))) {
+    throw new Error(`@tensorflow/tfjs-backend-wasm has no tfjs-backend-wasm-simd.wasm in ${dir}`);
+  }
+  return dir + path.sep;
+}
+
+async function setupCpu(): Promise<BackendInfo> {
+  if (!(await tf.setBackend('cpu'))) throw new Error('the cpu backend failed to initialise');
+  // The cpu backend's first tensor prints a banner advertising tfjs-node; Ringlet offers that as
+  // --backend tensorflow, so the banner is silenced (PROD only gates warnings in tfjs 4.22).
+  const prod = tf.env().getBool('PROD');
+  tf.env().set('PROD', true);
+  tf.tensor1d([0]).dispose();
+  tf.env().set('PROD', prod);
+  return { name: 'cpu', description: 'cpu (plain JavaScript kernels, 1 thread)' };
+}
+
+let loadedTfNode: TfNodeBackend | null = null;
+
+async function setupTfNode(name: TfNodeBackend): Promise<BackendInfo> {
+  const pkg = TF_NODE_PACKAGES[name];
+  if (loadedTfNode !== null && loadedTfNode !== name) {
+    throw new Error(
+      `backend ${name} cannot load: ${TF_NODE_PACKAGES[loadedTfNode]} is already loaded in this process ` +
+        `and both register the tfjs backend "tensorflow"`,
+    );
+  }
+  await importTfNode(name);
+  loadedTfNode = name;
+  // tfjs-node registers its backend with the @tensorflow/tfjs it resolves; a second copy of tfjs
+  // (e.g. after a version mismatch) would hold it where Ringlet's tf cannot see it.
+  if (tf.findBackendFactory('tensorflow') === null) {
+    throw new Error(
+      `${pkg} loaded but its "tensorflow" backend is not registered with Ringlet's @tensorflow/tfjs: ` +
+        'two copies of @tensorflow/tfjs are installed (see `npm ls @tensorflow/tfjs`); both must be 4.22.0',
+    );
+  }
+  if (!(await tf.setBackend('tensorflow'))) throw new Error(`backend ${name}: ${pkg} failed to initialise`);
+  return { name: 'tensorflow', description: `tensorflow (libtensorflow through ${pkg})` };
+}
+
+async function importTfNode(name: TfNodeBackend): Promise<void> {
+  const pkg: string = TF_NODE_PACKAGES[name];
+  try {
+    // A variable specifier: the packages are optional and absent from most installs.
+    await import(pkg);
+  } catch (err) {
+    if (isPackageMissing(err, pkg)) throw new MissingBackendPackageError(name, pkg, err);
+    throw new Error(`backend ${name}: loading ${pkg} failed: ${(err as Error).message}`, { cause: err });
+  }
+}
+
+class MissingBackendPackageError extends Error {
+  constructor(backend: TfNodeBackend, pkg: string, cause: unknown) {
+    super(
+      `backend ${backend} needs ${pkg}, which is not installed (it downloads libtensorflow at install time; ` +
+        'install it on a machine with network access to storage.googleapis.com)',
+      { cause },
+    );
+  }
+}
+
+function isPackageMissing(err: unknown, pkg: string): boolean {
+  const { code, message } = err as { code?: string; message?: string };
+  return (code === 'ERR_MODULE_NOT_FOUND' || code === 'MODULE_NOT_FOUND') && String(message).includes(`'${pkg}'`);
+}
+
+async function setupAuto(): Promise<BackendInfo> {
+  const skipped: string[] = [];
+  for (const name of ['tensorflow-gpu', 'tensorflow'] as const) {
+    try {
+      return await setupTfNode(name);
+    } catch (err) {
+      skipped.push(err instanceof MissingBackendPackageError ? `${name} (not installed)` : `${name} (${(err as Error).message})`);
+    }
+  }
+  const wasm = await setupWasm();
+  return { ...wasm, description: `${wasm.description} (auto; skipped ${skipped.join('; ')})` };
+}

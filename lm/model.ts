@@ -1,0 +1,166 @@
+// A Llama-style decoder in TensorFlow.js: token embedding tied to the output head, RMSNorm, rotary
+// position embeddings, causal (grouped-query) attention and a SwiGLU MLP, with no biases.
+// The parameters are a plain map of named variables; training, checkpoints and the ring all-reduce
+// see them as named buffers and nothing here knows about them.
+import * as tf from '@tensorflow/tfjs';
+import { parameterShapes, type ModelConfig } from './model-config.js';
+import { Rng } from './rng.js';
+
+export type Params = Map<string, tf.Variable>;
+
+/** Keys and values of earlier positions, one [1, n_kv_heads, length, head_dim] pair per layer. */
+export interface KvCache {
+  k: tf.Tensor4D[];
+  v: tf.Tensor4D[];
+  length: number;
+}
+
+/**
+ * Normal(0, 0.02) for matrices, ones for norm gains. The projections that write into the residual stream
+ * (wo, w_down) get 0.02/sqrt(2·n_layers), as in GPT-2, so the stream's variance does not grow with depth.
+ * Drawn in JavaScript from a seeded generator, so every backend starts from the same weights.
+ */
+export function initParams(c: ModelConfig, seed: number): Params {
+  const rng = new Rng(seed);
+  const residualStd = 0.02 / Math.sqrt(2 * c.n_layers);
+  const params: Params = new Map();
+  for (const [name, shape] of parameterShapes(c)) {
+    const size = shape.reduce((a, b) => a * b, 1);
+    const data = new Float32Array(size);
+    if (shape.length === 1) data.fill(1);
+    else {
+      const std = name.endsWith('.wo') || name.endsWith('.w_down') ? residualStd : 0.02;
+      for (let i = 0; i < size; i++) data[i] = rng.normal() * std;
+    }
+    params.set(name, tf.variable(tf.tensor(data, shape), true)); // unnamed: tfjs names must be unique per process
+  }
+  return params;
+}
+
+/** Parameters from stored buffers (a checkpoint), checking that every tensor is present with its shape. */
+export function paramsFromTensors(c: ModelConfig, tensors: Map<string, { shape: number[]; data: Float32Array }>): Params {
+  const params: Params = new Map();
+  for (const [name, shape] of parameterShapes(c)) {
+    const t = tensors.get(name);
+    if (!t) throw new Error(`weights have no tensor "${name}"`);
+    if (t.shape.join() !== shape.join()) throw new Error(`weight "${name}" has shape [${t.shape}], the model needs [${shape}]`);
+    params.set(name, tf.variable(tf.tensor(t.data, shape), true));
+  }
+  return params;
+}
+
+function linear(x: tf.Tensor2D, w: tf.Variable): tf.Tensor2D {
+  return tf.matMul(x, w as tf.Variable<tf.Rank.R2>);
+}
+
+function rmsNorm(x: tf.Tensor2D, gain: tf.Tensor, eps: number): tf.Tensor2D {
+  return x.mul(tf.rsqrt(x.square().mean(-1, true).add(eps))).mul(gain);
+}
+
+/** cos and sin of position·θ_i for positions start..start+T-1, each [T, head_dim/2]. */
+function ropeTables(c: ModelConfig, start: number, T: number): [tf.Tensor2D, tf.Tensor2D] {
+  const half = c.d_model / c.n_heads / 2;
+  const cos = new Float32Array(T * half);
+  const sin = new Float32Array(T * half);
+  for (let t = 0; t < T; t++)
+    for (let i = 0; i < half; i++) {
+      const angle = (start + t) * Math.pow(c.rope_theta, -i / half);
+      cos[t * half + i] = Math.cos(angle);
+      sin[t * half + i] = Math.sin(angle);
+    }
+  return [tf.tensor2d(cos, [T, half]), tf.tensor2d(sin, [T, half])];
+}
+
+/** Rotates the two halves of each head's vector ([B, H, T, head_dim]), as Llama's reference code does. */
+function applyRope(x: tf.Tensor4D, cos: tf.Tensor2D, sin: tf.Tensor2D): tf.Tensor4D {
+  const [x1, x2] = tf.split(x, 2, 3);
+  return tf.concat([x1.mul(cos).sub(x2.mul(sin)), x1.mul(sin).add(x2.mul(cos))], 3) as tf.Tensor4D;
+}
+
+/** Additive mask [rows·T, S]: query i (at position start+i) sees keys 0..start+i. Repeated for each query row group. */
+function causalMask(start: number, T: number, rows: number): tf.Tensor2D {
+  const S = start + T;
+  const mask = new Float32Array(rows * T * S);
+  for (let r = 0; r < rows; r++)
+    for (let i = 0; i < T; i++) mask.fill(-1e9, (r * T + i) * S + start + i + 1, (r * T + i + 1) * S);
+  return tf.tensor2d(mask, [rows * T, S]);
+}
+
+/** [B·T, heads·head_dim] → [B, heads, T, head_dim] */
+function splitHeads(x: tf.Tensor2D, B: number, T: number, heads: number): tf.Tensor4D {
+  return x.reshape([B, T, heads, -1]).transpose([0, 2, 1, 3]);
+}
+
+function attention(
+  p: (name: string) => tf.Variable,
+  l: number,
+  x: tf.Tensor2D,
+  c: ModelConfig,
+  B: number,
+  T: number,
+  start: number,
+  cache?: KvCache,
+): tf.Tensor2D {
+  const headDim = c.d_model / c.n_heads;
+  const group = c.n_heads / c.n_kv_heads; // query heads that share one key/value head
+  const [cos, sin] = ropeTables(c, start, T);
+  const q = applyRope(splitHeads(linear(x, p(`layers.${l}.wq`)), B, T, c.n_heads), cos, sin);
+  let k = applyRope(splitHeads(linear(x, p(`layers.${l}.wk`)), B, T, c.n_kv_heads), cos, sin);
+  let v = splitHeads(linear(x, p(`layers.${l}.wv`)), B, T, c.n_kv_heads);
+  if (cache) {
+    if (cache.length > 0) {
+      k = tf.concat([cache.k[l], k], 2);
+      v = tf.concat([cache.v[l], v], 2);
+    }
+    cache.k[l] = tf.keep(k);
+    cache.v[l] = tf.keep(v);
+  }
+  // Grouped-query attention without copying keys: stack each group's query heads along the time axis.
+  const qGrouped = q.reshape([B, c.n_kv_heads, group * T, headDim]);
+  const scores = tf.matMul(qGrouped, k, false, true).mul(1 / Math.sqrt(headDim)).add(causalMask(start, T, group));
+  const out = tf.matMul(tf.softmax(scores), v).reshape([B, c.n_heads, T, headDim]);
+  return linear(out.transpose([0, 2, 1, 3]).reshape([B * T, c.d_model]), p(`layers.${l}.wo`));
+}
+
+function swiglu(p: (name: string) => tf.Variable, l: number, x: tf.Tensor2D): tf.Tensor2D {
+  const gate = linear(x, p(`layers.${l}.w_gate`));
+  const up = linear(x, p(`layers.${l}.w_up`));
+  return linear(gate.mul(tf.sigmoid(gate)).mul<tf.Tensor2D>(up), p(`layers.${l}.w_down`));
+}
+
+/**
+ * Logits [B·T, vocab] for tokens [B, T] (or only the last position's, [B, vocab], with lastOnly).
+ * With a cache, the tokens continue the cached sequence and their keys and values are appended to it;
+ * the caller owns the cache's tensors and disposes the ones it replaces.
+ */
+export function forward(
+  params: Params,
+  c: ModelConfig,
+  tokens: tf.Tensor2D,
+  options: { cache?: KvCache; lastOnly?: boolean } = {},
+): tf.Tensor2D {
+  const p = (name: string) => params.get(name)!;
+  const [B, T] = tokens.shape;
+  const start = options.cache?.length ?? 0;
+  let x = tf.gather(p('tok_embedding'), tokens.reshape([B * T])) as tf.Tensor2D;
+  for (let l = 0; l < c.n_layers; l++) {
+    x = x.add(attention(p, l, rmsNorm(x, p(`layers.${l}.attn_norm`), c.norm_eps), c, B, T, start, options.cache));
+    x = x.add(swiglu(p, l, rmsNorm(x, p(`layers.${l}.mlp_norm`), c.norm_eps)));
+  }
+  if (options.cache) options.cache.length = start + T;
+  if (options.lastOnly) x = x.reshape([B, T, c.d_model]).slice([0, T - 1, 0], [B, 1, c.d_model]).reshape([B, c.d_model]);
+  return tf.matMul(rmsNorm(x, p('final_norm'), c.norm_eps), p('tok_embedding'), false, true);
+}
+
+/** Mean next-token cross-entropy in nats: logsumexp(logits) − logit of the target. */
+export function crossEntropy(logits: tf.Tensor2D, targets: tf.Tensor1D): tf.Scalar {
+  const [rows, vocab] = logits.shape;
+  const flatIndex = tf.range(0, rows, 1, 'int32').mul(tf.scalar(vocab, 'int32')).add(targets);
+  const targetLogit = tf.gather(logits.reshape([rows * vocab]), flatIndex);
+  return tf.logSumExp(logits, 1).sub(targetLogit).mean() as tf.Scalar;
+}
+
+/** The training objective for a batch: inputs and targets are [B, T] int32, targets shifted by one. */
+export function lossOn(params: Params, c: ModelConfig, inputs: tf.Tensor2D, targets: tf.Tensor2D): tf.Scalar {
+  return crossEntropy(forward(params, c, inputs), targets.reshape([-1]) as tf.Tensor1D);
+}

@@ -1,0 +1,13 @@
+import * as tf from '@tensorflow/tfjs';
+import '@tensorflow/tfjs-backend-wasm';
+await tf.setBackend('cpu');
+const a = tf.randomNormal([4, 2, 3], 0, 1, 'float32', 1), b = tf.randomNormal([3, 5], 0, 1, 'float32', 2);
+const a1 = tf.randomNormal([1, 2, 3], 0, 1, 'float32', 3), b4 = tf.randomNormal([4, 3, 5], 0, 1, 'float32', 4);
+const av = await a.array(), bv = await b.array(), a1v = await a1.array(), b4v = await b4.array();
+const c1 = tf.matMul(a, b).arraySync(), c2 = tf.matMul(a1, b4).arraySync();
+await tf.setBackend('wasm');
+const w1 = tf.matMul(tf.tensor(av), tf.tensor(bv)).arraySync(), w2 = tf.matMul(tf.tensor(a1v), tf.tensor(b4v)).arraySync();
+console.log(JSON.stringify(c1).slice(0,200)); console.log(JSON.stringify(w1).slice(0,200));
+console.log(JSON.stringify(c2).slice(0,200)); console.log(JSON.stringify(w2).slice(0,200));
+const md = (x: unknown, y: unknown) => { const p = (x as number[]).flat(9) as number[], q = (y as number[]).flat(9) as number[]; return Math.max(...p.map((v, i) => Math.abs(v - q[i]))) + ' len ' + p.length + '/' + q.length; };
+console.log('diff1', md(c1, w1), 'diff2', md(c2, w2));

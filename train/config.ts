@@ -1,0 +1,109 @@
+// The training run's configuration: one schema in sections, validated once where it enters (a JSON file,
+// then flags on top). Errors name the field's path and the allowed range.
+import fs from 'node:fs';
+import { z } from 'zod';
+import { ModelConfigFields } from '../lm/model-config.js';
+
+const int = (min: number, max: number) => z.number().int().min(min).max(max);
+
+export const TrainConfigSchema = z
+  .object({
+    data: z.string().min(1), // dataset folder written by `ringlet data prepare`
+    out: z.string().min(1), // run folder: checkpoints, metrics.jsonl
+    backend: z.enum(['wasm', 'cpu', 'tensorflow', 'tensorflow-gpu', 'auto']).default('wasm'),
+    model: z
+      .object({ preset: z.string().default('micro') })
+      .extend(ModelConfigFields.omit({ vocab: true }).partial().shape) // overrides of the preset
+      .strict()
+      .prefault({}),
+    optimizer: z
+      .object({
+        lr: z.number().positive().max(1).default(2e-3),
+        min_lr: z.number().min(0).max(1).optional(), // default lr/10
+        warmup_steps: int(0, 1e7).default(50),
+        weight_decay: z.number().min(0).max(1).default(0.1),
+        beta1: z.number().min(0).lt(1).default(0.9),
+        beta2: z.number().min(0).lt(1).default(0.95),
+        eps: z.number().positive().max(1).default(1e-8),
+        grad_clip: z.number().min(0).max(1e6).default(1), // global-norm clip; 0 turns it off
+      })
+      .strict()
+      .prefault({}),
+    training: z
+      .object({
+        batch_size: int(1, 4096).default(16), // windows per micro-batch
+        grad_accum: int(1, 4096).default(1), // micro-batches per optimizer step
+        max_steps: int(1, 1e9).optional(), // the schedule's horizon; without it, estimated from time_limit
+        time_limit: z.number().positive().max(1e7).optional(), // seconds of training in this invocation
+        eval_every: int(1, 1e9).default(100),
+        eval_windows: int(1, 1e6).default(64),
+        log_every: int(1, 1e9).default(10),
+        seed: int(0, 2 ** 31 - 1).default(1337),
+      })
+      .strict()
+      .prefault({}),
+    checkpoint: z
+      .object({
+        every: int(1, 1e9).default(200), // steps between checkpoints
+        keep_last: int(1, 1000).default(3),
+      })
+      .strict()
+      .prefault({}),
+  })
+  .strict()
+  .superRefine((c, ctx) => {
+    if (c.training.max_steps === undefined && c.training.time_limit === undefined)
+      ctx.addIssue({ code: 'custom', path: ['training', 'max_steps'], message: 'give max_steps (--max-steps) or time_limit (--time-limit)' });
+    if (c.optimizer.min_lr !== undefined && c.optimizer.min_lr > c.optimizer.lr)
+      ctx.addIssue({ code: 'custom', path: ['optimizer', 'min_lr'], message: `must not exceed lr (${c.optimizer.lr})` });
+  });
+export type TrainConfig = z.infer<typeof TrainConfigSchema>;
+
+/** Flags that set a config field, by the field's path. */
+export const TRAIN_FLAGS: Record<string, string[]> = {
+  data: ['data'],
+  out: ['out'],
+  backend: ['backend'],
+  preset: ['model', 'preset'],
+  lr: ['optimizer', 'lr'],
+  warmupSteps: ['optimizer', 'warmup_steps'],
+  batchSize: ['training', 'batch_size'],
+  gradAccum: ['training', 'grad_accum'],
+  maxSteps: ['training', 'max_steps'],
+  timeLimit: ['training', 'time_limit'],
+  evalEvery: ['training', 'eval_every'],
+  logEvery: ['training', 'log_every'],
+  seed: ['training', 'seed'],
+  checkpointEvery: ['checkpoint', 'every'],
+  keepLast: ['checkpoint', 'keep_last'],
+};
+
+/** Formats zod issues as "field.path: message" lines, the way the CLI shows them. */
+export function describeIssues(error: z.ZodError, source: string): string {
+  const lines = error.issues.map((issue) => {
+    const path = issue.path.length ? issue.path.join('.') : '(top level)';
+    return `  ${path}: ${issue.message}`;
+  });
+  return `invalid ${source}:\n${lines.join('\n')}`;
+}
+
+/** Reads an optional JSON config file, lays flag values over it, and validates the result. */
+export function loadTrainConfig(file: string | undefined, flags: Record<string, unknown>): TrainConfig {
+  let raw: Record<string, unknown> = {};
+  if (file) {
+    try {
+      raw = JSON.parse(fs.readFileSync(file, 'utf8'));
+    } catch (err) {
+      throw new Error(`cannot read config file ${file}: ${(err as Error).message}`);
+    }
+  }
+  for (const [flag, path] of Object.entries(TRAIN_FLAGS)) {
+    if (flags[flag] === undefined) continue;
+    let node = raw;
+    for (const key of path.slice(0, -1)) node = (node[key] ??= {}) as Record<string, unknown>;
+    node[path[path.length - 1]] = flags[flag];
+  }
+  const parsed = TrainConfigSchema.safeParse(raw);
+  if (!parsed.success) throw new Error(describeIssues(parsed.error, file ? `config (${file} and flags)` : 'config'));
+  return parsed.data;
+}

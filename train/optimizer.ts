@@ -1,0 +1,66 @@
+// AdamW (Loshchilov & Hutter) with decoupled weight decay, applied to matrices only: norm gains and the
+// embedding are not decayed. Moments live on the backend as variables; checkpoints read them as buffers.
+import * as tf from '@tensorflow/tfjs';
+import type { Params } from '../lm/model.js';
+
+export interface AdamWConfig {
+  beta1: number;
+  beta2: number;
+  eps: number;
+  weightDecay: number;
+}
+
+export function isDecayed(name: string, shape: number[]): boolean {
+  return shape.length >= 2 && name !== 'tok_embedding';
+}
+
+export class AdamW {
+  readonly m = new Map<string, tf.Variable>();
+  readonly v = new Map<string, tf.Variable>();
+  step = 0; // updates applied so far; drives the bias correction
+
+  constructor(
+    private readonly params: Params,
+    private readonly config: AdamWConfig,
+  ) {
+    for (const [name, p] of params) {
+      this.m.set(name, tf.variable(tf.zerosLike(p), false));
+      this.v.set(name, tf.variable(tf.zerosLike(p), false));
+    }
+  }
+
+  /** Both moments of every parameter, named `m.<param>` and `v.<param>` as checkpoints store them. */
+  moments(): Map<string, tf.Variable> {
+    const prefixed = (prefix: string, vars: Map<string, tf.Variable>) => [...vars].map(([n, v]) => [`${prefix}${n}`, v] as const);
+    return new Map([...prefixed('m.', this.m), ...prefixed('v.', this.v)]);
+  }
+
+  /** Restores the moments from a checkpoint's buffers; `step` must be set by the caller. */
+  restore(buffers: Map<string, { shape: number[]; data: Float32Array }>): void {
+    for (const [name, v] of this.moments()) {
+      const b = buffers.get(name);
+      if (!b) throw new Error(`optimizer state has no tensor "${name}"`);
+      v.assign(tf.tensor(b.data, b.shape));
+    }
+  }
+
+  /** One update with learning rate lr. Gradients are multiplied by gradScale first (clipping, averaging). */
+  apply(grads: Map<string, tf.Tensor>, lr: number, gradScale = 1): void {
+    const { beta1, beta2, eps, weightDecay } = this.config;
+    this.step += 1;
+    const correction1 = 1 - Math.pow(beta1, this.step);
+    const correction2 = 1 - Math.pow(beta2, this.step);
+    tf.tidy(() => {
+      for (const [name, p] of this.params) {
+        const g = grads.get(name)!.mul(gradScale);
+        const m = this.m.get(name)!;
+        const v = this.v.get(name)!;
+        m.assign(m.mul(beta1).add(g.mul(1 - beta1)));
+        v.assign(v.mul(beta2).add(g.square().mul(1 - beta2)));
+        const update = m.div(correction1).div(v.div(correction2).sqrt().add(eps));
+        const decay = isDecayed(name, p.shape) ? p.mul(weightDecay) : null;
+        p.assign(p.sub((decay ? update.add(decay) : update).mul(lr)));
+      }
+    });
+  }
+}

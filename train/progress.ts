@@ -1,0 +1,68 @@
+// What a training run tells its user: a live status line on a terminal (or a line every log_every steps
+// otherwise) on stderr, and every logged step and evaluation as JSON lines in the run's metrics.jsonl.
+import fs from 'node:fs';
+import path from 'node:path';
+
+export interface StepFigures {
+  step: number;
+  horizon: number | null;
+  loss: number;
+  lr: number;
+  grad_norm: number;
+  tokens_per_s: number;
+  gflops_per_s: number;
+  step_s: number;
+  elapsed_s: number;
+}
+
+export class ProgressLog {
+  private readonly live: boolean;
+  private liveLineShown = false;
+  private readonly metricsFile: string | null;
+
+  constructor(runDir: string | null, options: { live?: boolean } = {}) {
+    this.live = options.live ?? Boolean(process.stderr.isTTY);
+    this.metricsFile = runDir ? path.join(runDir, 'metrics.jsonl') : null;
+    if (runDir) fs.mkdirSync(runDir, { recursive: true });
+  }
+
+  info(message: string): void {
+    this.clearLive();
+    process.stderr.write(`${message}\n`);
+  }
+
+  event(record: Record<string, number>): void {
+    this.append({ type: 'eval', ...record });
+    const parts = Object.entries(record).map(([k, v]) => `${k} ${Number.isInteger(v) ? v : v.toFixed(4)}`);
+    this.info(parts.join('  '));
+  }
+
+  step(f: StepFigures, logNow: boolean): void {
+    const eta = f.horizon ? formatSeconds((f.elapsed_s / f.step) * (f.horizon - f.step)) : '?';
+    const line =
+      `step ${f.step}${f.horizon ? `/${f.horizon}` : ''}  loss ${f.loss.toFixed(4)}  lr ${f.lr.toExponential(2)}  ` +
+      `gnorm ${f.grad_norm.toFixed(3)}  ${Math.round(f.tokens_per_s)} tok/s  ${f.gflops_per_s.toFixed(2)} GFLOP/s  ETA ${eta}`;
+    if (logNow) this.append({ type: 'step', ...f });
+    if (this.live) {
+      process.stderr.write(`\r\x1b[2K${line}`);
+      this.liveLineShown = true;
+    } else if (logNow) process.stderr.write(`${line}\n`);
+  }
+
+  private clearLive(): void {
+    if (this.liveLineShown) process.stderr.write('\r\x1b[2K');
+    this.liveLineShown = false;
+  }
+
+  private append(record: object): void {
+    if (this.metricsFile) fs.appendFileSync(this.metricsFile, `${JSON.stringify({ time: new Date().toISOString(), ...record })}\n`);
+  }
+}
+
+export function formatSeconds(s: number): string {
+  if (!Number.isFinite(s)) return '?';
+  const h = Math.floor(s / 3600);
+  const m = Math.floor((s % 3600) / 60);
+  const sec = Math.floor(s % 60);
+  return h > 0 ? `${h}h${String(m).padStart(2, '0')}m` : `${m}m${String(sec).padStart(2, '0')}s`;
+}

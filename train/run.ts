@@ -1,0 +1,259 @@
+// The story of a training run on one process: config, data, model, optimizer, loop, evaluation, checkpoint.
+import fs from 'node:fs';
+import path from 'node:path';
+import * as tf from '@tensorflow/tfjs';
+import { setupBackend } from '../kernels/backend.js';
+import { readManifest } from '../data/manifest.js';
+import { openSplit } from '../data/shards.js';
+import { Tokenizer } from '../lm/tokenizer.js';
+import { initParams, lossOn, paramsFromTensors, type Params } from '../lm/model.js';
+import { ModelConfigSchema, flopsPerToken, parameterCount, presetConfig, type ModelConfig } from '../lm/model-config.js';
+import { checkCompatible, listCheckpoints, readCheckpoint, writeCheckpoint } from '../lm/checkpoint.js';
+import { describeIssues, type TrainConfig } from './config.js';
+import { AdamW } from './optimizer.js';
+import { learningRate, type Schedule } from './schedule.js';
+import { WindowSampler, chunkBatch, fixedWindows, type Batch, type DataCursor } from './batches.js';
+import { evaluate, unigramLoss } from './evaluate.js';
+import { ProgressLog } from './progress.js';
+
+export interface TrainSummary {
+  step: number;
+  params: number;
+  params_non_embedding: number;
+  val_loss: number;
+  val_bpb: number;
+  unigram_loss: number; // validation loss of the training split's unigram distribution, for scale
+  tokens_seen: number;
+  tokens_per_s: number;
+  gflops_per_s: number;
+  elapsed_s: number;
+  checkpoint: string;
+  backend: string;
+  interrupted: boolean;
+  d_model: number;
+  n_layers: number;
+  n_heads: number;
+  n_kv_heads: number;
+  context: number;
+  vocab: number;
+}
+
+/** Training state that a checkpoint must carry for an exact resume, beyond weights and moments. */
+interface RunState {
+  step: number;
+  tokensSeen: number;
+  cursor: DataCursor;
+  horizonSteps: number | null; // the schedule's length in steps; null until estimated from the time limit
+}
+
+function parseCursor(value: unknown): DataCursor {
+  const c = value as DataCursor;
+  if (!Number.isInteger(c?.epoch) || !Number.isInteger(c?.index)) throw new Error(`checkpoint data cursor ${JSON.stringify(value)} is not {epoch, index}`);
+  return { epoch: c.epoch, index: c.index };
+}
+
+export function resolveModelConfig(config: TrainConfig, vocab: number): ModelConfig {
+  const { preset, ...overrides } = config.model;
+  const parsed = ModelConfigSchema.safeParse({ ...presetConfig(preset), ...overrides, vocab });
+  if (!parsed.success) throw new Error(describeIssues(parsed.error, `model config (preset ${preset} with overrides)`));
+  return parsed.data;
+}
+
+function toBuffers(vars: Map<string, tf.Variable>) {
+  return new Map([...vars].map(([name, v]) => [name, { shape: v.shape, data: v.dataSync() as Float32Array }]));
+}
+
+export async function train(config: TrainConfig, options: { resume: boolean; log: ProgressLog }): Promise<TrainSummary> {
+  const { log } = options;
+  const backend = await setupBackend(config.backend);
+  log.info(`backend: ${backend.description}`);
+
+  const manifest = readManifest(config.data);
+  const tokenizerPath = path.join(config.data, manifest.tokenizer.file);
+  const tokenizer = await Tokenizer.load(tokenizerPath);
+  const tokenizerJson = fs.readFileSync(tokenizerPath);
+  const model = resolveModelConfig(config, tokenizer.vocabSize);
+  const counts = parameterCount(model);
+  log.info(
+    `model: ${config.model.preset} d_model=${model.d_model} n_layers=${model.n_layers} n_heads=${model.n_heads} ` +
+      `n_kv_heads=${model.n_kv_heads} context=${model.context} vocab=${model.vocab}; ` +
+      `${counts.total.toLocaleString('en')} parameters (${counts.nonEmbedding.toLocaleString('en')} non-embedding)`,
+  );
+
+  const { training: t, optimizer: o } = config;
+  const trainTokens = openSplit(config.data, 'train').tokens;
+  const valTokens = openSplit(config.data, 'val').tokens;
+  const sampler = new WindowSampler(trainTokens, model.context, t.seed);
+  const validation = fixedWindows(valTokens, model.context, t.eval_windows);
+  const byteLengths = tokenizer.byteLengths();
+  const unigram = unigramLoss(trainTokens, valTokens, model.vocab);
+
+  const tokensPerStep = t.batch_size * t.grad_accum * model.context;
+  const checkpoint = options.resume && (await listCheckpoints(config.out)).length > 0
+    ? await readCheckpoint(config.out, { withOptimizer: true })
+    : null;
+  if (checkpoint) checkCompatible(checkpoint.meta, { modelConfig: model, tokenizerSha256: tokenizer.sha256 });
+  const params: Params = checkpoint ? paramsFromTensors(model, checkpoint.weights) : initParams(model, t.seed);
+  const optimizer = new AdamW(params, { beta1: o.beta1, beta2: o.beta2, eps: o.eps, weightDecay: o.weight_decay });
+  let state: RunState = { step: 0, tokensSeen: 0, cursor: { epoch: 0, index: 0 }, horizonSteps: t.max_steps ?? null };
+  if (checkpoint) {
+    optimizer.restore(checkpoint.optimizer!);
+    const m = checkpoint.meta;
+    state = { step: m.step, tokensSeen: m.tokens_seen, cursor: parseCursor(m.data_cursor), horizonSteps: t.max_steps ?? m.schedule_horizon_steps };
+    optimizer.step = state.step;
+    log.info(`resumed from ${checkpoint.path} at step ${state.step} (${state.tokensSeen.toLocaleString('en')} tokens seen)`);
+  }
+
+  const schedule = (): Schedule => ({
+    lr: o.lr,
+    minLr: o.min_lr ?? o.lr / 10,
+    warmupTokens: o.warmup_steps * tokensPerStep,
+    totalTokens: state.horizonSteps === null ? Infinity : state.horizonSteps * tokensPerStep,
+  });
+
+  const saveCheckpoint = async (metrics: Record<string, number>) =>
+    writeCheckpoint(
+      config.out,
+      {
+        step: state.step,
+        weights: toBuffers(params),
+        optimizer: toBuffers(optimizer.moments()),
+        meta: {
+          config: { model, training: config },
+          tokens_seen: state.tokensSeen,
+          data_cursor: { epoch: state.cursor.epoch, index: state.cursor.index },
+          // Data order is the only randomness after initialisation; its seed and the cursor reproduce it.
+          rng_state: { data_order_seed: t.seed },
+          schedule_horizon_steps: state.horizonSteps,
+          tokenizer_sha256: tokenizer.sha256,
+          backend: backend.name,
+          metrics,
+        },
+        tokenizerJson,
+      },
+      config.checkpoint.keep_last,
+    );
+
+  let stopSignal: string | null = null;
+  const onSignal = (signal: string) => {
+    stopSignal = signal;
+    log.info(`${signal}: finishing this step, then writing a checkpoint`);
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+
+  const flopsToken = flopsPerToken(model);
+  const started = Date.now();
+  const startTokens = state.tokensSeen;
+  let lastEval = { loss: NaN, bpb: NaN };
+  let checkpointPath = '';
+  const runEval = () => {
+    lastEval = evaluate(params, model, validation, t.batch_size, byteLengths);
+    log.event({ step: state.step, val_loss: lastEval.loss, val_bpb: lastEval.bpb, unigram_loss: unigram });
+  };
+  const timeUp = () => t.time_limit !== undefined && (Date.now() - started) / 1000 >= t.time_limit;
+
+  try {
+    while ((state.horizonSteps === null || state.step < state.horizonSteps) && !stopSignal && !timeUp()) {
+      const stepStarted = Date.now();
+      const lr = learningRate(state.tokensSeen, schedule());
+      const { batch, cursor } = sampler.next(t.batch_size * t.grad_accum, state.cursor);
+      const { loss, gradNorm } = trainStep(params, model, optimizer, chunkBatch(batch, t.batch_size), lr, o.grad_clip);
+      state = { ...state, step: state.step + 1, tokensSeen: state.tokensSeen + tokensPerStep, cursor };
+      if (!Number.isFinite(loss)) throw new Error(`loss is ${loss} at step ${state.step}; lower the learning rate (now ${lr})`);
+
+      // With only a time limit, fix the schedule's horizon once the step time is known (and checkpoint it).
+      if (state.horizonSteps === null && state.step === 10) {
+        const perStep = (Date.now() - started) / 1000 / (state.tokensSeen - startTokens) * tokensPerStep;
+        state.horizonSteps = state.step + Math.max(1, Math.floor((t.time_limit! - (Date.now() - started) / 1000) / perStep));
+        log.info(`schedule horizon: ${state.horizonSteps} steps (estimated from the time limit)`);
+      }
+      const elapsed = (Date.now() - started) / 1000;
+      const tokensPerS = (state.tokensSeen - startTokens) / elapsed;
+      log.step({
+        step: state.step,
+        horizon: state.horizonSteps,
+        loss,
+        lr,
+        grad_norm: gradNorm,
+        tokens_per_s: tokensPerS,
+        gflops_per_s: (tokensPerS * flopsToken) / 1e9,
+        step_s: (Date.now() - stepStarted) / 1000,
+        elapsed_s: elapsed,
+      }, state.step % t.log_every === 0);
+      if (state.step % t.eval_every === 0) runEval();
+      if (state.step % config.checkpoint.every === 0) checkpointPath = await saveCheckpoint({ val_loss: lastEval.loss, val_bpb: lastEval.bpb });
+      await new Promise((resolve) => setImmediate(resolve)); // let signal handlers run between steps
+    }
+  } finally {
+    process.removeListener('SIGINT', onSignal);
+    process.removeListener('SIGTERM', onSignal);
+  }
+
+  runEval();
+  checkpointPath = await saveCheckpoint({ val_loss: lastEval.loss, val_bpb: lastEval.bpb });
+  log.info(`checkpoint: ${checkpointPath}`);
+  const elapsed = (Date.now() - started) / 1000;
+  const tokensPerS = elapsed > 0 ? (state.tokensSeen - startTokens) / elapsed : 0;
+  return {
+    step: state.step,
+    params: counts.total,
+    params_non_embedding: counts.nonEmbedding,
+    val_loss: lastEval.loss,
+    val_bpb: lastEval.bpb,
+    unigram_loss: unigram,
+    tokens_seen: state.tokensSeen,
+    tokens_per_s: tokensPerS,
+    gflops_per_s: (tokensPerS * flopsToken) / 1e9,
+    elapsed_s: elapsed,
+    checkpoint: checkpointPath,
+    backend: backend.name,
+    interrupted: stopSignal !== null,
+    d_model: model.d_model,
+    n_layers: model.n_layers,
+    n_heads: model.n_heads,
+    n_kv_heads: model.n_kv_heads,
+    context: model.context,
+    vocab: model.vocab,
+  };
+}
+
+/**
+ * One optimizer step: gradients summed over the micro-batches, averaged, clipped to a global norm,
+ * then AdamW. Returns the mean loss and the gradient norm before clipping.
+ */
+export function trainStep(
+  params: Params,
+  model: ModelConfig,
+  optimizer: AdamW,
+  microBatches: Batch[],
+  lr: number,
+  gradClip: number,
+): { loss: number; gradNorm: number } {
+  const summed = new Map<string, tf.Tensor>();
+  let lossSum = 0;
+  for (const mb of microBatches) {
+    const { value, grads } = tf.tidy(() => {
+      const inputs = tf.tensor2d(mb.inputs, [mb.batch, mb.context], 'int32');
+      const targets = tf.tensor2d(mb.targets, [mb.batch, mb.context], 'int32');
+      return tf.variableGrads(() => lossOn(params, model, inputs, targets), [...params.values()]);
+    });
+    lossSum += value.dataSync()[0];
+    value.dispose();
+    for (const [name, variable] of params) {
+      const g = grads[variable.name];
+      const prev = summed.get(name);
+      summed.set(name, prev ? tf.tidy(() => prev.add(g)) : g);
+      if (prev) {
+        prev.dispose();
+        g.dispose();
+      }
+    }
+  }
+  const average = 1 / microBatches.length;
+  const gradNorm = tf.tidy(() => tf.addN([...summed.values()].map((g) => g.square().sum())).sqrt().dataSync()[0]) * average;
+  const clipScale = gradClip > 0 && gradNorm > gradClip ? gradClip / gradNorm : 1;
+  optimizer.apply(summed, lr, average * clipScale);
+  for (const g of summed.values()) g.dispose();
+  return { loss: lossSum * average, gradNorm };
+}
