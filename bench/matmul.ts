@@ -69,7 +69,8 @@ for (const c of CASES) {
     const gflops = (ms: number) => (flops / ms / 1e6).toFixed(2).padStart(7);
     console.log(
       `${c.label.padEnd(23)} | ${+transposeA}  ${+transposeB}  | ${stockMs.toFixed(1).padStart(8)} ${gflops(stockMs)} | ` +
-        `${fastMs.toFixed(1).padStart(7)} ${gflops(fastMs)} | ${(stockMs / fastMs).toFixed(1).padStart(7)}x | ${diff.toExponential(1)}`,
+        `${fastMs.toFixed(1).padStart(7)} ${gflops(fastMs)} | ${(stockMs / fastMs).toFixed(1).padStart(7)}x | ` +
+        diff.toExponential(1),
     );
     tf.dispose([a, b, expected, actual]);
   }

@@ -6,7 +6,7 @@ import { initParams } from '../lm/model.js';
 import { flopsPerToken, parameterCount, presetConfig } from '../lm/model-config.js';
 import { Rng } from '../lm/rng.js';
 import { AdamW } from '../train/optimizer.js';
-import { trainStep } from '../train/run.js';
+import { trainStep } from '../train/step.js';
 import type { Batch } from '../train/batches.js';
 
 export interface ThroughputOptions {

@@ -62,16 +62,20 @@ async function setupWasm(): Promise<BackendInfo> {
 let wasmKernelsInstalled = false;
 
 /**
- * Registers UnsortedSegmentSum and replaces BatchMatMul on wasm. Runs before the backend
- * initialises so tfjs calls the kept setupFunc of the stock BatchMatMul; unregistering first
- * avoids tfjs's "already registered" warning.
+ * Registers UnsortedSegmentSum and replaces BatchMatMul on wasm. Run before the backend
+ * initialises, tfjs then calls the kept setupFunc of the stock BatchMatMul (run after, that has
+ * already happened). Unregistering first avoids tfjs's "already registered" warning.
  */
 function installWasmKernels(): void {
   if (wasmKernelsInstalled) return;
   const stockMatMul = tf.getKernel(tf.BatchMatMul, 'wasm');
   const transpose = tf.getKernel(tf.Transpose, 'wasm');
   if (stockMatMul === undefined || transpose === undefined) {
-    throw new Error('@tensorflow/tfjs-backend-wasm registered no BatchMatMul/Transpose kernel; is it 4.22?');
+    throw new Error(
+      "no wasm BatchMatMul/Transpose kernel is registered with Ringlet's @tensorflow/tfjs: " +
+        '@tensorflow/tfjs-backend-wasm must be 4.22.0 and share its @tensorflow/tfjs-core ' +
+        '(see `npm ls @tensorflow/tfjs-core`)',
+    );
   }
   tf.unregisterKernel(tf.BatchMatMul, 'wasm');
   tf.registerKernel(fastWasmBatchMatMulConfig(stockMatMul, transpose));
@@ -92,8 +96,8 @@ function wasmDistDir(): string {
 
 async function setupCpu(): Promise<BackendInfo> {
   if (!(await tf.setBackend('cpu'))) throw new Error('the cpu backend failed to initialise');
-  // The cpu backend's first tensor prints a banner advertising tfjs-node; Ringlet offers that as
-  // --backend tensorflow, so the banner is silenced (PROD only gates warnings in tfjs 4.22).
+  // The cpu backend's first tensor prints a banner advertising tfjs-node, which Ringlet already
+  // offers as the 'tensorflow' backend; silenced (the PROD flag only gates warnings in tfjs 4.22).
   const prod = tf.env().getBool('PROD');
   tf.env().set('PROD', true);
   tf.tensor1d([0]).dispose();
@@ -157,7 +161,8 @@ async function setupAuto(): Promise<BackendInfo> {
     try {
       return await setupTfNode(name);
     } catch (err) {
-      skipped.push(err instanceof MissingBackendPackageError ? `${name} (not installed)` : `${name} (${(err as Error).message})`);
+      const why = err instanceof MissingBackendPackageError ? 'not installed' : (err as Error).message;
+      skipped.push(`${name} (${why})`);
     }
   }
   const wasm = await setupWasm();

@@ -32,7 +32,7 @@ export function initParams(c: ModelConfig, seed: number): Params {
       const std = name.endsWith('.wo') || name.endsWith('.w_down') ? residualStd : 0.02;
       for (let i = 0; i < size; i++) data[i] = rng.normal() * std;
     }
-    params.set(name, tf.variable(tf.tensor(data, shape), true)); // unnamed: tfjs names must be unique per process
+    params.set(name, tf.tidy(() => tf.variable(tf.tensor(data, shape), true))); // unnamed: tfjs names must be unique per process
   }
   return params;
 }
@@ -44,7 +44,7 @@ export function paramsFromTensors(c: ModelConfig, tensors: Map<string, { shape: 
     const t = tensors.get(name);
     if (!t) throw new Error(`weights have no tensor "${name}"`);
     if (t.shape.join() !== shape.join()) throw new Error(`weight "${name}" has shape [${t.shape}], the model needs [${shape}]`);
-    params.set(name, tf.variable(tf.tensor(t.data, shape), true));
+    params.set(name, tf.tidy(() => tf.variable(tf.tensor(t.data, shape), true)));
   }
   return params;
 }

@@ -35,6 +35,7 @@ export const TrainConfigSchema = z
         grad_accum: int(1, 4096).default(1), // micro-batches per optimizer step
         max_steps: int(1, 1e9).optional(), // the schedule's horizon; without it, estimated from time_limit
         time_limit: z.number().positive().max(1e7).optional(), // seconds of training in this invocation
+        until_step: int(1, 1e9).optional(), // stop this invocation at this step; the schedule still runs to max_steps
         eval_every: int(1, 1e9).default(100),
         eval_windows: int(1, 1e6).default(64),
         log_every: int(1, 1e9).default(10),
@@ -71,6 +72,7 @@ export const TRAIN_FLAGS: Record<string, string[]> = {
   gradAccum: ['training', 'grad_accum'],
   maxSteps: ['training', 'max_steps'],
   timeLimit: ['training', 'time_limit'],
+  untilStep: ['training', 'until_step'],
   evalEvery: ['training', 'eval_every'],
   logEvery: ['training', 'log_every'],
   seed: ['training', 'seed'],

@@ -24,8 +24,8 @@ export class AdamW {
     private readonly config: AdamWConfig,
   ) {
     for (const [name, p] of params) {
-      this.m.set(name, tf.variable(tf.zerosLike(p), false));
-      this.v.set(name, tf.variable(tf.zerosLike(p), false));
+      this.m.set(name, tf.tidy(() => tf.variable(tf.zerosLike(p), false)));
+      this.v.set(name, tf.tidy(() => tf.variable(tf.zerosLike(p), false)));
     }
   }
 
@@ -40,7 +40,7 @@ export class AdamW {
     for (const [name, v] of this.moments()) {
       const b = buffers.get(name);
       if (!b) throw new Error(`optimizer state has no tensor "${name}"`);
-      v.assign(tf.tensor(b.data, b.shape));
+      tf.tidy(() => v.assign(tf.tensor(b.data, b.shape)));
     }
   }
 

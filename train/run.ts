@@ -6,13 +6,14 @@ import { setupBackend } from '../kernels/backend.js';
 import { readManifest } from '../data/manifest.js';
 import { openSplit } from '../data/shards.js';
 import { Tokenizer } from '../lm/tokenizer.js';
-import { initParams, lossOn, paramsFromTensors, type Params } from '../lm/model.js';
+import { initParams, paramsFromTensors, type Params } from '../lm/model.js';
 import { ModelConfigSchema, flopsPerToken, parameterCount, presetConfig, type ModelConfig } from '../lm/model-config.js';
 import { checkCompatible, listCheckpoints, readCheckpoint, writeCheckpoint } from '../lm/checkpoint.js';
 import { describeIssues, type TrainConfig } from './config.js';
 import { AdamW } from './optimizer.js';
 import { learningRate, type Schedule } from './schedule.js';
-import { WindowSampler, chunkBatch, fixedWindows, type Batch, type DataCursor } from './batches.js';
+import { WindowSampler, chunkBatch, fixedWindows, type DataCursor } from './batches.js';
+import { trainStep } from './step.js';
 import { evaluate, unigramLoss } from './evaluate.js';
 import { ProgressLog } from './progress.js';
 
@@ -68,7 +69,7 @@ export async function train(config: TrainConfig, options: { resume: boolean; log
   const backend = await setupBackend(config.backend);
   log.info(`backend: ${backend.description}`);
 
-  const manifest = readManifest(config.data);
+  const manifest = await readManifest(config.data);
   const tokenizerPath = path.join(config.data, manifest.tokenizer.file);
   const tokenizer = await Tokenizer.load(tokenizerPath);
   const tokenizerJson = fs.readFileSync(tokenizerPath);
@@ -81,8 +82,8 @@ export async function train(config: TrainConfig, options: { resume: boolean; log
   );
 
   const { training: t, optimizer: o } = config;
-  const trainTokens = openSplit(config.data, 'train').tokens;
-  const valTokens = openSplit(config.data, 'val').tokens;
+  const trainTokens = (await openSplit(config.data, 'train')).tokens;
+  const valTokens = (await openSplit(config.data, 'val')).tokens;
   const sampler = new WindowSampler(trainTokens, model.context, t.seed);
   const validation = fixedWindows(valTokens, model.context, t.eval_windows);
   const byteLengths = tokenizer.byteLengths();
@@ -111,8 +112,10 @@ export async function train(config: TrainConfig, options: { resume: boolean; log
     totalTokens: state.horizonSteps === null ? Infinity : state.horizonSteps * tokensPerStep,
   });
 
-  const saveCheckpoint = async (metrics: Record<string, number>) =>
-    writeCheckpoint(
+  let checkpointStep = -1;
+  const saveCheckpoint = async (metrics: Record<string, number>) => {
+    checkpointStep = state.step;
+    return writeCheckpoint(
       config.out,
       {
         step: state.step,
@@ -133,6 +136,7 @@ export async function train(config: TrainConfig, options: { resume: boolean; log
       },
       config.checkpoint.keep_last,
     );
+  };
 
   let stopSignal: string | null = null;
   const onSignal = (signal: string) => {
@@ -154,7 +158,8 @@ export async function train(config: TrainConfig, options: { resume: boolean; log
   const timeUp = () => t.time_limit !== undefined && (Date.now() - started) / 1000 >= t.time_limit;
 
   try {
-    while ((state.horizonSteps === null || state.step < state.horizonSteps) && !stopSignal && !timeUp()) {
+    const lastStep = () => Math.min(state.horizonSteps ?? Infinity, t.until_step ?? Infinity);
+    while (state.step < lastStep() && !stopSignal && !timeUp()) {
       const stepStarted = Date.now();
       const lr = learningRate(state.tokensSeen, schedule());
       const { batch, cursor } = sampler.next(t.batch_size * t.grad_accum, state.cursor);
@@ -190,8 +195,8 @@ export async function train(config: TrainConfig, options: { resume: boolean; log
     process.removeListener('SIGTERM', onSignal);
   }
 
-  runEval();
-  checkpointPath = await saveCheckpoint({ val_loss: lastEval.loss, val_bpb: lastEval.bpb });
+  if (state.step % t.eval_every !== 0 || Number.isNaN(lastEval.loss)) runEval();
+  if (checkpointStep !== state.step) checkpointPath = await saveCheckpoint({ val_loss: lastEval.loss, val_bpb: lastEval.bpb });
   log.info(`checkpoint: ${checkpointPath}`);
   const elapsed = (Date.now() - started) / 1000;
   const tokensPerS = elapsed > 0 ? (state.tokensSeen - startTokens) / elapsed : 0;
@@ -216,44 +221,4 @@ export async function train(config: TrainConfig, options: { resume: boolean; log
     context: model.context,
     vocab: model.vocab,
   };
-}
-
-/**
- * One optimizer step: gradients summed over the micro-batches, averaged, clipped to a global norm,
- * then AdamW. Returns the mean loss and the gradient norm before clipping.
- */
-export function trainStep(
-  params: Params,
-  model: ModelConfig,
-  optimizer: AdamW,
-  microBatches: Batch[],
-  lr: number,
-  gradClip: number,
-): { loss: number; gradNorm: number } {
-  const summed = new Map<string, tf.Tensor>();
-  let lossSum = 0;
-  for (const mb of microBatches) {
-    const { value, grads } = tf.tidy(() => {
-      const inputs = tf.tensor2d(mb.inputs, [mb.batch, mb.context], 'int32');
-      const targets = tf.tensor2d(mb.targets, [mb.batch, mb.context], 'int32');
-      return tf.variableGrads(() => lossOn(params, model, inputs, targets), [...params.values()]);
-    });
-    lossSum += value.dataSync()[0];
-    value.dispose();
-    for (const [name, variable] of params) {
-      const g = grads[variable.name];
-      const prev = summed.get(name);
-      summed.set(name, prev ? tf.tidy(() => prev.add(g)) : g);
-      if (prev) {
-        prev.dispose();
-        g.dispose();
-      }
-    }
-  }
-  const average = 1 / microBatches.length;
-  const gradNorm = tf.tidy(() => tf.addN([...summed.values()].map((g) => g.square().sum())).sqrt().dataSync()[0]) * average;
-  const clipScale = gradClip > 0 && gradNorm > gradClip ? gradClip / gradNorm : 1;
-  optimizer.apply(summed, lr, average * clipScale);
-  for (const g of summed.values()) g.dispose();
-  return { loss: lossSum * average, gradNorm };
 }

@@ -1,0 +1,73 @@
+// setupBackend: what each name selects, what it reports, and its errors.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createRequire } from 'node:module';
+import * as tf from '@tensorflow/tfjs';
+import { setupBackend, type BackendName } from '../kernels/backend.js';
+
+function installed(pkg: string): boolean {
+  try {
+    createRequire(import.meta.url).resolve(pkg);
+    return true;
+  } catch {
+    return false;
+  }
+}
+const tfNodeInstalled = installed('@tensorflow/tfjs-node') || installed('@tensorflow/tfjs-node-gpu');
+const skipWithTfNode = { skip: tfNodeInstalled && 'tfjs-node is installed here' };
+
+/** Runs fn and returns what it printed through console.warn (tfjs warnings go there). */
+async function warningsDuring(fn: () => Promise<unknown>): Promise<string[]> {
+  const warnings: string[] = [];
+  const original = console.warn;
+  console.warn = (...args: unknown[]) => void warnings.push(args.join(' '));
+  try {
+    await fn();
+  } finally {
+    console.warn = original;
+  }
+  return warnings;
+}
+
+test('wasm is the default, SIMD and single-threaded, with Ringlet kernels, and switching is quiet', async () => {
+  const warnings = await warningsDuring(async () => {
+    const info = await setupBackend();
+    assert.equal(info.name, 'wasm');
+    assert.equal(tf.getBackend(), 'wasm');
+    assert.equal(
+      info.description,
+      'wasm (SIMD, 1 thread) + UnsortedSegmentSum kernel + transposed/batched-matmul fast path',
+    );
+    assert.ok(tf.getKernel('UnsortedSegmentSum', 'wasm'), 'UnsortedSegmentSum registered on wasm');
+    assert.deepEqual(await setupBackend('cpu'), { name: 'cpu', description: 'cpu (plain JavaScript kernels, 1 thread)' });
+    assert.equal(tf.getBackend(), 'cpu');
+    tf.tensor1d([1, 2]).dispose(); // the cpu backend's first write would print its tfjs-node banner
+    assert.equal((await setupBackend('wasm')).name, 'wasm');
+  });
+  assert.deepEqual(warnings, []);
+});
+
+test('tensorflow backends name the missing package and how to install it', skipWithTfNode, async () => {
+  await assert.rejects(setupBackend('tensorflow-gpu'), {
+    message:
+      'backend tensorflow-gpu needs @tensorflow/tfjs-node-gpu, which is not installed (it downloads libtensorflow ' +
+      'at install time; install it on a machine with network access to storage.googleapis.com)',
+  });
+  await assert.rejects(
+    setupBackend('tensorflow'),
+    /^Error: backend tensorflow needs @tensorflow\/tfjs-node, which is not installed/,
+  );
+});
+
+test('auto falls back to wasm when neither tfjs-node package loads, and says why', skipWithTfNode, async () => {
+  const info = await setupBackend('auto');
+  assert.equal(info.name, 'wasm');
+  assert.match(info.description, /^wasm \(SIMD, 1 thread\) .*fast path \(auto; skipped /);
+  assert.ok(info.description.endsWith('(auto; skipped tensorflow-gpu (not installed); tensorflow (not installed))'));
+});
+
+test('an unknown backend name is rejected with the valid names', async () => {
+  await assert.rejects(setupBackend('webgpu' as BackendName), {
+    message: 'unknown backend "webgpu"; expected one of wasm, cpu, tensorflow, tensorflow-gpu, auto',
+  });
+});
