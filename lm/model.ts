@@ -152,12 +152,14 @@ export function forward(
   return tf.matMul(rmsNorm(x, p('final_norm'), c.norm_eps), p('tok_embedding'), false, true);
 }
 
-/** Mean next-token cross-entropy in nats: logsumexp(logits) − logit of the target. */
+/**
+ * Mean next-token cross-entropy in nats: −log softmax(logits)[target]. Built on logSoftmax, whose gradient
+ * is one fused expression; logSumExp's goes through max() and an elementwise Equal over the whole logits.
+ */
 export function crossEntropy(logits: tf.Tensor2D, targets: tf.Tensor1D): tf.Scalar {
   const [rows, vocab] = logits.shape;
   const flatIndex = tf.range(0, rows, 1, 'int32').mul(tf.scalar(vocab, 'int32')).add(targets);
-  const targetLogit = tf.gather(logits.reshape([rows * vocab]), flatIndex);
-  return tf.logSumExp(logits, 1).sub(targetLogit).mean() as tf.Scalar;
+  return tf.gather(tf.logSoftmax(logits).reshape([rows * vocab]), flatIndex).mean().neg() as tf.Scalar;
 }
 
 /** The training objective for a batch: inputs and targets are [B, T] int32, targets shifted by one. */
