@@ -1,7 +1,9 @@
 // Corpus filters applied one document at a time, each counting what it removed:
 // - duplicate documents: same normalised text (sha256) as an earlier document;
 // - too-short paragraphs: under 2 characters or without any letter (page numbers, "* * *", "—");
-// - garbage paragraphs: letters are under half of the non-space characters (tables, digit runs);
+// - garbage paragraphs: dominated by digits and symbols (tables, numbers, markup debris): letters are
+//   under half of the characters that are neither space nor punctuation. Punctuation does not count
+//   against a paragraph, so a line of dialogue like “No.” stays;
 // - near-duplicate paragraphs: paragraphs of at least 100 characters that MinHash/LSH finds
 //   similar (Jaccard >= ~0.8) to an earlier kept paragraph. Shorter ones are left alone: a repeated
 //   "CHAPTER I." is real text, and short shingle sets give unreliable similarity.
@@ -68,7 +70,7 @@ export function isTooShort(paragraph: string): boolean {
 }
 
 export function isGarbage(paragraph: string): boolean {
-  const visible = paragraph.replace(/\s+/g, '').length;
+  const counted = paragraph.replace(/[\s\p{P}]+/gu, '').length;
   const letters = paragraph.replace(/\P{L}+/gu, '').length;
-  return letters < MIN_LETTER_FRACTION * visible;
+  return letters < MIN_LETTER_FRACTION * counted;
 }

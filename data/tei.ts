@@ -3,16 +3,16 @@
 // - p, head, label, trailer, ab and item each make one paragraph; div, lg and the blocks above end
 //   whatever paragraph is open, so stray text directly inside a div or quote still comes out.
 // - consecutive l (verse lines) make one paragraph, lines joined with '\n'.
-// - note, fw, figure (editorial or page furniture) are dropped with their content; pb, milestone
-//   and gap are empty markers and give nothing; lb is a space; a ref pointing inside the document
-//   ("#...") is a footnote marker such as "[1]" and is dropped with the note it points to.
+// - note, fw, figure, gap, pb and milestone (editorial matter, page furniture, markers) are dropped
+//   with any content; lb is a space; a ref pointing inside the document ("#...") is a footnote
+//   marker such as "[1]" and is dropped like the note it points to.
 // Whitespace inside text is source formatting, so every run becomes a space (normalize.ts collapses).
 import { SaxesParser, type SaxesTagPlain } from 'saxes';
 import { InvalidUtf8Error, readUtf8Chunks } from './utf8.js';
 
 const PARAGRAPHS = new Set(['p', 'head', 'label', 'trailer', 'ab', 'item']);
 const BOUNDARIES = new Set(['div', 'lg', 'body']);
-const DROPPED = new Set(['note', 'fw', 'figure']);
+const DROPPED = new Set(['note', 'fw', 'figure', 'gap', 'pb', 'milestone']);
 
 export class MalformedXmlError extends Error {
   constructor(message: string) {
@@ -24,7 +24,7 @@ export class MalformedXmlError extends Error {
 /** Raw (unnormalised) paragraphs of the body of `file`, in document order. */
 export async function readTeiParagraphs(file: string): Promise<string[]> {
   const paragraphs: string[] = [];
-  const parser = new SaxesParser({ fileName: file });
+  const parser = new SaxesParser({ fileName: file, xmlns: false });
   const open: string[] = []; // local names of the elements enclosing the parser's position
   let bodyDepth = 0; // > 0 while inside text/body
   let droppedDepth = 0; // > 0 while inside an element whose content is dropped

@@ -42,7 +42,7 @@ test('residual projections start with a smaller spread than the other matrices',
   const c = small({ n_layers: 4 });
   const params = initParams(c, 5);
   const std = (name: string) => {
-    const d = params.get(name)!.dataSync();
+    const d = params.get(name)!.dataSync() as Float32Array;
     return Math.sqrt(d.reduce((s, x) => s + x * x, 0) / d.length);
   };
   assert.ok(Math.abs(std('layers.0.wq') - 0.02) < 0.002);
