@@ -21,7 +21,12 @@ const CASES: Case[] = [
   { label: 'attn q.k [B*H,T,hd]', batchA: [64], batchB: [64], m: 128, k: 32, n: 128 },
   { label: 'attn p.v [B*H,T,T]', batchA: [64], batchB: [64], m: 128, k: 128, n: 32 },
 ];
-const COMBOS: [boolean, boolean][] = [[false, false], [false, true], [true, false], [true, true]];
+const COMBOS: [boolean, boolean][] = [
+  [false, false],
+  [false, true],
+  [true, false],
+  [true, true],
+];
 const REPEATS = 7;
 
 function operandShape(outer: number[], rows: number, cols: number, transposed: boolean): number[] {

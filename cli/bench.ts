@@ -13,7 +13,13 @@ const trainBench = new Command('train')
   .option('--json', 'print a JSON summary as the last line')
   .action((opts) =>
     runCommand(opts, () =>
-      benchTrainThroughput({ preset: opts.preset, backend: opts.backend, batchSize: opts.batchSize, steps: opts.steps, warmupSteps: opts.warmupSteps }),
+      benchTrainThroughput({
+        preset: opts.preset,
+        backend: opts.backend,
+        batchSize: opts.batchSize,
+        steps: opts.steps,
+        warmupSteps: opts.warmupSteps,
+      }),
     ),
   );
 

@@ -37,7 +37,9 @@ export const generateCommand = new Command('generate')
 
       const prompt = tokenizer.encode(opts.prompt);
       if (prompt.length > model.context - 1)
-        process.stderr.write(`note: the prompt has ${prompt.length} tokens; keeping the newest ${model.context - 1} (context ${model.context})\n`);
+        process.stderr.write(
+          `note: the prompt has ${prompt.length} tokens; keeping the newest ${model.context - 1} (context ${model.context})\n`,
+        );
       const stream = !opts.json;
       let printed = '';
       const generated: number[] = [];

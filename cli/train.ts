@@ -12,7 +12,11 @@ export const trainCommand = new Command('train')
   .option('--preset <name>', 'model preset (see `ringlet presets`)')
   .option('--config <file>', 'JSON config file; flags override it')
   .option('--max-steps <n>', 'optimizer steps (the schedule horizon)', intArg('--max-steps'))
-  .option('--time-limit <seconds>', 'stop after this long; without --max-steps the schedule fits this time', numberArg('--time-limit'))
+  .option(
+    '--time-limit <seconds>',
+    'stop after this long; without --max-steps the schedule fits this time',
+    numberArg('--time-limit'),
+  )
   .option('--until-step <n>', 'stop this run at step n; the schedule still ends at --max-steps', intArg('--until-step'))
   .option('--resume', 'continue from the latest checkpoint in --out')
   .option('--backend <name>', 'wasm (default), cpu, tensorflow, tensorflow-gpu or auto')

@@ -119,10 +119,12 @@ export async function prepareDataset(opts: PrepareOptions): Promise<PrepareSumma
       const docs = kept.filter((d) => splitOf(d) === split);
       const writer = new ShardWriter(outDir, split, dtype, shardTokens);
       const check = split === 'val' ? reference : null;
-      const textTokens = await encodeSplit(splitFiles[split], docs, tokenizer, check, writer, showProgress, split).catch(async (err) => {
-        await writer.abort();
-        throw err;
-      });
+      const textTokens = await encodeSplit(splitFiles[split], docs, tokenizer, check, writer, showProgress, split).catch(
+        async (err) => {
+          await writer.abort();
+          throw err;
+        },
+      );
       shards.push(...(await writer.close()));
       totals[split] = {
         documents: docs.length,
@@ -140,7 +142,12 @@ export async function prepareDataset(opts: PrepareOptions): Promise<PrepareSumma
       command: opts.command,
       seed: opts.seed,
       val_fraction: opts.valFraction,
-      sources: { inputs: sources.inputs, files: sources.documents.length, bytes: sources.bytes, skipped_files: sources.skippedFiles },
+      sources: {
+        inputs: sources.inputs,
+        files: sources.documents.length,
+        bytes: sources.bytes,
+        skipped_files: sources.skippedFiles,
+      },
       documents: { train: totals.train.documents, val: totals.val.documents },
       paragraphs: { train: totals.train.paragraphs, val: totals.val.paragraphs },
       bytes: { train: totals.train.bytes, val: totals.val.bytes },
@@ -183,7 +190,8 @@ function checkOptions(opts: PrepareOptions): void {
     throw new Error(`validation fraction must be between 0 and 1 (exclusive), got ${opts.valFraction}`);
   }
   const shardTokens = opts.shardTokens ?? DEFAULT_SHARD_TOKENS;
-  if (!Number.isInteger(shardTokens) || shardTokens <= 0) throw new Error(`shard size must be a positive integer, got ${shardTokens}`);
+  if (!Number.isInteger(shardTokens) || shardTokens <= 0)
+    throw new Error(`shard size must be a positive integer, got ${shardTokens}`);
 }
 
 /**
@@ -284,7 +292,8 @@ async function checkEncoding(
   docId: string,
 ): Promise<void> {
   const decoded = tokenizer.decode(ids.flat());
-  if (decoded !== text) throw new Error(`tokenizer round trip failed on validation document ${docId}: ${firstDifference(text, decoded)}`);
+  if (decoded !== text)
+    throw new Error(`tokenizer round trip failed on validation document ${docId}: ${firstDifference(text, decoded)}`);
   for (let start = 0; start < chunks.length; start += REFERENCE_BATCH) {
     const expected = await reference.encodeBatch(chunks.slice(start, start + REFERENCE_BATCH), { addSpecialTokens: false });
     expected.forEach((encoding, i) => {
@@ -322,7 +331,11 @@ interface Progress {
 function progressBar(enabled: boolean, label: string, total: number): Progress {
   if (!enabled) return { increment() {}, stop() {} };
   const bar = new cliProgress.SingleBar(
-    { format: `${label.padEnd(14)} [{bar}] {percentage}% | {value}/{total} documents | {duration}s`, stream: process.stderr, hideCursor: true },
+    {
+      format: `${label.padEnd(14)} [{bar}] {percentage}% | {value}/{total} documents | {duration}s`,
+      stream: process.stderr,
+      hideCursor: true,
+    },
     cliProgress.Presets.shades_classic,
   );
   bar.start(total, 0);

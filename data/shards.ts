@@ -59,7 +59,8 @@ export class ShardWriter {
     private readonly shardTokens = DEFAULT_SHARD_TOKENS,
   ) {
     assertLittleEndian();
-    if (!Number.isInteger(shardTokens) || shardTokens <= 0) throw new Error(`shard size must be a positive integer, got ${shardTokens}`);
+    if (!Number.isInteger(shardTokens) || shardTokens <= 0)
+      throw new Error(`shard size must be a positive integer, got ${shardTokens}`);
     this.buffer = allocate(dtype, Math.min(shardTokens, 1 << 20));
   }
 
@@ -67,7 +68,8 @@ export class ShardWriter {
     const limit = this.dtype === 'uint16' ? 0xffff : 0xffffffff;
     for (let i = 0; i < tokens.length; i++) {
       const token = tokens[i];
-      if (!(Number.isInteger(token) && token >= 0 && token <= limit)) throw new Error(`token ${token} does not fit ${this.dtype}`);
+      if (!(Number.isInteger(token) && token >= 0 && token <= limit))
+        throw new Error(`token ${token} does not fit ${this.dtype}`);
       this.buffer[this.buffered++] = token;
       if (this.buffered === this.buffer.length || this.shardFullAfterBuffer()) await this.flush();
     }
@@ -158,7 +160,7 @@ export async function openSplit(datasetDir: string, split: SplitName): Promise<S
     const view = new Uint8Array(tokens.buffer, at * width, shard.bytes);
     const handle = await open(file, 'r');
     try {
-      for (let done = 0; done < shard.bytes; ) {
+      for (let done = 0; done < shard.bytes;) {
         const { bytesRead } = await handle.read(view, done, shard.bytes - done, done);
         if (bytesRead === 0) throw new Error(`shard ${shard.name}: expected ${shard.bytes} bytes, read ${done} (truncated)`);
         done += bytesRead;

@@ -76,7 +76,9 @@ export async function trainTokenizer(opts: { textFile: string; vocabSize: number
   await writeFileAtomic(outFile, JSON.stringify(json));
   const tokenizer = Tokenizer.load(outFile);
   if (tokenizer.vocabSize !== vocabSize || tokenizer.eotId !== eotId) {
-    throw new Error(`${outFile}: expected ${vocabSize} ids with ${EOT_TOKEN} = ${eotId}, got ${tokenizer.vocabSize} and ${tokenizer.eotId}`);
+    throw new Error(
+      `${outFile}: expected ${vocabSize} ids with ${EOT_TOKEN} = ${eotId}, got ${tokenizer.vocabSize} and ${tokenizer.eotId}`,
+    );
   }
   return tokenizer;
 }

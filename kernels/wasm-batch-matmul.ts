@@ -32,9 +32,10 @@ export function fastWasmBatchMatMulConfig(stock: KernelConfig, transpose: Kernel
     const n = transposeB ? b.shape.at(-2)! : b.shape.at(-1)!;
     const outerA = a.shape.slice(0, -2);
     const outerB = b.shape.slice(0, -2);
-    const plan = a.dtype !== 'float32' || b.dtype !== 'float32' || k !== kB
-      ? 'stock' // the stock kernel throws its own clear errors for these
-      : choosePlan(outerA, outerB, transposeA || transposeB, m, k, n);
+    const plan =
+      a.dtype !== 'float32' || b.dtype !== 'float32' || k !== kB
+        ? 'stock' // the stock kernel throws its own clear errors for these
+        : choosePlan(outerA, outerB, transposeA || transposeB, m, k, n);
     if (plan === 'stock') return stock.kernelFunc(args);
 
     const outShape = [...broadcast_util.assertAndGetBroadcastShape(outerA, outerB), m, n];
@@ -47,9 +48,8 @@ export function fastWasmBatchMatMulConfig(stock: KernelConfig, transpose: Kernel
     const a2 = transposeA ? swapLastTwoDims(transpose, backend, a) : a;
     const b2 = transposeB ? swapLastTwoDims(transpose, backend, b) : b;
     try {
-      const out = plan === 'fold'
-        ? matMul2d(a2, b2)
-        : perBatchMatMul(backend, matMul2d, a2, b2, util.sizeFromShape(outerB), m, k, n);
+      const out =
+        plan === 'fold' ? matMul2d(a2, b2) : perBatchMatMul(backend, matMul2d, a2, b2, util.sizeFromShape(outerB), m, k, n);
       out.shape = outShape;
       return out;
     } finally {
@@ -62,7 +62,12 @@ export function fastWasmBatchMatMulConfig(stock: KernelConfig, transpose: Kernel
 
 /** Which way a matmul runs; exported so tests can see each way is reached. */
 export function choosePlan(
-  outerA: number[], outerB: number[], transposed: boolean, m: number, k: number, n: number,
+  outerA: number[],
+  outerB: number[],
+  transposed: boolean,
+  m: number,
+  k: number,
+  n: number,
 ): 'stock' | 'fold' | 'perBatch' {
   const batchA = util.sizeFromShape(outerA);
   const batchB = util.sizeFromShape(outerB);
@@ -87,7 +92,12 @@ function swapLastTwoDims(transpose: KernelConfig, backend: BackendWasm, x: Tenso
 function perBatchMatMul(
   backend: BackendWasm,
   matMul2d: (x: TensorInfo, y: TensorInfo) => TensorInfo,
-  a: TensorInfo, b: TensorInfo, batch: number, m: number, k: number, n: number,
+  a: TensorInfo,
+  b: TensorInfo,
+  batch: number,
+  m: number,
+  k: number,
+  n: number,
 ): TensorInfo {
   const aShared = util.sizeFromShape(a.shape) === m * k;
   const out = backend.makeOutput([batch, m, n], 'float32');

@@ -15,9 +15,7 @@ const unsortedSegmentSum: KernelFunc = ({ inputs, backend, attrs }) => {
 
   const idRank = segmentIds.shape.length;
   if (!segmentIds.shape.every((dim, i) => dim === x.shape[i])) {
-    throw new Error(
-      `UnsortedSegmentSum: segmentIds shape [${segmentIds.shape}] must be a prefix of x shape [${x.shape}]`,
-    );
+    throw new Error(`UnsortedSegmentSum: segmentIds shape [${segmentIds.shape}] must be a prefix of x shape [${x.shape}]`);
   }
   if (!Number.isInteger(numSegments) || numSegments < 0) {
     throw new Error(`UnsortedSegmentSum: numSegments must be a non-negative integer, got ${numSegments}`);

@@ -2,26 +2,26 @@
 // Layout: <runDir>/checkpoints/step-00000100/{model.safetensors, optimizer.safetensors, tokenizer.json, meta.json},
 // plus <runDir>/checkpoints/latest naming the newest directory. Directories appear and disappear only by
 // rename, so a crash never leaves a partial checkpoint under a final step-* name.
-import { createHash, randomBytes } from "node:crypto";
-import { mkdir, readdir, readFile, rename, rm, stat } from "node:fs/promises";
-import { basename, join } from "node:path";
-import { isDeepStrictEqual } from "node:util";
-import { z } from "zod";
-import { fsyncDir, writeFileAtomic, writeFileSynced } from "./atomic-write.js";
-import { decodeSafetensors, encodeSafetensors, type TensorMap } from "./safetensors.js";
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdir, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
+import { basename, join } from 'node:path';
+import { isDeepStrictEqual } from 'node:util';
+import { z } from 'zod';
+import { fsyncDir, writeFileAtomic, writeFileSynced } from './atomic-write.js';
+import { decodeSafetensors, encodeSafetensors, type TensorMap } from './safetensors.js';
 
 export const CHECKPOINT_FORMAT_VERSION = 1;
-export const MODEL_FILE = "model.safetensors";
-export const OPTIMIZER_FILE = "optimizer.safetensors";
-export const META_FILE = "meta.json";
-export const TOKENIZER_FILE = "tokenizer.json";
-const CHECKPOINTS_DIR = "checkpoints";
-const LATEST_FILE = "latest";
+export const MODEL_FILE = 'model.safetensors';
+export const OPTIMIZER_FILE = 'optimizer.safetensors';
+export const META_FILE = 'meta.json';
+export const TOKENIZER_FILE = 'tokenizer.json';
+const CHECKPOINTS_DIR = 'checkpoints';
+const LATEST_FILE = 'latest';
 const STEP_DIR_PATTERN = /^step-(\d+)$/;
 // Names starting with this are in-flight writes or deletions; readers skip them.
-const TMP_PREFIX = ".tmp-";
+const TMP_PREFIX = '.tmp-';
 
-const sha256Schema = z.string().regex(/^[0-9a-f]{64}$/, "expected a lowercase hex sha256");
+const sha256Schema = z.string().regex(/^[0-9a-f]{64}$/, 'expected a lowercase hex sha256');
 const fileEntrySchema = z.object({ sha256: sha256Schema, bytes: z.number().int().nonnegative() });
 const jsonObjectSchema = z.record(z.string(), z.json());
 
@@ -50,7 +50,7 @@ export type CheckpointMeta = z.infer<typeof checkpointMetaSchema>;
  */
 export type CheckpointMetaInput = Omit<
   CheckpointMeta,
-  "format_version" | "step" | "created_at" | "files" | "config" | "data_cursor" | "rng_state"
+  'format_version' | 'step' | 'created_at' | 'files' | 'config' | 'data_cursor' | 'rng_state'
 > & { config: { model: object; training: object }; data_cursor: unknown; rng_state: unknown };
 
 export interface CheckpointContent {
@@ -79,11 +79,11 @@ export interface CheckpointEntry {
 }
 
 export function checkpointDirName(step: number): string {
-  return `step-${String(step).padStart(8, "0")}`;
+  return `step-${String(step).padStart(8, '0')}`;
 }
 
 function sha256Hex(bytes: Uint8Array): string {
-  return createHash("sha256").update(bytes).digest("hex");
+  return createHash('sha256').update(bytes).digest('hex');
 }
 
 async function isDirectory(path: string): Promise<boolean> {
@@ -109,7 +109,7 @@ function validateOptimizerNames(weights: TensorMap, optimizer: TensorMap): void 
 export async function listCheckpoints(runDir: string): Promise<CheckpointEntry[]> {
   const dir = join(runDir, CHECKPOINTS_DIR);
   const names = await readdir(dir).catch((err: NodeJS.ErrnoException) => {
-    if (err.code === "ENOENT") return [] as string[];
+    if (err.code === 'ENOENT') return [] as string[];
     throw err;
   });
   const entries: CheckpointEntry[] = [];
@@ -122,7 +122,7 @@ export async function listCheckpoints(runDir: string): Promise<CheckpointEntry[]
 
 // Removal goes through a rename so a crash mid-delete leaves only a .tmp-* directory behind.
 async function moveAside(checkpointsDir: string, name: string): Promise<string> {
-  const doomed = join(checkpointsDir, `${TMP_PREFIX}delete-${name}-${randomBytes(4).toString("hex")}`);
+  const doomed = join(checkpointsDir, `${TMP_PREFIX}delete-${name}-${randomBytes(4).toString('hex')}`);
   await rename(join(checkpointsDir, name), doomed);
   return doomed;
 }
@@ -137,12 +137,12 @@ export async function writeCheckpoint(runDir: string, content: CheckpointContent
   validateOptimizerNames(content.weights, content.optimizer);
 
   const modelBytes = encodeSafetensors(content.weights, {
-    format: "ringlet",
+    format: 'ringlet',
     step: String(content.step),
     // Embedding the model config lets model.safetensors be loaded without meta.json.
     model_config: JSON.stringify(content.meta.config.model),
   });
-  const optimizerBytes = encodeSafetensors(content.optimizer, { format: "ringlet", step: String(content.step) });
+  const optimizerBytes = encodeSafetensors(content.optimizer, { format: 'ringlet', step: String(content.step) });
   const parsedMeta = checkpointMetaSchema.safeParse({
     ...content.meta,
     format_version: CHECKPOINT_FORMAT_VERSION,
@@ -162,14 +162,14 @@ export async function writeCheckpoint(runDir: string, content: CheckpointContent
     await fsyncDir(runDir);
   }
   const name = checkpointDirName(content.step);
-  const tmpDir = join(checkpointsDir, `${TMP_PREFIX}${name}-${process.pid}-${randomBytes(4).toString("hex")}`);
+  const tmpDir = join(checkpointsDir, `${TMP_PREFIX}${name}-${process.pid}-${randomBytes(4).toString('hex')}`);
   await mkdir(tmpDir);
   const doomed: string[] = [];
   try {
     await writeFileSynced(join(tmpDir, MODEL_FILE), modelBytes);
     await writeFileSynced(join(tmpDir, OPTIMIZER_FILE), optimizerBytes);
     await writeFileSynced(join(tmpDir, TOKENIZER_FILE), content.tokenizerJson);
-    await writeFileSynced(join(tmpDir, META_FILE), JSON.stringify(parsedMeta.data, null, 2) + "\n");
+    await writeFileSynced(join(tmpDir, META_FILE), JSON.stringify(parsedMeta.data, null, 2) + '\n');
     await fsyncDir(tmpDir);
     // rename() cannot replace a non-empty directory, so an existing checkpoint of this step moves aside first.
     const replaced = (await isDirectory(join(checkpointsDir, name))) ? await moveAside(checkpointsDir, name) : null;
@@ -180,7 +180,7 @@ export async function writeCheckpoint(runDir: string, content: CheckpointContent
     throw err;
   }
   await fsyncDir(checkpointsDir);
-  await writeFileAtomic(join(checkpointsDir, LATEST_FILE), name + "\n");
+  await writeFileAtomic(join(checkpointsDir, LATEST_FILE), name + '\n');
 
   const written = join(checkpointsDir, name);
   const others = (await listCheckpoints(runDir)).filter((entry) => entry.path !== written);
@@ -194,23 +194,32 @@ export async function writeCheckpoint(runDir: string, content: CheckpointContent
 
 /** A checkpoint directory as given, or for a run directory the one `checkpoints/latest` names, else the highest step. */
 export async function resolveCheckpointDir(path: string): Promise<string> {
-  if (await stat(join(path, META_FILE)).then(() => true, () => false)) return path;
+  if (
+    await stat(join(path, META_FILE)).then(
+      () => true,
+      () => false,
+    )
+  )
+    return path;
   const checkpointsDir = join(path, CHECKPOINTS_DIR);
   if (!(await isDirectory(checkpointsDir))) {
     throw new Error(`${path} is neither a checkpoint directory (no ${META_FILE}) nor a run directory (no ${CHECKPOINTS_DIR}/)`);
   }
-  const latest = await readFile(join(checkpointsDir, LATEST_FILE), "utf8").then(
+  const latest = await readFile(join(checkpointsDir, LATEST_FILE), 'utf8').then(
     (text) => text.trim(),
     (err: NodeJS.ErrnoException) => {
-      if (err.code === "ENOENT") return null;
+      if (err.code === 'ENOENT') return null;
       throw err;
     },
   );
   if (latest !== null) {
-    if (!STEP_DIR_PATTERN.test(latest)) throw new Error(`${checkpointsDir}/${LATEST_FILE} holds "${latest}", not a step-NNNNNNNN name`);
+    if (!STEP_DIR_PATTERN.test(latest))
+      throw new Error(`${checkpointsDir}/${LATEST_FILE} holds "${latest}", not a step-NNNNNNNN name`);
     const target = join(checkpointsDir, latest);
     if (!(await isDirectory(target))) {
-      throw new Error(`${checkpointsDir}/${LATEST_FILE} names ${latest}, which does not exist (delete ${LATEST_FILE} to use the highest step)`);
+      throw new Error(
+        `${checkpointsDir}/${LATEST_FILE} names ${latest}, which does not exist (delete ${LATEST_FILE} to use the highest step)`,
+      );
     }
     return target;
   }
@@ -222,7 +231,9 @@ export async function resolveCheckpointDir(path: string): Promise<string> {
 async function readVerified(dir: string, file: string, expected: z.infer<typeof fileEntrySchema>): Promise<Buffer> {
   const bytes = await readFile(join(dir, file));
   if (bytes.byteLength !== expected.bytes) {
-    throw new Error(`checkpoint ${dir}: ${file} is ${bytes.byteLength} bytes, meta.json says ${expected.bytes} (truncated or replaced)`);
+    throw new Error(
+      `checkpoint ${dir}: ${file} is ${bytes.byteLength} bytes, meta.json says ${expected.bytes} (truncated or replaced)`,
+    );
   }
   const actual = sha256Hex(bytes);
   if (actual !== expected.sha256) {
@@ -239,7 +250,7 @@ export async function readCheckpoint(path: string, options: { withOptimizer?: bo
   const dir = await resolveCheckpointDir(path);
   let rawMeta: unknown;
   try {
-    rawMeta = JSON.parse(await readFile(join(dir, META_FILE), "utf8"));
+    rawMeta = JSON.parse(await readFile(join(dir, META_FILE), 'utf8'));
   } catch (err) {
     throw new Error(`checkpoint ${dir}: cannot read ${META_FILE}: ${(err as Error).message}`);
   }
@@ -259,28 +270,25 @@ export async function readCheckpoint(path: string, options: { withOptimizer?: bo
 }
 
 function describeValue(value: unknown): string {
-  return value === undefined ? "<unset>" : JSON.stringify(value);
+  return value === undefined ? '<unset>' : JSON.stringify(value);
 }
 
 /**
  * Throws if the checkpoint cannot be loaded into the caller's model: any key of the model config differs,
  * or the tokenizer differs. The message names every differing key with both values.
  */
-export function checkCompatible(
-  meta: CheckpointMeta,
-  expected: { modelConfig: object; tokenizerSha256: string },
-): void {
+export function checkCompatible(meta: CheckpointMeta, expected: { modelConfig: object; tokenizerSha256: string }): void {
   const trained: Record<string, unknown> = meta.config.model;
   const wanted = expected.modelConfig as Record<string, unknown>;
   const keys = [...new Set([...Object.keys(trained), ...Object.keys(wanted)])].sort();
   const differing = keys.filter((key) => !isDeepStrictEqual(trained[key], wanted[key]));
   const problems: string[] = [];
   if (differing.length > 0) {
-    const side = (config: Record<string, unknown>) => differing.map((key) => `${key}=${describeValue(config[key])}`).join(", ");
+    const side = (config: Record<string, unknown>) => differing.map((key) => `${key}=${describeValue(config[key])}`).join(', ');
     problems.push(`checkpoint was trained with ${side(trained)}, this config has ${side(wanted)}`);
   }
   if (meta.tokenizer_sha256 !== expected.tokenizerSha256) {
     problems.push(`tokenizer mismatch: checkpoint ${meta.tokenizer_sha256}, dataset ${expected.tokenizerSha256}`);
   }
-  if (problems.length > 0) throw new Error(`checkpoint step ${meta.step} is incompatible: ${problems.join("; ")}`);
+  if (problems.length > 0) throw new Error(`checkpoint step ${meta.step} is incompatible: ${problems.join('; ')}`);
 }

@@ -5,7 +5,11 @@ import { z } from 'zod';
 /** The fields alone, so a training config can take any subset of them as overrides of a preset. */
 export const ModelConfigFields = z
   .object({
-    vocab: z.number().int().min(2).max(1 << 20), // tokens in the vocabulary, end-of-document included
+    vocab: z
+      .number()
+      .int()
+      .min(2)
+      .max(1 << 20), // tokens in the vocabulary, end-of-document included
     d_model: z.number().int().min(8).max(8192), // residual stream width
     n_layers: z.number().int().min(1).max(128),
     n_heads: z.number().int().min(1).max(256), // query heads
@@ -18,13 +22,13 @@ export const ModelConfigFields = z
   .strict();
 
 export const ModelConfigSchema = ModelConfigFields.superRefine((c, ctx) => {
-    if (c.d_model % c.n_heads !== 0)
-      ctx.addIssue({ code: 'custom', path: ['d_model'], message: `must be divisible by n_heads (${c.n_heads})` });
-    else if ((c.d_model / c.n_heads) % 2 !== 0)
-      ctx.addIssue({ code: 'custom', path: ['n_heads'], message: 'head size d_model/n_heads must be even for RoPE' });
-    if (c.n_heads % c.n_kv_heads !== 0)
-      ctx.addIssue({ code: 'custom', path: ['n_kv_heads'], message: `must divide n_heads (${c.n_heads})` });
-  });
+  if (c.d_model % c.n_heads !== 0)
+    ctx.addIssue({ code: 'custom', path: ['d_model'], message: `must be divisible by n_heads (${c.n_heads})` });
+  else if ((c.d_model / c.n_heads) % 2 !== 0)
+    ctx.addIssue({ code: 'custom', path: ['n_heads'], message: 'head size d_model/n_heads must be even for RoPE' });
+  if (c.n_heads % c.n_kv_heads !== 0)
+    ctx.addIssue({ code: 'custom', path: ['n_kv_heads'], message: `must divide n_heads (${c.n_heads})` });
+});
 export type ModelConfig = z.infer<typeof ModelConfigSchema>;
 
 /** SwiGLU's hidden width: 8/3 of d_model (keeps the MLP's parameters at 8·d²), rounded up to a multiple of 32. */

@@ -32,7 +32,10 @@ export function initParams(c: ModelConfig, seed: number): Params {
       const std = name.endsWith('.wo') || name.endsWith('.w_down') ? residualStd : 0.02;
       for (let i = 0; i < size; i++) data[i] = rng.normal() * std;
     }
-    params.set(name, tf.tidy(() => tf.variable(tf.tensor(data, shape), true))); // unnamed: tfjs names must be unique per process
+    params.set(
+      name,
+      tf.tidy(() => tf.variable(tf.tensor(data, shape), true)),
+    ); // unnamed: tfjs names must be unique per process
   }
   return params;
 }
@@ -44,7 +47,10 @@ export function paramsFromTensors(c: ModelConfig, tensors: Map<string, { shape: 
     const t = tensors.get(name);
     if (!t) throw new Error(`weights have no tensor "${name}"`);
     if (t.shape.join() !== shape.join()) throw new Error(`weight "${name}" has shape [${t.shape}], the model needs [${shape}]`);
-    params.set(name, tf.tidy(() => tf.variable(tf.tensor(t.data, shape), true)));
+    params.set(
+      name,
+      tf.tidy(() => tf.variable(tf.tensor(t.data, shape), true)),
+    );
   }
   return params;
 }
@@ -117,7 +123,10 @@ function attention(
   }
   // Grouped-query attention without copying keys: stack each group's query heads along the time axis.
   const qGrouped = q.reshape([B, c.n_kv_heads, group * T, headDim]);
-  const scores = tf.matMul(qGrouped, k, false, true).mul(1 / Math.sqrt(headDim)).add(causalMask(start, T, group));
+  const scores = tf
+    .matMul(qGrouped, k, false, true)
+    .mul(1 / Math.sqrt(headDim))
+    .add(causalMask(start, T, group));
   const out = tf.matMul(tf.softmax(scores), v).reshape([B, c.n_heads, T, headDim]);
   return linear(out.transpose([0, 2, 1, 3]).reshape([B * T, c.d_model]), p(`layers.${l}.wo`));
 }
@@ -148,7 +157,11 @@ export function forward(
     x = x.add(swiglu(p, l, rmsNorm(x, p(`layers.${l}.mlp_norm`), c.norm_eps)));
   }
   if (options.cache) options.cache.length = start + T;
-  if (options.lastOnly) x = x.reshape([B, T, c.d_model]).slice([0, T - 1, 0], [B, 1, c.d_model]).reshape([B, c.d_model]);
+  if (options.lastOnly)
+    x = x
+      .reshape([B, T, c.d_model])
+      .slice([0, T - 1, 0], [B, 1, c.d_model])
+      .reshape([B, c.d_model]);
   return tf.matMul(rmsNorm(x, p('final_norm'), c.norm_eps), p('tok_embedding'), false, true);
 }
 
@@ -159,7 +172,10 @@ export function forward(
 export function crossEntropy(logits: tf.Tensor2D, targets: tf.Tensor1D): tf.Scalar {
   const [rows, vocab] = logits.shape;
   const flatIndex = tf.range(0, rows, 1, 'int32').mul(tf.scalar(vocab, 'int32')).add(targets);
-  return tf.gather(tf.logSoftmax(logits).reshape([rows * vocab]), flatIndex).mean().neg() as tf.Scalar;
+  return tf
+    .gather(tf.logSoftmax(logits).reshape([rows * vocab]), flatIndex)
+    .mean()
+    .neg() as tf.Scalar;
 }
 
 /** The training objective for a batch: inputs and targets are [B, T] int32, targets shifted by one. */

@@ -1,8 +1,8 @@
 // Encodes and decodes the safetensors format (F32 tensors only), independent of any tensor library.
 // Layout: u64 little-endian header length N, N bytes of JSON header (space-padded), then raw little-endian data.
 // No maintained npm package reads and writes local safetensors files, so this follows the spec directly.
-import { endianness } from "node:os";
-import { z } from "zod";
+import { endianness } from 'node:os';
+import { z } from 'zod';
 
 export interface Float32Tensor {
   shape: number[];
@@ -19,7 +19,7 @@ export interface SafetensorsContent {
 /** Largest header accepted on decode; guards against allocating for a corrupt length field. */
 export const MAX_HEADER_BYTES = 100_000_000;
 
-const METADATA_KEY = "__metadata__";
+const METADATA_KEY = '__metadata__';
 const F32_BYTES = 4;
 
 const tensorInfoSchema = z.object({
@@ -30,7 +30,7 @@ const tensorInfoSchema = z.object({
 
 // Float32Array views use the host's byte order; the format is little-endian.
 function requireLittleEndianHost(): void {
-  if (endianness() !== "LE") throw new Error("safetensors: only little-endian hosts are supported");
+  if (endianness() !== 'LE') throw new Error('safetensors: only little-endian hosts are supported');
 }
 
 function elementCount(shape: readonly number[]): number {
@@ -51,23 +51,23 @@ export function encodeSafetensors(tensors: TensorMap, metadata?: Record<string, 
     if (name === METADATA_KEY) throw new Error(`safetensors: "${METADATA_KEY}" is reserved and cannot name a tensor`);
     const { shape, data } = tensors.get(name)!;
     if (!shape.every((dim) => Number.isInteger(dim) && dim >= 0)) {
-      throw new Error(`safetensors: tensor "${name}" has invalid shape [${shape.join(", ")}]`);
+      throw new Error(`safetensors: tensor "${name}" has invalid shape [${shape.join(', ')}]`);
     }
     if (elementCount(shape) !== data.length) {
       throw new Error(
-        `safetensors: tensor "${name}" has shape [${shape.join(", ")}] (${elementCount(shape)} elements) but ${data.length} values`,
+        `safetensors: tensor "${name}" has shape [${shape.join(', ')}] (${elementCount(shape)} elements) but ${data.length} values`,
       );
     }
-    header[name] = { dtype: "F32", shape, data_offsets: [offset, offset + data.byteLength] };
+    header[name] = { dtype: 'F32', shape, data_offsets: [offset, offset + data.byteLength] };
     offset += data.byteLength;
   }
   const json = JSON.stringify(header);
-  const jsonBytes = Buffer.byteLength(json, "utf8");
+  const jsonBytes = Buffer.byteLength(json, 'utf8');
   // Padding keeps the data section 8-byte aligned, as the reference implementation does.
   const headerBytes = Math.ceil(jsonBytes / 8) * 8;
   const out = Buffer.alloc(8 + headerBytes + offset, 0x20);
   out.writeBigUInt64LE(BigInt(headerBytes), 0);
-  out.write(json, 8, "utf8");
+  out.write(json, 8, 'utf8');
   let position = 8 + headerBytes;
   for (const name of names) {
     const { data } = tensors.get(name)!;
@@ -81,7 +81,7 @@ export function encodeSafetensors(tensors: TensorMap, metadata?: Record<string, 
  * Parses and validates a safetensors file. `source` (e.g. the file path) prefixes every error.
  * Returned tensors own copies of their data, so they do not keep `bytes` alive.
  */
-export function decodeSafetensors(bytes: Uint8Array, source = "safetensors"): SafetensorsContent {
+export function decodeSafetensors(bytes: Uint8Array, source = 'safetensors'): SafetensorsContent {
   requireLittleEndianHost();
   function fail(message: string): never {
     throw new Error(`${source}: ${message}`);
@@ -97,11 +97,11 @@ export function decodeSafetensors(bytes: Uint8Array, source = "safetensors"): Sa
 
   let header: unknown;
   try {
-    header = JSON.parse(Buffer.from(bytes.buffer, bytes.byteOffset + 8, headerBytes).toString("utf8"));
+    header = JSON.parse(Buffer.from(bytes.buffer, bytes.byteOffset + 8, headerBytes).toString('utf8'));
   } catch (err) {
     fail(`header is not valid JSON (${(err as Error).message})`);
   }
-  if (typeof header !== "object" || header === null || Array.isArray(header)) fail("header is not a JSON object");
+  if (typeof header !== 'object' || header === null || Array.isArray(header)) fail('header is not a JSON object');
   const entries = header as Record<string, unknown>;
 
   let metadata: Record<string, string> = {};
@@ -116,11 +116,17 @@ export function decodeSafetensors(bytes: Uint8Array, source = "safetensors"): Sa
     if (name === METADATA_KEY) continue;
     const parsed = tensorInfoSchema.safeParse(raw);
     if (!parsed.success) fail(`tensor "${name}": invalid header entry: ${z.prettifyError(parsed.error)}`);
-    const { dtype, shape, data_offsets: [begin, end] } = parsed.data;
-    if (dtype !== "F32") fail(`tensor "${name}" has dtype ${dtype}; only F32 is supported`);
+    const {
+      dtype,
+      shape,
+      data_offsets: [begin, end],
+    } = parsed.data;
+    if (dtype !== 'F32') fail(`tensor "${name}" has dtype ${dtype}; only F32 is supported`);
     if (end < begin) fail(`tensor "${name}" has data_offsets [${begin}, ${end}] that end before they begin`);
     if (elementCount(shape) * F32_BYTES !== end - begin) {
-      fail(`tensor "${name}" has shape [${shape.join(", ")}] (${elementCount(shape) * F32_BYTES} bytes) but data_offsets span ${end - begin} bytes`);
+      fail(
+        `tensor "${name}" has shape [${shape.join(', ')}] (${elementCount(shape) * F32_BYTES} bytes) but data_offsets span ${end - begin} bytes`,
+      );
     }
     infos.push({ name, shape, begin, end });
   }

@@ -12,7 +12,8 @@ export interface SamplingOptions {
 export function sampleToken(logits: Float32Array, history: Iterable<number>, o: SamplingOptions, rng: Rng): number {
   const scores = Float32Array.from(logits);
   if (o.repetitionPenalty !== 1)
-    for (const id of new Set(history)) scores[id] = scores[id] > 0 ? scores[id] / o.repetitionPenalty : scores[id] * o.repetitionPenalty;
+    for (const id of new Set(history))
+      scores[id] = scores[id] > 0 ? scores[id] / o.repetitionPenalty : scores[id] * o.repetitionPenalty;
   if (o.temperature === 0) return argmax(scores);
 
   // Candidates in descending order of score, cut by top-k, turned into probabilities, cut by top-p.

@@ -89,11 +89,15 @@ export class Tokenizer {
 
     const vocab = json.model.vocab;
     const symbols = byteLevelSymbols();
-    const byteIds = Int32Array.from(symbols, (symbol) => (Object.hasOwn(vocab, symbol) ? vocab[symbol] : fail(`byte symbol ${symbol} missing`)));
+    const byteIds = Int32Array.from(symbols, (symbol) =>
+      Object.hasOwn(vocab, symbol) ? vocab[symbol] : fail(`byte symbol ${symbol} missing`),
+    );
     const byteOf = new Map(symbols.map((symbol, b) => [symbol, b]));
     const isAdded = new Set(json.added_tokens.map((t) => t.id));
     const idBytes = tokens.map((token, id) =>
-      isAdded.has(id) ? new TextEncoder().encode(token) : Uint8Array.from(token, (ch) => byteOf.get(ch) ?? fail(`token ${token} is not byte-level`)),
+      isAdded.has(id)
+        ? new TextEncoder().encode(token)
+        : Uint8Array.from(token, (ch) => byteOf.get(ch) ?? fail(`token ${token} is not byte-level`)),
     );
 
     const ranks = new Map<number, number>();

@@ -34,20 +34,43 @@ test('UnsortedSegmentSum on wasm matches cpu: repeated, negative and unused ids,
   await setupBackend('wasm');
   // Rank-2 ids (TensorFlow semantics; the cpu kernel mis-broadcasts these, so values are spelled out).
   // tf.unsortedSegmentSum's signature says rank-1 ids; the op itself passes any rank through.
-  const ids2d = tf.tensor2d([[1, 0, 1], [2, 1, -1]], [2, 3], 'int32') as tf.Tensor as tf.Tensor1D;
+  const ids2d = tf.tensor2d(
+    [
+      [1, 0, 1],
+      [2, 1, -1],
+    ],
+    [2, 3],
+    'int32',
+  ) as tf.Tensor as tf.Tensor1D;
   const rank2 = tf.unsortedSegmentSum(tf.tensor3d([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12], [2, 3, 2]), ids2d, 3);
-  assert.deepEqual(rank2.arraySync(), [[3, 4], [1 + 5 + 9, 2 + 6 + 10], [7, 8]]);
-  const ints = tf.unsortedSegmentSum(tf.tensor2d([[1, 2], [3, 4], [5, 6]], [3, 2], 'int32'), [1, 1, 0], 2);
+  assert.deepEqual(rank2.arraySync(), [
+    [3, 4],
+    [1 + 5 + 9, 2 + 6 + 10],
+    [7, 8],
+  ]);
+  const ints = tf.unsortedSegmentSum(
+    tf.tensor2d(
+      [
+        [1, 2],
+        [3, 4],
+        [5, 6],
+      ],
+      [3, 2],
+      'int32',
+    ),
+    [1, 1, 0],
+    2,
+  );
   assert.equal(ints.dtype, 'int32');
-  assert.deepEqual(ints.arraySync(), [[5, 6], [4, 6]]);
+  assert.deepEqual(ints.arraySync(), [
+    [5, 6],
+    [4, 6],
+  ]);
 });
 
 test('UnsortedSegmentSum on wasm rejects a segment id >= numSegments', async () => {
   await setupBackend('wasm');
-  assert.throws(
-    () => tf.unsortedSegmentSum(tf.ones([3, 2]), [0, 4, 1], 3),
-    /segment id 4 at row 1 is >= numSegments 3/,
-  );
+  assert.throws(() => tf.unsortedSegmentSum(tf.ones([3, 2]), [0, 4, 1], 3), /segment id 4 at row 1 is >= numSegments 3/);
 });
 
 test('gradient of a gather-based embedding on wasm equals cpu', async () => {
@@ -120,7 +143,16 @@ test('BatchMatMul fast path frees its temporaries and keeps matMul gradients rig
 
   // tfjs 4.22's matMul gradient does not sum over broadcast batch dims ([3,20,24]x[24,40] fails
   // on every backend), so models reshape activations to 2-D before multiplying by weights.
-  for (const [xShape, wShape] of [[[60, 24], [24, 40]], [[3, 20, 24], [3, 24, 40]]]) {
+  for (const [xShape, wShape] of [
+    [
+      [60, 24],
+      [24, 40],
+    ],
+    [
+      [3, 20, 24],
+      [3, 24, 40],
+    ],
+  ]) {
     const x = randomValues(tf.util.sizeFromShape(xShape), 9);
     const w = randomValues(tf.util.sizeFromShape(wShape), 10);
     await agree(

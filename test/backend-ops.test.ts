@@ -60,7 +60,25 @@ const OPS: Record<string, (t: tf.Tensor) => tf.Tensor> = {
     return tf.sub(tf.logSumExp(logits, 1), tf.gather(tf.reshape(logits, [48]), flatIndex));
   },
   oneHotCrossEntropy: (t) =>
-    tf.neg(tf.sum(tf.mul(tf.oneHot(tf.tensor2d([[1, 7, 3], [0, 0, 5]], [2, 3], 'int32'), 8), tf.logSoftmax(t)), -1)),
+    tf.neg(
+      tf.sum(
+        tf.mul(
+          tf.oneHot(
+            tf.tensor2d(
+              [
+                [1, 7, 3],
+                [0, 0, 5],
+              ],
+              [2, 3],
+              'int32',
+            ),
+            8,
+          ),
+          tf.logSoftmax(t),
+        ),
+        -1,
+      ),
+    ),
 };
 
 test('ops a Llama-style step needs run on wasm with values and gradients matching cpu', async () => {

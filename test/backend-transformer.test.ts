@@ -6,15 +6,28 @@ import * as tf from '@tensorflow/tfjs';
 import { randomInts, randomValues, relativeError, runOn } from './backend-compare.js';
 
 // T * headDim is large enough that attention's batched matmuls take the per-batch fast path.
-const VOCAB = 40, DIM = 32, HEADS = 2, HEAD_DIM = 16, HIDDEN = 64, LAYERS = 2, BATCH = 2, T = 32;
+const VOCAB = 40,
+  DIM = 32,
+  HEADS = 2,
+  HEAD_DIM = 16,
+  HIDDEN = 64,
+  LAYERS = 2,
+  BATCH = 2,
+  T = 32;
 
 function parameterShapes(): Record<string, number[]> {
   const shapes: Record<string, number[]> = { embed: [VOCAB, DIM], finalNorm: [DIM] };
   for (let l = 0; l < LAYERS; l++) {
     Object.assign(shapes, {
-      [`l${l}.attnNorm`]: [DIM], [`l${l}.wq`]: [DIM, DIM], [`l${l}.wk`]: [DIM, DIM], [`l${l}.wv`]: [DIM, DIM],
-      [`l${l}.wo`]: [DIM, DIM], [`l${l}.mlpNorm`]: [DIM], [`l${l}.wGate`]: [DIM, HIDDEN],
-      [`l${l}.wUp`]: [DIM, HIDDEN], [`l${l}.wDown`]: [HIDDEN, DIM],
+      [`l${l}.attnNorm`]: [DIM],
+      [`l${l}.wq`]: [DIM, DIM],
+      [`l${l}.wk`]: [DIM, DIM],
+      [`l${l}.wv`]: [DIM, DIM],
+      [`l${l}.wo`]: [DIM, DIM],
+      [`l${l}.mlpNorm`]: [DIM],
+      [`l${l}.wGate`]: [DIM, HIDDEN],
+      [`l${l}.wUp`]: [DIM, HIDDEN],
+      [`l${l}.wDown`]: [HIDDEN, DIM],
     });
   }
   return shapes;
@@ -81,8 +94,7 @@ test('2-layer transformer loss and all gradients on wasm match cpu (relative err
   const run = () => {
     const tokens = tf.tensor2d(tokenIds, [BATCH, T], 'int32');
     const targets = tf.tensor2d(targetIds, [BATCH, T], 'int32');
-    const lossOf = (...values: tf.Tensor[]) =>
-      loss(Object.fromEntries(names.map((n, i) => [n, values[i]])), tokens, targets);
+    const lossOf = (...values: tf.Tensor[]) => loss(Object.fromEntries(names.map((n, i) => [n, values[i]])), tokens, targets);
     const { value, grads } = tf.valueAndGrads(lossOf)(names.map((n, i) => tf.tensor(initial[i], shapes[n])));
     return [value, ...grads];
   };
@@ -94,6 +106,9 @@ test('2-layer transformer loss and all gradients on wasm match cpu (relative err
   names.forEach((name, i) => {
     const err = relativeError(actual[i + 1], expected[i + 1]);
     assert.ok(err < 1e-4, `gradient of ${name}: relative error ${err}`);
-    assert.ok(expected[i + 1].some((g) => g !== 0), `gradient of ${name} is all zero`);
+    assert.ok(
+      expected[i + 1].some((g) => g !== 0),
+      `gradient of ${name} is all zero`,
+    );
   });
 });

@@ -34,10 +34,7 @@ test('wasm is the default, SIMD and single-threaded, with Ringlet kernels, and s
     const info = await setupBackend();
     assert.equal(info.name, 'wasm');
     assert.equal(tf.getBackend(), 'wasm');
-    assert.equal(
-      info.description,
-      'wasm (SIMD, 1 thread) + UnsortedSegmentSum kernel + transposed/batched-matmul fast path',
-    );
+    assert.equal(info.description, 'wasm (SIMD, 1 thread) + UnsortedSegmentSum kernel + transposed/batched-matmul fast path');
     assert.ok(tf.getKernel('UnsortedSegmentSum', 'wasm'), 'UnsortedSegmentSum registered on wasm');
     assert.deepEqual(await setupBackend('cpu'), { name: 'cpu', description: 'cpu (plain JavaScript kernels, 1 thread)' });
     assert.equal(tf.getBackend(), 'cpu');

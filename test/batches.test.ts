@@ -42,7 +42,10 @@ test('validation windows are fixed and evenly spread', () => {
   const v = fixedWindows(tokens, 10, 4);
   assert.equal(v.batch, 4);
   assert.deepEqual([v.inputs[0], v.inputs[10], v.inputs[20], v.inputs[30]], [0, 250, 500, 750]);
-  assert.deepEqual(chunkBatch(v, 3).map((b) => b.batch), [3, 1]);
+  assert.deepEqual(
+    chunkBatch(v, 3).map((b) => b.batch),
+    [3, 1],
+  );
 });
 
 test('learning rate warms up linearly, then decays by cosine to the floor', () => {

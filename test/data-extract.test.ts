@@ -101,9 +101,12 @@ test('invalid UTF-8 is an error naming the file and the byte offset of the bad s
   }
   const truncated = write('truncated.txt', Buffer.concat([Buffer.from('ok'), Buffer.from('😀').subarray(0, 3)]));
   await assert.rejects(readTextParagraphs(truncated), { message: `${truncated}: invalid UTF-8 at byte offset 2` });
-  await assert.rejects(readTeiParagraphs(write('bad.xml', Buffer.concat([Buffer.from('<TEI>'), Buffer.from([0xff]), Buffer.from('</TEI>')]))), {
-    message: /invalid UTF-8 at byte offset 5/,
-  });
+  await assert.rejects(
+    readTeiParagraphs(write('bad.xml', Buffer.concat([Buffer.from('<TEI>'), Buffer.from([0xff]), Buffer.from('</TEI>')]))),
+    {
+      message: /invalid UTF-8 at byte offset 5/,
+    },
+  );
 });
 
 test('valid multi-byte text read in tiny chunks comes back whole', async () => {

@@ -54,7 +54,10 @@ test('too-short and garbage paragraphs are dropped and counted; documents left e
   assert.equal(isGarbage('%%%$$$ab$$$%%%'), true);
 
   const filter = new CorpusFilter();
-  assert.deepEqual(filter.filterDocument(['“No.”', '—', 'x', '14,010 l. | 12 s. | 6 d. | 3.4 | 5.6', 'Real text.']), ['“No.”', 'Real text.']);
+  assert.deepEqual(filter.filterDocument(['“No.”', '—', 'x', '14,010 l. | 12 s. | 6 d. | 3.4 | 5.6', 'Real text.']), [
+    '“No.”',
+    'Real text.',
+  ]);
   assert.equal(filter.filterDocument(['* * *', '1234 5678']), null);
   // '1234 5678' has no letter at all, so it counts as too short rather than garbage.
   assert.deepEqual(filter.counts, {

@@ -37,7 +37,10 @@ before(async () => {
   fs.copyFileSync(`${eltec}/swe/SWE1963958_Lybeck.xml`, path.join(corpusA, 'SWE1963958_Lybeck.xml'));
   fs.copyFileSync(`${eltec}/swe/SWE1498004_Hansson.xml`, path.join(corpusB, 'SWE1498004_Hansson.xml'));
   fs.copyFileSync(`${eltec}/swe/SWE1963958_Lybeck.xml`, path.join(corpusB, 'copy-of-lybeck.xml')); // exact duplicate
-  fs.writeFileSync(path.join(corpusA, 'nested', 'notes.txt'), 'A plain-text document,\nwrapped.\n\nIts second paragraph, with “quotes” and åäö.\n');
+  fs.writeFileSync(
+    path.join(corpusA, 'nested', 'notes.txt'),
+    'A plain-text document,\nwrapped.\n\nIts second paragraph, with “quotes” and åäö.\n',
+  );
   fs.writeFileSync(path.join(corpusA, 'README.md'), '# not corpus text\n');
   summary = await prepareDataset(options([corpusA, corpusB], out));
   manifest = await readManifest(out);
@@ -68,7 +71,10 @@ test('the summary and manifest describe what was read, removed, split and tokeni
 });
 
 test('shards are bounded in size, listed in the manifest, and read back as the whole split', async () => {
-  const files = fs.readdirSync(out).filter((f) => f.endsWith('.bin')).sort();
+  const files = fs
+    .readdirSync(out)
+    .filter((f) => f.endsWith('.bin'))
+    .sort();
   assert.deepEqual(files, manifest.shards.map((s) => s.name).sort());
   assert.ok(manifest.shards.filter((s) => s.split === 'train').length >= 2, 'the train split spans several shards');
   for (const shard of manifest.shards) {
@@ -89,7 +95,10 @@ test('shards are bounded in size, listed in the manifest, and read back as the w
     assert.equal(Buffer.byteLength(text), manifest.bytes[split]);
   }
   const val = await openSplit(out, 'val');
-  const documents = tokenizer.decode([...val.tokens]).split('<|endoftext|>').slice(0, -1);
+  const documents = tokenizer
+    .decode([...val.tokens])
+    .split('<|endoftext|>')
+    .slice(0, -1);
   assert.ok(documents.includes('A plain-text document, wrapped.\n\nIts second paragraph, with “quotes” and åäö.'));
   for (const doc of documents) {
     assert.equal(doc, doc.normalize('NFC'));
@@ -126,7 +135,10 @@ test('a corrupted shard is refused by its sha256', async () => {
   const bytes = fs.readFileSync(file);
   bytes[bytes.length >> 1] ^= 0xff;
   fs.writeFileSync(file, bytes);
-  await assert.rejects(openSplit(damaged, 'val'), new RegExp(`^Error: shard ${shard.name}: sha256 [0-9a-f]{64} does not match .*\\(corrupted\\)$`));
+  await assert.rejects(
+    openSplit(damaged, 'val'),
+    new RegExp(`^Error: shard ${shard.name}: sha256 [0-9a-f]{64} does not match .*\\(corrupted\\)$`),
+  );
 });
 
 test('a folder without a manifest is not a dataset', async () => {
@@ -144,12 +156,21 @@ test('a corpus without .xml or .txt files, or without usable text, is an error',
   fs.writeFileSync(path.join(empty, 'README.md'), 'nothing here');
   await assert.rejects(prepareDataset(options([empty], path.join(work, 'y'))), /no \.xml or \.txt files found in/);
   fs.writeFileSync(path.join(empty, 'junk.txt'), '* * *\n\n1234\n\n—\n');
-  await assert.rejects(prepareDataset(options([empty], path.join(work, 'y'))), /no usable text in .*: all 1 documents were empty or removed/);
-  await assert.rejects(prepareDataset(options([path.join(empty, 'README.md')], path.join(work, 'y'))), /neither a \.xml \(TEI\) nor a \.txt file/);
+  await assert.rejects(
+    prepareDataset(options([empty], path.join(work, 'y'))),
+    /no usable text in .*: all 1 documents were empty or removed/,
+  );
+  await assert.rejects(
+    prepareDataset(options([path.join(empty, 'README.md')], path.join(work, 'y'))),
+    /neither a \.xml \(TEI\) nor a \.txt file/,
+  );
 });
 
 test('bad options are refused before any work', async () => {
-  await assert.rejects(prepareDataset({ ...options([corpusA], path.join(work, 'z')), vocab: 100 }), /vocabulary size must be an integer >= 257/);
+  await assert.rejects(
+    prepareDataset({ ...options([corpusA], path.join(work, 'z')), vocab: 100 }),
+    /vocabulary size must be an integer >= 257/,
+  );
   await assert.rejects(prepareDataset({ ...options([corpusA], path.join(work, 'z')), valFraction: 1 }), /validation fraction/);
   assert.ok(!fs.existsSync(path.join(work, 'z')));
 });

@@ -10,10 +10,20 @@ before(async () => {
   await setupBackend('wasm');
 });
 
-const small = (overrides: Partial<ModelConfig> = {}): ModelConfig => ({ ...presetConfig('nano'), vocab: 97, context: 16, n_layers: 2, ...overrides });
+const small = (overrides: Partial<ModelConfig> = {}): ModelConfig => ({
+  ...presetConfig('nano'),
+  vocab: 97,
+  context: 16,
+  n_layers: 2,
+  ...overrides,
+});
 
 function randomTokens(rng: Rng, B: number, T: number, vocab: number): tf.Tensor2D {
-  return tf.tensor2d(Int32Array.from({ length: B * T }, () => rng.int(vocab)), [B, T], 'int32');
+  return tf.tensor2d(
+    Int32Array.from({ length: B * T }, () => rng.int(vocab)),
+    [B, T],
+    'int32',
+  );
 }
 
 test('presets span about 0.5M to about 30M parameters and the count matches the tensors created', () => {

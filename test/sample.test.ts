@@ -31,8 +31,14 @@ test('top-k keeps only the k likeliest tokens', () => {
 
 test('top-p keeps the smallest set reaching the probability mass', () => {
   // p(1) ≈ 0.55, p(3) ≈ 0.33: a nucleus of 0.5 is token 1 alone, 0.8 adds token 3.
-  assert.deepEqual(histogram({ ...plain, topP: 0.5 }).map((c) => c > 0), [false, true, false, false, false]);
-  assert.deepEqual(histogram({ ...plain, topP: 0.8 }).map((c) => c > 0), [false, true, false, true, false]);
+  assert.deepEqual(
+    histogram({ ...plain, topP: 0.5 }).map((c) => c > 0),
+    [false, true, false, false, false],
+  );
+  assert.deepEqual(
+    histogram({ ...plain, topP: 0.8 }).map((c) => c > 0),
+    [false, true, false, true, false],
+  );
 });
 
 test('repetition penalty makes tokens already present less likely', () => {

@@ -36,7 +36,14 @@ const SAMPLES = [
 
 before(async () => {
   const files = [`${eltec}/eng/ENG18872_Lyall.xml`, `${eltec}/swe/SWE1963958_Lybeck.xml`];
-  const documents = await Promise.all(files.map(async (f) => (await readTeiParagraphs(f)).map(normalizeParagraph).filter((p) => p).join('\n\n')));
+  const documents = await Promise.all(
+    files.map(async (f) =>
+      (await readTeiParagraphs(f))
+        .map(normalizeParagraph)
+        .filter((p) => p)
+        .join('\n\n'),
+    ),
+  );
   englishDocument = documents[0];
   const trainFile = path.join(dir, 'train.txt');
   // Frequent NEL and BOM sequences give merges that only come out right if whitespace is told apart exactly.
@@ -78,7 +85,10 @@ test('encoding paragraph chunks gives the same ids as encoding the whole documen
   const chunks = paragraphChunks(englishDocument);
   assert.ok(chunks.length > 100);
   assert.equal(chunks.join(''), englishDocument);
-  assert.deepEqual(chunks.flatMap((c) => tokenizer.encode(c)), tokenizer.encode(englishDocument));
+  assert.deepEqual(
+    chunks.flatMap((c) => tokenizer.encode(c)),
+    tokenizer.encode(englishDocument),
+  );
 });
 
 test('the end-of-document token, byte lengths and the sha256 of the file', () => {
@@ -89,7 +99,10 @@ test('the end-of-document token, byte lengths and the sha256 of the file', () =>
   assert.equal(lengths[65], 1);
   assert.equal(lengths[tokenizer.eotId], 0);
   const ids = tokenizer.encode(englishDocument);
-  assert.equal(ids.reduce((sum, id) => sum + lengths[id], 0), Buffer.byteLength(englishDocument));
+  assert.equal(
+    ids.reduce((sum, id) => sum + lengths[id], 0),
+    Buffer.byteLength(englishDocument),
+  );
   assert.equal(Tokenizer.load(tokenizerFile).sha256, tokenizer.sha256);
   assert.throws(() => tokenizer.decode([512]), /outside the vocabulary/);
 });
@@ -97,13 +110,22 @@ test('the end-of-document token, byte lengths and the sha256 of the file', () =>
 test('training on too little text for the vocabulary asked is a clear error', async () => {
   const tiny = path.join(dir, 'tiny.txt');
   fs.writeFileSync(tiny, 'ab ab ab\n');
-  await assert.rejects(trainTokenizer({ textFile: tiny, vocabSize: 400, outFile: path.join(dir, 'tiny.json') }), /learned only \d+ new tokens/);
-  await assert.rejects(trainTokenizer({ textFile: tiny, vocabSize: 100, outFile: path.join(dir, 'tiny.json') }), /vocabulary size must be an integer >= 257/);
+  await assert.rejects(
+    trainTokenizer({ textFile: tiny, vocabSize: 400, outFile: path.join(dir, 'tiny.json') }),
+    /learned only \d+ new tokens/,
+  );
+  await assert.rejects(
+    trainTokenizer({ textFile: tiny, vocabSize: 100, outFile: path.join(dir, 'tiny.json') }),
+    /vocabulary size must be an integer >= 257/,
+  );
 });
 
 test('loading a file that is not a tokenizer.json names the file', () => {
   const bogus = path.join(dir, 'bogus.json');
   fs.writeFileSync(bogus, '{"model": {"type": "WordPiece"}}');
-  assert.throws(() => Tokenizer.load(bogus), (err: Error) => err.message.startsWith(`${bogus} is not a Ringlet tokenizer.json`));
+  assert.throws(
+    () => Tokenizer.load(bogus),
+    (err: Error) => err.message.startsWith(`${bogus} is not a Ringlet tokenizer.json`),
+  );
   assert.throws(() => Tokenizer.load(path.join(dir, 'missing.json')), /cannot read tokenizer/);
 });

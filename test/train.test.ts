@@ -20,7 +20,11 @@ const configFile = path.join(work, 'config.json');
 const tinyModel = { preset: 'nano', d_model: 32, n_layers: 2, n_heads: 4, n_kv_heads: 2, ffn_hidden: 64, context: 32 };
 
 function cli(args: string[], options: { input?: string } = {}) {
-  return spawnSync(process.execPath, ['--import', 'tsx', path.join(root, 'cli/ringlet.ts'), ...args], { encoding: 'utf8', cwd: root, ...options });
+  return spawnSync(process.execPath, ['--import', 'tsx', path.join(root, 'cli/ringlet.ts'), ...args], {
+    encoding: 'utf8',
+    cwd: root,
+    ...options,
+  });
 }
 const lastJson = (stdout: string) => JSON.parse(stdout.trim().split('\n').at(-1)!);
 
@@ -30,8 +34,19 @@ before(async () => {
   // Two Swedish novels are enough text for a 512-token vocabulary and a few hundred windows.
   for (const name of ['SWE11729834_Sandel.xml', 'SWE1175632_Steenhoff.xml'])
     fs.copyFileSync(path.join(root, '../shared/data/eltec/swe', name), path.join(corpus, name));
-  await prepareDataset({ inputs: [corpus], outDir: dataset, vocab: 512, seed: 1, valFraction: 0.5, command: ['test'], progress: false });
-  fs.writeFileSync(configFile, JSON.stringify({ model: tinyModel, training: { batch_size: 4, eval_windows: 8, log_every: 1000 } }));
+  await prepareDataset({
+    inputs: [corpus],
+    outDir: dataset,
+    vocab: 512,
+    seed: 1,
+    valFraction: 0.5,
+    command: ['test'],
+    progress: false,
+  });
+  fs.writeFileSync(
+    configFile,
+    JSON.stringify({ model: tinyModel, training: { batch_size: 4, eval_windows: 8, log_every: 1000 } }),
+  );
 });
 
 const config = (out: string, flags: Record<string, unknown>) => loadTrainConfig(configFile, { data: dataset, out, ...flags });
@@ -40,14 +55,23 @@ const quiet = (out: string) => new ProgressLog(out, { live: false });
 test('N steps, then a resume for N more, gives the same weights as 2N steps straight', async () => {
   const straight = path.join(work, 'straight');
   const resumed = path.join(work, 'resumed');
-  const a = await train(config(straight, { maxSteps: 6, evalEvery: 3, checkpointEvery: 3 }), { resume: false, log: quiet(straight) });
-  const b1 = await train(config(resumed, { maxSteps: 6, untilStep: 3, evalEvery: 3, checkpointEvery: 3 }), { resume: false, log: quiet(resumed) });
+  const a = await train(config(straight, { maxSteps: 6, evalEvery: 3, checkpointEvery: 3 }), {
+    resume: false,
+    log: quiet(straight),
+  });
+  const b1 = await train(config(resumed, { maxSteps: 6, untilStep: 3, evalEvery: 3, checkpointEvery: 3 }), {
+    resume: false,
+    log: quiet(resumed),
+  });
   assert.equal(b1.step, 3);
-  const b2 = await train(config(resumed, { maxSteps: 6, evalEvery: 3, checkpointEvery: 3 }), { resume: true, log: quiet(resumed) });
+  const b2 = await train(config(resumed, { maxSteps: 6, evalEvery: 3, checkpointEvery: 3 }), {
+    resume: true,
+    log: quiet(resumed),
+  });
   assert.equal(b2.step, 6);
   assert.equal(a.val_loss, b2.val_loss);
-  const wa = (await readCheckpoint(a.checkpoint, { withOptimizer: true }));
-  const wb = (await readCheckpoint(b2.checkpoint, { withOptimizer: true }));
+  const wa = await readCheckpoint(a.checkpoint, { withOptimizer: true });
+  const wb = await readCheckpoint(b2.checkpoint, { withOptimizer: true });
   assert.deepEqual(wa.meta.data_cursor, wb.meta.data_cursor);
   for (const [name, t] of wa.weights) assert.deepEqual(wb.weights.get(name)!.data, t.data, `weight ${name}`);
   for (const [name, t] of wa.optimizer!) assert.deepEqual(wb.optimizer!.get(name)!.data, t.data, `moment ${name}`);
@@ -55,17 +79,43 @@ test('N steps, then a resume for N more, gives the same weights as 2N steps stra
 
 test('training lowers the validation loss below the unigram baseline and writes metrics', async () => {
   const out = path.join(work, 'learn');
-  const s = await train(config(out, { maxSteps: 200, batchSize: 8, lr: 1e-2, warmupSteps: 10 }), { resume: false, log: quiet(out) });
+  const s = await train(config(out, { maxSteps: 200, batchSize: 8, lr: 1e-2, warmupSteps: 10 }), {
+    resume: false,
+    log: quiet(out),
+  });
   assert.ok(s.val_loss < s.unigram_loss, `val loss ${s.val_loss} vs unigram ${s.unigram_loss}`);
   assert.ok(s.val_bpb > 0 && s.val_bpb < 8);
-  const lines = fs.readFileSync(path.join(out, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+  const lines = fs
+    .readFileSync(path.join(out, 'metrics.jsonl'), 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l));
   assert.ok(lines.some((l) => l.type === 'eval' && l.step === 200));
 });
 
 test('SIGTERM writes a checkpoint and exits cleanly with a JSON summary', async () => {
   const out = path.join(work, 'signal');
-  const child = spawn(process.execPath, ['--import', 'tsx', path.join(root, 'cli/ringlet.ts'), 'train', '--config', configFile,
-    '--data', dataset, '--out', out, '--max-steps', '100000', '--log-every', '1', '--json'], { cwd: root });
+  const child = spawn(
+    process.execPath,
+    [
+      '--import',
+      'tsx',
+      path.join(root, 'cli/ringlet.ts'),
+      'train',
+      '--config',
+      configFile,
+      '--data',
+      dataset,
+      '--out',
+      out,
+      '--max-steps',
+      '100000',
+      '--log-every',
+      '1',
+      '--json',
+    ],
+    { cwd: root },
+  );
   let stdout = '';
   child.stdout.on('data', (d) => (stdout += d));
   await new Promise<void>((resolve) => {
@@ -95,7 +145,10 @@ test('an invalid config is refused naming the field and the allowed range', () =
 test('resuming with a different model shape is refused', async () => {
   const out = path.join(work, 'shape');
   await train(config(out, { maxSteps: 1 }), { resume: false, log: quiet(out) });
-  fs.writeFileSync(path.join(work, 'wider.json'), JSON.stringify({ model: { ...tinyModel, d_model: 64 }, training: { batch_size: 4, eval_windows: 8 } }));
+  fs.writeFileSync(
+    path.join(work, 'wider.json'),
+    JSON.stringify({ model: { ...tinyModel, d_model: 64 }, training: { batch_size: 4, eval_windows: 8 } }),
+  );
   await assert.rejects(
     train(loadTrainConfig(path.join(work, 'wider.json'), { data: dataset, out, maxSteps: 2 }), { resume: true, log: quiet(out) }),
     /d_model=32.*d_model=64/,
@@ -104,14 +157,29 @@ test('resuming with a different model shape is refused', async () => {
 
 test('generate streams text, keeps the newest tokens of a long prompt and says so', () => {
   const out = path.join(work, 'straight');
-  const r = cli(['generate', '--checkpoint', out, '--prompt', 'Det var en gång '.repeat(40), '--max-tokens', '8', '--seed', '3', '--json']);
+  const r = cli([
+    'generate',
+    '--checkpoint',
+    out,
+    '--prompt',
+    'Det var en gång '.repeat(40),
+    '--max-tokens',
+    '8',
+    '--seed',
+    '3',
+    '--json',
+  ]);
   assert.equal(r.status, 0, r.stderr);
   const s = lastJson(r.stdout);
   assert.equal(s.prompt_truncated, true);
   assert.equal(s.prompt_tokens, 31);
   assert.match(r.stderr, /keeping the newest 31/);
   assert.ok(s.tokens_per_s > 0);
-  const again = lastJson(cli(['generate', '--checkpoint', out, '--prompt', 'Det var', '--max-tokens', '8', '--seed', '3', '--json']).stdout);
-  const same = lastJson(cli(['generate', '--checkpoint', out, '--prompt', 'Det var', '--max-tokens', '8', '--seed', '3', '--json']).stdout);
+  const again = lastJson(
+    cli(['generate', '--checkpoint', out, '--prompt', 'Det var', '--max-tokens', '8', '--seed', '3', '--json']).stdout,
+  );
+  const same = lastJson(
+    cli(['generate', '--checkpoint', out, '--prompt', 'Det var', '--max-tokens', '8', '--seed', '3', '--json']).stdout,
+  );
   assert.equal(again.text, same.text);
 });

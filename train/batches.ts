@@ -54,14 +54,22 @@ export class WindowSampler {
       }
       ids.push(this.epochOrder(epoch)[index++]);
     }
-    return { batch: windowBatch(this.tokens, ids.map((w) => w * this.context), this.context), cursor: { epoch, index } };
+    return {
+      batch: windowBatch(
+        this.tokens,
+        ids.map((w) => w * this.context),
+        this.context,
+      ),
+      cursor: { epoch, index },
+    };
   }
 }
 
 /** Evenly spaced windows over a split, the same every time: the validation set. */
 export function fixedWindows(tokens: TokenArray, context: number, count: number): Batch {
   const available = Math.floor((tokens.length - 1) / context);
-  if (available < 1) throw new Error(`the validation split has ${tokens.length} tokens, fewer than one window of context ${context} + 1`);
+  if (available < 1)
+    throw new Error(`the validation split has ${tokens.length} tokens, fewer than one window of context ${context} + 1`);
   const n = Math.min(count, available);
   const stride = Math.floor(available / n);
   const starts = Array.from({ length: n }, (_, i) => i * stride * context);

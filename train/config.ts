@@ -54,7 +54,11 @@ export const TrainConfigSchema = z
   .strict()
   .superRefine((c, ctx) => {
     if (c.training.max_steps === undefined && c.training.time_limit === undefined)
-      ctx.addIssue({ code: 'custom', path: ['training', 'max_steps'], message: 'give max_steps (--max-steps) or time_limit (--time-limit)' });
+      ctx.addIssue({
+        code: 'custom',
+        path: ['training', 'max_steps'],
+        message: 'give max_steps (--max-steps) or time_limit (--time-limit)',
+      });
     if (c.optimizer.min_lr !== undefined && c.optimizer.min_lr > c.optimizer.lr)
       ctx.addIssue({ code: 'custom', path: ['optimizer', 'min_lr'], message: `must not exceed lr (${c.optimizer.lr})` });
   });

@@ -55,7 +55,8 @@ export class ProgressLog {
   }
 
   private append(record: object): void {
-    if (this.metricsFile) fs.appendFileSync(this.metricsFile, `${JSON.stringify({ time: new Date().toISOString(), ...record })}\n`);
+    if (this.metricsFile)
+      fs.appendFileSync(this.metricsFile, `${JSON.stringify({ time: new Date().toISOString(), ...record })}\n`);
   }
 }
 

@@ -39,6 +39,9 @@ export interface TrainSummary {
   vocab: number;
 }
 
+const HORIZON_PACE_FROM = 5;
+const HORIZON_PACE_TO = 15;
+
 /** Training state that a checkpoint must carry for an exact resume, beyond weights and moments. */
 interface RunState {
   step: number;
@@ -49,7 +52,8 @@ interface RunState {
 
 function parseCursor(value: unknown): DataCursor {
   const c = value as DataCursor;
-  if (!Number.isInteger(c?.epoch) || !Number.isInteger(c?.index)) throw new Error(`checkpoint data cursor ${JSON.stringify(value)} is not {epoch, index}`);
+  if (!Number.isInteger(c?.epoch) || !Number.isInteger(c?.index))
+    throw new Error(`checkpoint data cursor ${JSON.stringify(value)} is not {epoch, index}`);
   return { epoch: c.epoch, index: c.index };
 }
 
@@ -90,9 +94,10 @@ export async function train(config: TrainConfig, options: { resume: boolean; log
   const unigram = unigramLoss(trainTokens, valTokens, model.vocab);
 
   const tokensPerStep = t.batch_size * t.grad_accum * model.context;
-  const checkpoint = options.resume && (await listCheckpoints(config.out)).length > 0
-    ? await readCheckpoint(config.out, { withOptimizer: true })
-    : null;
+  const checkpoint =
+    options.resume && (await listCheckpoints(config.out)).length > 0
+      ? await readCheckpoint(config.out, { withOptimizer: true })
+      : null;
   if (checkpoint) checkCompatible(checkpoint.meta, { modelConfig: model, tokenizerSha256: tokenizer.sha256 });
   const params: Params = checkpoint ? paramsFromTensors(model, checkpoint.weights) : initParams(model, t.seed);
   const optimizer = new AdamW(params, { beta1: o.beta1, beta2: o.beta2, eps: o.eps, weightDecay: o.weight_decay });
@@ -100,7 +105,12 @@ export async function train(config: TrainConfig, options: { resume: boolean; log
   if (checkpoint) {
     optimizer.restore(checkpoint.optimizer!);
     const m = checkpoint.meta;
-    state = { step: m.step, tokensSeen: m.tokens_seen, cursor: parseCursor(m.data_cursor), horizonSteps: t.max_steps ?? m.schedule_horizon_steps };
+    state = {
+      step: m.step,
+      tokensSeen: m.tokens_seen,
+      cursor: parseCursor(m.data_cursor),
+      horizonSteps: t.max_steps ?? m.schedule_horizon_steps,
+    };
     optimizer.step = state.step;
     log.info(`resumed from ${checkpoint.path} at step ${state.step} (${state.tokensSeen.toLocaleString('en')} tokens seen)`);
   }
@@ -149,6 +159,8 @@ export async function train(config: TrainConfig, options: { resume: boolean; log
   const flopsToken = flopsPerToken(model);
   const started = Date.now();
   const startTokens = state.tokensSeen;
+  const startStep = state.step;
+  let paceStarted = started;
   let lastEval = { loss: NaN, bpb: NaN };
   let checkpointPath = '';
   const runEval = () => {
@@ -167,27 +179,34 @@ export async function train(config: TrainConfig, options: { resume: boolean; log
       state = { ...state, step: state.step + 1, tokensSeen: state.tokensSeen + tokensPerStep, cursor };
       if (!Number.isFinite(loss)) throw new Error(`loss is ${loss} at step ${state.step}; lower the learning rate (now ${lr})`);
 
-      // With only a time limit, fix the schedule's horizon once the step time is known (and checkpoint it).
-      if (state.horizonSteps === null && state.step === 10) {
-        const perStep = (Date.now() - started) / 1000 / (state.tokensSeen - startTokens) * tokensPerStep;
-        state.horizonSteps = state.step + Math.max(1, Math.floor((t.time_limit! - (Date.now() - started) / 1000) / perStep));
+      // With only a time limit, fix the schedule's horizon from the pace of steps 5-15 (the first steps
+      // are slower while the backend warms up), and keep it in checkpoints.
+      if (state.horizonSteps === null && state.step - startStep === HORIZON_PACE_FROM) paceStarted = Date.now();
+      if (state.horizonSteps === null && state.step - startStep === HORIZON_PACE_TO) {
+        const perStep = (Date.now() - paceStarted) / 1000 / (HORIZON_PACE_TO - HORIZON_PACE_FROM);
+        const remaining = t.time_limit! - (Date.now() - started) / 1000;
+        state.horizonSteps = state.step + Math.max(1, Math.floor(remaining / perStep));
         log.info(`schedule horizon: ${state.horizonSteps} steps (estimated from the time limit)`);
       }
       const elapsed = (Date.now() - started) / 1000;
       const tokensPerS = (state.tokensSeen - startTokens) / elapsed;
-      log.step({
-        step: state.step,
-        horizon: state.horizonSteps,
-        loss,
-        lr,
-        grad_norm: gradNorm,
-        tokens_per_s: tokensPerS,
-        gflops_per_s: (tokensPerS * flopsToken) / 1e9,
-        step_s: (Date.now() - stepStarted) / 1000,
-        elapsed_s: elapsed,
-      }, state.step % t.log_every === 0);
+      log.step(
+        {
+          step: state.step,
+          horizon: state.horizonSteps,
+          loss,
+          lr,
+          grad_norm: gradNorm,
+          tokens_per_s: tokensPerS,
+          gflops_per_s: (tokensPerS * flopsToken) / 1e9,
+          step_s: (Date.now() - stepStarted) / 1000,
+          elapsed_s: elapsed,
+        },
+        state.step % t.log_every === 0,
+      );
       if (state.step % t.eval_every === 0) runEval();
-      if (state.step % config.checkpoint.every === 0) checkpointPath = await saveCheckpoint({ val_loss: lastEval.loss, val_bpb: lastEval.bpb });
+      if (state.step % config.checkpoint.every === 0)
+        checkpointPath = await saveCheckpoint({ val_loss: lastEval.loss, val_bpb: lastEval.bpb });
       await new Promise((resolve) => setImmediate(resolve)); // let signal handlers run between steps
     }
   } finally {

@@ -7,7 +7,11 @@ import type { AdamW } from './optimizer.js';
 import type { Batch } from './batches.js';
 
 /** Mean loss and mean gradients over the micro-batches; the caller disposes the gradients. */
-export function computeGradients(params: Params, model: ModelConfig, microBatches: Batch[]): { loss: number; grads: Map<string, tf.Tensor> } {
+export function computeGradients(
+  params: Params,
+  model: ModelConfig,
+  microBatches: Batch[],
+): { loss: number; grads: Map<string, tf.Tensor> } {
   const summed = new Map<string, tf.Tensor>();
   let lossSum = 0;
   for (const mb of microBatches) {
@@ -30,7 +34,10 @@ export function computeGradients(params: Params, model: ModelConfig, microBatche
   }
   if (microBatches.length > 1)
     for (const [name, g] of summed) {
-      summed.set(name, tf.tidy(() => g.div(microBatches.length)));
+      summed.set(
+        name,
+        tf.tidy(() => g.div(microBatches.length)),
+      );
       g.dispose();
     }
   return { loss: lossSum / microBatches.length, grads: summed };
@@ -38,7 +45,13 @@ export function computeGradients(params: Params, model: ModelConfig, microBatche
 
 /** Clips the gradients to a global norm (0: no clipping) and applies AdamW; returns the norm before clipping. */
 export function applyGradients(optimizer: AdamW, grads: Map<string, tf.Tensor>, lr: number, gradClip: number): number {
-  const gradNorm = tf.tidy(() => tf.addN([...grads.values()].map((g) => g.square().sum())).sqrt().dataSync()[0]);
+  const gradNorm = tf.tidy(
+    () =>
+      tf
+        .addN([...grads.values()].map((g) => g.square().sum()))
+        .sqrt()
+        .dataSync()[0],
+  );
   const clipScale = gradClip > 0 && gradNorm > gradClip ? gradClip / gradNorm : 1;
   optimizer.apply(grads, lr, clipScale);
   return gradNorm;
