@@ -3,6 +3,7 @@
 import { Command } from 'commander';
 import { benchCommand } from './bench.js';
 import { dataCommand } from './data.js';
+import { evalCommand } from './eval.js';
 import { generateCommand } from './generate.js';
 import { presetsCommand } from './presets.js';
 import { trainCommand } from './train.js';
@@ -14,6 +15,7 @@ const program = new Command('ringlet')
   .addCommand(generateCommand)
   .addCommand(presetsCommand)
   .addCommand(benchCommand)
+  .addCommand(evalCommand)
   .showHelpAfterError();
 
 await program.parseAsync(process.argv);

@@ -1,0 +1,46 @@
+// Who may talk to a Ringlet service: a shared join token in the `ringlet-token` metadata of every call
+// (coordinator and ring alike), compared in constant time, and optionally mutual TLS on the channel.
+import { createHash, timingSafeEqual } from 'node:crypto';
+import fs from 'node:fs';
+import * as grpc from '@grpc/grpc-js';
+
+export const TOKEN_HEADER = 'ringlet-token';
+
+export interface TlsFiles {
+  ca: string; // PEM of the CA that signed every service's certificate
+  cert: string; // this process's certificate (PEM)
+  key: string; // its private key (PEM)
+}
+
+export function tokenMetadata(token: string): grpc.Metadata {
+  const md = new grpc.Metadata();
+  md.set(TOKEN_HEADER, token);
+  return md;
+}
+
+const digest = (s: string) => createHash('sha256').update(s).digest();
+
+/** True when the call's metadata carries `token`. */
+export function hasToken(metadata: grpc.Metadata, token: string): boolean {
+  const given = metadata.get(TOKEN_HEADER)[0];
+  return typeof given === 'string' && timingSafeEqual(digest(given), digest(token));
+}
+
+export function serverCredentials(tls: TlsFiles | undefined): grpc.ServerCredentials {
+  if (!tls) return grpc.ServerCredentials.createInsecure();
+  return grpc.ServerCredentials.createSsl(
+    fs.readFileSync(tls.ca),
+    [{ cert_chain: fs.readFileSync(tls.cert), private_key: fs.readFileSync(tls.key) }],
+    true, // clients must present a certificate signed by the CA: mutual TLS
+  );
+}
+
+export function channelCredentials(tls: TlsFiles | undefined): grpc.ChannelCredentials {
+  if (!tls) return grpc.credentials.createInsecure();
+  return grpc.credentials.createSsl(fs.readFileSync(tls.ca), fs.readFileSync(tls.key), fs.readFileSync(tls.cert));
+}
+
+/** A gRPC error with a status code, as a handler passes it to its callback. */
+export function statusError(code: grpc.status, details: string): grpc.ServiceError {
+  return Object.assign(new Error(details), { code, details, metadata: new grpc.Metadata() });
+}

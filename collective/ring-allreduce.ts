@@ -1,0 +1,207 @@
+// Ring all-reduce over gRPC: sums Float32Array buffers across the ranks of a ring, in place, so that every
+// rank ends with bit-identical sums. It knows nothing of models: gradients arrive as plain buffers.
+//
+// The buffers are fused into buckets (default 25 MB). Each bucket is cut into world_size segments and goes
+// through a reduce-scatter (N-1 rounds: send a segment to the next rank, add the one received from the
+// previous rank) and an all-gather (N-1 rounds: pass the fully reduced segments on), so each rank sends
+// 2(N-1)/N of the bucket. Segments travel in chunks under the gRPC message limit, and a chunk is forwarded
+// as soon as it has been reduced, so sending chunk i overlaps receiving and reducing the chunks after it.
+// Sums are kept in fp32. With fp16 compression the wire carries halves; a segment's owner rounds its final
+// sum to fp16 before the all-gather, so every rank (the owner included) holds the very same values.
+import * as grpc from '@grpc/grpc-js';
+import { CollectiveServiceClient, Encoding, Phase, type ExchangeRequest } from '../proto/gen/ringlet/collective/v1/collective.js';
+import { channelCredentials, tokenMetadata, type TlsFiles } from './auth.js';
+import { RingError, type Inbox } from './endpoint.js';
+import { decodeHalf, encodeHalf, roundToHalf } from './fp16.js';
+
+export const DEFAULT_BUCKET_BYTES = 25 * 1024 * 1024;
+export const DEFAULT_CHUNK_BYTES = 1024 * 1024;
+
+export interface RingOptions {
+  jobId: string;
+  token: string;
+  epoch: number;
+  rank: number;
+  worldSize: number;
+  next: string; // host:port of rank (rank+1) % worldSize
+  inbox: Inbox; // chunks from rank (rank-1) % worldSize, from CollectiveEndpoint.open
+  bucketBytes?: number;
+  chunkBytes?: number;
+  fp16?: boolean;
+  timeoutMs?: number; // longest wait for one chunk
+  tls?: TlsFiles;
+}
+
+export interface AllReduceStats {
+  bytesSent: number;
+  buckets: number;
+}
+
+export class Ring {
+  private readonly client: CollectiveServiceClient | null;
+  private stream: grpc.ClientWritableStream<ExchangeRequest> | null = null;
+  private readonly controller = new AbortController();
+  private readonly bucketElements: number;
+  private readonly chunkElements: number;
+  private readonly encoding: Encoding;
+  private readonly timeoutMs: number;
+
+  constructor(private readonly o: RingOptions) {
+    if (o.worldSize < 1 || o.rank < 0 || o.rank >= o.worldSize)
+      throw new Error(`rank ${o.rank} is not in a ring of ${o.worldSize}`);
+    const elementBytes = o.fp16 ? 2 : 4;
+    this.encoding = o.fp16 ? Encoding.ENCODING_FP16 : Encoding.ENCODING_FP32;
+    this.bucketElements = Math.max(1, Math.floor((o.bucketBytes ?? DEFAULT_BUCKET_BYTES) / 4));
+    this.chunkElements = Math.max(1, Math.floor((o.chunkBytes ?? DEFAULT_CHUNK_BYTES) / elementBytes));
+    this.timeoutMs = o.timeoutMs ?? 60_000;
+    this.client =
+      o.worldSize > 1
+        ? new CollectiveServiceClient(o.next, channelCredentials(o.tls), {
+            'grpc.max_send_message_length': (o.chunkBytes ?? DEFAULT_CHUNK_BYTES) + 4096,
+          })
+        : null;
+  }
+
+  /** Stops the all-reduce in flight (the coordinator re-forms the ring); it rejects with `reason`. */
+  abort(reason: string): void {
+    if (!this.controller.signal.aborted) this.controller.abort(new RingError(reason));
+    this.stream?.cancel();
+  }
+
+  get aborted(): boolean {
+    return this.controller.signal.aborted;
+  }
+
+  private out(): grpc.ClientWritableStream<ExchangeRequest> {
+    if (!this.stream) {
+      this.stream = this.client!.exchange(tokenMetadata(this.o.token), (err) => {
+        if (err && !this.aborted) {
+          const reason = `sending to rank ${(this.o.rank + 1) % this.o.worldSize} at ${this.o.next} failed: ${err.details || err.message}`;
+          this.controller.abort(new RingError(reason, err.code));
+          this.o.inbox.fail(new RingError(reason, err.code));
+        }
+      });
+    }
+    return this.stream;
+  }
+
+  /** Sums `buffers` across the ring in place. Every rank must pass buffers of the same lengths, in order. */
+  async allReduce(buffers: Float32Array[], step: number): Promise<AllReduceStats> {
+    const stats: AllReduceStats = { bytesSent: 0, buckets: 0 };
+    if (this.o.worldSize === 1) return stats;
+    if (this.aborted) throw this.controller.signal.reason;
+    const total = buffers.reduce((n, b) => n + b.length, 0);
+    const single = buffers.length === 1 && total <= this.bucketElements ? buffers[0] : null;
+    for (let start = 0, bucket = 0; start < total; start += this.bucketElements, bucket++) {
+      const length = Math.min(this.bucketElements, total - start);
+      // A lone buffer that fits is reduced where it lies; otherwise fuse (copy in, reduce, copy out).
+      const flat = single ?? gather(buffers, start, length);
+      stats.bytesSent += await this.reduceBucket(flat, step, bucket);
+      if (!single) scatter(flat, buffers, start);
+      stats.buckets += 1;
+    }
+    return stats;
+  }
+
+  private async reduceBucket(buf: Float32Array, step: number, bucket: number): Promise<number> {
+    const { rank, worldSize: n } = this.o;
+    const segStart = (s: number) => Math.floor((s * buf.length) / n);
+    const chunksOf = (s: number) => {
+      const out: Array<[number, number]> = [];
+      for (let off = segStart(s); off < segStart(s + 1); off += this.chunkElements)
+        out.push([off, Math.min(this.chunkElements, segStart(s + 1) - off)]);
+      return out;
+    };
+    const mod = (x: number) => ((x % n) + n) % n;
+    let sent = 0;
+    const send = (phase: Phase, round: number, segment: number, offset: number, elements: number) => {
+      const values = buf.subarray(offset, offset + elements);
+      const bytes = this.o.fp16 ? encodeHalf(values) : new Uint8Array(values.buffer, values.byteOffset, values.byteLength);
+      const data = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+      sent += data.byteLength;
+      // grpc-js serialises the message inside write(), so later changes to `buf` cannot reach the wire.
+      this.out().write({
+        jobId: this.o.jobId,
+        ringEpoch: this.o.epoch,
+        fromRank: rank,
+        step,
+        bucket,
+        bucketElements: buf.length,
+        phase,
+        round,
+        segment,
+        offset,
+        encoding: this.encoding,
+        data,
+      });
+    };
+    const scratch = new Float32Array(this.chunkElements);
+    const receive = async (phase: Phase, round: number, segment: number, offset: number, elements: number) => {
+      const chunk = await this.o.inbox.next(
+        { step, bucket, bucketElements: buf.length, phase, round, segment, offset, elements, encoding: this.encoding },
+        this.controller.signal,
+        this.timeoutMs,
+      );
+      const target = buf.subarray(offset, offset + elements);
+      const values = this.o.fp16 ? scratch.subarray(0, elements) : asFloat32(chunk.data);
+      if (this.o.fp16) decodeHalf(chunk.data, values);
+      if (phase === Phase.PHASE_REDUCE_SCATTER) for (let i = 0; i < elements; i++) target[i] += values[i];
+      else target.set(values);
+    };
+
+    for (const [off, len] of chunksOf(rank)) send(Phase.PHASE_REDUCE_SCATTER, 0, rank, off, len);
+    for (let round = 0; round < n - 1; round++) {
+      const segment = mod(rank - round - 1);
+      for (const [off, len] of chunksOf(segment)) {
+        await receive(Phase.PHASE_REDUCE_SCATTER, round, segment, off, len);
+        if (round < n - 2) send(Phase.PHASE_REDUCE_SCATTER, round + 1, segment, off, len);
+        else {
+          // This rank now owns the complete sum of `segment`: start its all-gather at once.
+          if (this.o.fp16) roundToHalf(buf.subarray(off, off + len));
+          send(Phase.PHASE_ALL_GATHER, 0, segment, off, len);
+        }
+      }
+    }
+    for (let round = 0; round < n - 1; round++) {
+      const segment = mod(rank - round);
+      for (const [off, len] of chunksOf(segment)) {
+        await receive(Phase.PHASE_ALL_GATHER, round, segment, off, len);
+        if (round < n - 2) send(Phase.PHASE_ALL_GATHER, round + 1, segment, off, len);
+      }
+    }
+    return sent;
+  }
+
+  /** Closes the outbound stream and the channel. */
+  close(): void {
+    this.stream?.end();
+    this.client?.close();
+  }
+}
+
+function asFloat32(bytes: Uint8Array): Float32Array {
+  if (bytes.byteOffset % 4 === 0) return new Float32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 4);
+  return new Float32Array(bytes.slice().buffer);
+}
+
+function gather(buffers: Float32Array[], start: number, length: number): Float32Array {
+  const flat = new Float32Array(length);
+  let pos = 0; // flat index of the current buffer's first element
+  for (const b of buffers) {
+    const from = Math.max(start, pos);
+    const to = Math.min(start + length, pos + b.length);
+    if (from < to) flat.set(b.subarray(from - pos, to - pos), from - start);
+    pos += b.length;
+  }
+  return flat;
+}
+
+function scatter(flat: Float32Array, buffers: Float32Array[], start: number): void {
+  let pos = 0;
+  for (const b of buffers) {
+    const from = Math.max(start, pos);
+    const to = Math.min(start + flat.length, pos + b.length);
+    if (from < to) b.set(flat.subarray(from - start, to - start), from - pos);
+    pos += b.length;
+  }
+}

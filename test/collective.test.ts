@@ -1,0 +1,235 @@
+// The ring all-reduce over real gRPC on loopback: sums, bit-identical results, buckets and chunks, fp16,
+// and the rejection of bad chunks (each with a clear status) while the endpoint keeps serving.
+import assert from 'node:assert/strict';
+import { after, test } from 'node:test';
+import * as grpc from '@grpc/grpc-js';
+import { CollectiveEndpoint } from '../collective/endpoint.js';
+import { Ring } from '../collective/ring-allreduce.js';
+import { tokenMetadata } from '../collective/auth.js';
+import { fromHalf, toHalf } from '../collective/fp16.js';
+import { CollectiveServiceClient, Encoding, Phase, type ExchangeRequest } from '../proto/gen/ringlet/collective/v1/collective.js';
+import { Rng } from '../lm/rng.js';
+
+const JOB = 'job-test';
+const TOKEN = 'secret-token';
+const endpoints: CollectiveEndpoint[] = [];
+after(async () => Promise.all(endpoints.map((e) => e.stop())));
+
+async function startEndpoints(n: number, maxChunkBytes = 64 * 1024): Promise<CollectiveEndpoint[]> {
+  const eps = Array.from(
+    { length: n },
+    () => new CollectiveEndpoint({ jobId: JOB, token: TOKEN, maxChunkBytes, maxQueuedBytes: 64 << 20 }),
+  );
+  await Promise.all(eps.map((e) => e.start()));
+  endpoints.push(...eps);
+  return eps;
+}
+
+function rings(eps: CollectiveEndpoint[], epoch: number, o: { bucketBytes?: number; chunkBytes?: number; fp16?: boolean } = {}) {
+  const n = eps.length;
+  return eps.map(
+    (ep, rank) =>
+      new Ring({
+        jobId: JOB,
+        token: TOKEN,
+        epoch,
+        rank,
+        worldSize: n,
+        next: eps[(rank + 1) % n].address,
+        inbox: ep.open(epoch, (rank - 1 + n) % n),
+        timeoutMs: 10_000,
+        ...o,
+      }),
+  );
+}
+
+function randomBuffers(seed: number, lengths: number[]): Float32Array[] {
+  const rng = new Rng(seed);
+  return lengths.map((len) => Float32Array.from({ length: len }, () => rng.next() * 2 - 1));
+}
+
+test('fp16 conversion rounds to nearest and keeps exact halves', () => {
+  for (const v of [0, 1, -2, 0.5, 65504, 6.103515625e-5, 5.960464477539063e-8]) assert.equal(fromHalf(toHalf(v)), v);
+  assert.equal(fromHalf(toHalf(1 + 2 ** -11)), 1); // a tie rounds to even
+  assert.equal(fromHalf(toHalf(1e6)), Infinity);
+  assert.ok(Math.abs(fromHalf(toHalf(0.1)) - 0.1) < 1e-4);
+});
+
+for (const n of [2, 3, 4])
+  test(`ring of ${n}: sums match the exact sum and every rank ends bit-identical (several buckets and chunks)`, async () => {
+    const eps = await startEndpoints(n, 4096);
+    const lengths = [1000, 3, 5000, 1]; // fused into 8 KB buckets, streamed in 4 KB chunks
+    const inputs = eps.map((_, r) => randomBuffers(100 + r, lengths));
+    const expected = lengths.map((len, i) =>
+      Float64Array.from({ length: len }, (_, j) => inputs.reduce((s, b) => s + b[i][j], 0)),
+    );
+    const work = inputs.map((bufs) => bufs.map((b) => b.slice()));
+    const rs = rings(eps, 1, { bucketBytes: 8192, chunkBytes: 4096 });
+    const stats = await Promise.all(rs.map((r, rank) => r.allReduce(work[rank], 7)));
+    rs.forEach((r) => r.close());
+    const total = lengths.reduce((a, b) => a + b, 0);
+    assert.ok(stats[0].buckets === Math.ceil((total * 4) / 8192));
+    // Bandwidth-optimal: each rank sends about 2(N-1)/N of the data.
+    assert.ok(Math.abs(stats[0].bytesSent - (2 * (n - 1) * total * 4) / n) <= 2 * n * 4 * stats[0].buckets);
+    for (let i = 0; i < lengths.length; i++)
+      for (let j = 0; j < lengths[i]; j++) {
+        assert.ok(Math.abs(work[0][i][j] - expected[i][j]) < 1e-5, `element ${i}/${j}`);
+        for (let r = 1; r < n; r++) assert.equal(work[r][i][j], work[0][i][j], `rank ${r} differs at ${i}/${j}`);
+      }
+  });
+
+test('fp16 compression: sums within half precision, still bit-identical on every rank', async () => {
+  const eps = await startEndpoints(3);
+  const work = eps.map((_, r) => randomBuffers(200 + r, [3001]));
+  const exact = work[0][0].map((_, j) => work.reduce((s, b) => s + b[0][j], 0));
+  const rs = rings(eps, 1, { fp16: true, chunkBytes: 1000 });
+  await Promise.all(rs.map((r, rank) => r.allReduce(work[rank], 1)));
+  rs.forEach((r) => r.close());
+  for (let j = 0; j < 3001; j++) {
+    assert.ok(Math.abs(work[0][0][j] - exact[j]) < 1e-2, `element ${j}: ${work[0][0][j]} vs ${exact[j]}`);
+    assert.equal(work[1][0][j], work[0][0][j]);
+    assert.equal(work[2][0][j], work[0][0][j]);
+  }
+});
+
+/** Opens a raw stream to `ep`, sends `chunks`, and returns the status it ends with. */
+function sendRaw(ep: CollectiveEndpoint, chunks: Partial<ExchangeRequest>[], token = TOKEN): Promise<grpc.ServiceError | null> {
+  const client = new CollectiveServiceClient(ep.address, grpc.credentials.createInsecure(), {
+    'grpc.max_send_message_length': 64 << 20,
+  });
+  return new Promise((resolve) => {
+    const stream = client.exchange(tokenMetadata(token), (err) => {
+      client.close();
+      resolve(err);
+    });
+    for (const c of chunks) stream.write({ ...chunk(), ...c });
+    stream.end();
+  });
+}
+
+const chunk = (): ExchangeRequest => ({
+  jobId: JOB,
+  ringEpoch: 5,
+  fromRank: 1,
+  step: 3,
+  bucket: 0,
+  bucketElements: 8,
+  phase: Phase.PHASE_REDUCE_SCATTER,
+  round: 0,
+  segment: 1,
+  offset: 4,
+  encoding: Encoding.ENCODING_FP32,
+  data: Buffer.alloc(16),
+});
+
+test('bad chunks are rejected with a clear status, and the endpoint goes on serving the ring', async () => {
+  const eps = await startEndpoints(2, 1024);
+  const target = eps[0];
+  const expectStatus = async (p: Promise<grpc.ServiceError | null>, code: grpc.status, pattern: RegExp) => {
+    const err = await p;
+    assert.ok(err, 'expected the stream to be rejected');
+    assert.equal(err.code, code, `${grpc.status[err.code]}: ${err.details}`);
+    assert.match(err.details, pattern);
+  };
+  await expectStatus(sendRaw(target, [{}], 'wrong-token'), grpc.status.UNAUTHENTICATED, /join token/);
+  await expectStatus(sendRaw(target, [{ jobId: 'other-job' }]), grpc.status.NOT_FOUND, /unknown job "other-job"/);
+  await expectStatus(
+    sendRaw(target, [{ data: Buffer.alloc(1028), bucketElements: 4096 }]),
+    grpc.status.RESOURCE_EXHAUSTED,
+    /oversized chunk/,
+  );
+  // Past the gRPC message limit the library itself refuses the message.
+  await expectStatus(
+    sendRaw(target, [{ data: Buffer.alloc(1 << 20), bucketElements: 1 << 20 }]),
+    grpc.status.RESOURCE_EXHAUSTED,
+    /./,
+  );
+  await expectStatus(
+    sendRaw(target, [{ data: Buffer.alloc(6) }]),
+    grpc.status.INVALID_ARGUMENT,
+    /whole number of 4-byte elements/,
+  );
+  await expectStatus(sendRaw(target, [{ encoding: Encoding.ENCODING_UNSPECIFIED }]), grpc.status.INVALID_ARGUMENT, /encoding/);
+  await expectStatus(sendRaw(target, [{ offset: 6 }]), grpc.status.INVALID_ARGUMENT, /past the end/);
+
+  // Bytes that are not a protobuf message at all.
+  const raw = new grpc.Client(target.address, grpc.credentials.createInsecure());
+  const garbage = await new Promise<grpc.ServiceError | null>((resolve) => {
+    const s = raw.makeClientStreamRequest(
+      '/ringlet.collective.v1.CollectiveService/Exchange',
+      (b: Buffer) => b,
+      (b: Buffer) => b,
+      tokenMetadata(TOKEN),
+      (err) => resolve(err),
+    );
+    s.write(Buffer.from([0xff, 0xff, 0xff, 0xff, 0x0f]));
+    s.end();
+  });
+  raw.close();
+  assert.ok(garbage && garbage.code !== grpc.status.OK, 'garbage bytes must be rejected');
+
+  // A ring is running at epoch 5 on rank 0 (expecting rank 1): a chunk for the wrong step, then stale epochs.
+  const inbox = target.open(5, 1);
+  const ring = new Ring({
+    jobId: JOB,
+    token: TOKEN,
+    epoch: 5,
+    rank: 0,
+    worldSize: 2,
+    next: eps[1].address,
+    inbox,
+    timeoutMs: 5000,
+  });
+  const reducing = ring.allReduce([new Float32Array(8)], 4).catch((e: Error) => e);
+  await expectStatus(
+    sendRaw(target, [{ step: 3, segment: 1, offset: 4 }]),
+    grpc.status.INVALID_ARGUMENT,
+    /wrong step: chunk is for step 3, this rank is at step 4/,
+  );
+  assert.match(String(await reducing), /wrong step/);
+  ring.abort('test over');
+  ring.close();
+  const inbox6 = target.open(6, 1);
+  await expectStatus(sendRaw(target, [{ ringEpoch: 4 }]), grpc.status.FAILED_PRECONDITION, /stale ring epoch 4/);
+  const ring6 = new Ring({
+    jobId: JOB,
+    token: TOKEN,
+    epoch: 6,
+    rank: 0,
+    worldSize: 2,
+    next: eps[1].address,
+    inbox: inbox6,
+    timeoutMs: 5000,
+  });
+  const shape = ring6.allReduce([new Float32Array(8)], 3).catch((e: Error) => e);
+  await expectStatus(
+    sendRaw(target, [{ ringEpoch: 6, bucketElements: 16, offset: 8, data: Buffer.alloc(32) }]),
+    grpc.status.INVALID_ARGUMENT,
+    /tensor shape mismatch/,
+  );
+  assert.match(String(await shape), /tensor shape mismatch/);
+  ring6.abort('test over');
+  ring6.close();
+  // A duplicate sender for an epoch that already has one.
+  const inbox7 = target.open(7, 1);
+  const holder = sendRaw(target, [{ ringEpoch: 7, step: 1 }]);
+  await new Promise((r) => setTimeout(r, 100));
+  void inbox7;
+  await expectStatus(sendRaw(target, [{ ringEpoch: 7 }]), grpc.status.ALREADY_EXISTS, /duplicate rank/);
+  await expectStatus(
+    sendRaw(target, [{ ringEpoch: 8, fromRank: 0 }]).then(() => sendRaw(target, [{ ringEpoch: 8, fromRank: 1 }])),
+    grpc.status.ALREADY_EXISTS,
+    /duplicate rank/,
+  );
+  target.open(9, 1);
+  await expectStatus(sendRaw(target, [{ ringEpoch: 9, fromRank: 0 }]), grpc.status.PERMISSION_DENIED, /not the previous rank/);
+  await holder;
+
+  // After all that, the same endpoints still run a correct all-reduce.
+  const rs = rings(eps, 10);
+  const work = [[Float32Array.of(1, 2, 3)], [Float32Array.of(10, 20, 30)]];
+  await Promise.all(rs.map((r, rank) => r.allReduce(work[rank], 1)));
+  rs.forEach((r) => r.close());
+  assert.deepEqual([...work[0][0]], [11, 22, 33]);
+  assert.deepEqual([...work[1][0]], [11, 22, 33]);
+});
