@@ -21,7 +21,7 @@ export const generateCommand = new Command('generate')
   .option('--backend <name>', 'wasm (default), cpu, tensorflow, tensorflow-gpu or auto', 'wasm')
   .option('--json', 'print a JSON summary as the last line instead of streaming')
   .action((opts) =>
-    runCommand(opts, async () => {
+    runCommand({ ...opts, omitFromHuman: ['text', 'prompt'] }, async () => {
       if (opts.temperature < 0) throw new Error('--temperature must be >= 0');
       if (!(opts.topP > 0 && opts.topP <= 1)) throw new Error('--top-p must be in (0, 1]');
       if (opts.topK < 0) throw new Error('--top-k must be >= 0');

@@ -5,13 +5,15 @@ import { InvalidArgumentError } from 'commander';
 
 export interface CommandOptions {
   json?: boolean;
+  /** Fields the human summary leaves out, such as text the command has already streamed. */
+  omitFromHuman?: string[];
 }
 
 export async function runCommand(options: CommandOptions, body: () => Promise<Record<string, unknown>>): Promise<void> {
   try {
     const summary = await body();
     if (options.json) process.stdout.write(`${JSON.stringify(summary)}\n`);
-    else process.stderr.write(`${humanSummary(summary)}\n`);
+    else process.stderr.write(`${humanSummary(summary, options.omitFromHuman ?? [])}\n`);
   } catch (err) {
     const message = err instanceof Error ? err.message : String(err);
     process.stderr.write(`error: ${message}\n`);
@@ -20,9 +22,9 @@ export async function runCommand(options: CommandOptions, body: () => Promise<Re
   }
 }
 
-function humanSummary(summary: Record<string, unknown>): string {
+function humanSummary(summary: Record<string, unknown>, omit: string[]): string {
   return Object.entries(summary)
-    .filter(([, v]) => v === null || typeof v !== 'object')
+    .filter(([k, v]) => !omit.includes(k) && (v === null || typeof v !== 'object'))
     .map(([k, v]) => `${k}: ${typeof v === 'number' && !Number.isInteger(v) ? v.toPrecision(5) : v}`)
     .join('\n');
 }

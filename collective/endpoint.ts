@@ -192,8 +192,11 @@ export class CollectiveEndpoint {
   private readonly inboxes = new Map<number, Inbox>();
   private epoch = 0; // streams for older epochs are refused
   address = '';
+  /** Largest chunk payload accepted; may be lowered after start (a worker learns the job's chunk size on joining). */
+  chunkLimit: number;
 
   constructor(private readonly options: EndpointOptions) {
+    this.chunkLimit = options.maxChunkBytes;
     this.server = new grpc.Server({
       // A little room over the payload for the chunk's header fields; larger messages are refused by gRPC.
       'grpc.max_receive_message_length': options.maxChunkBytes + 4096,
@@ -261,7 +264,7 @@ export class CollectiveEndpoint {
     let chunks = 0;
     call.on('data', (chunk: ExchangeRequest) => {
       if (finished) return;
-      const bad = checkChunk(chunk, this.options.jobId, this.options.maxChunkBytes);
+      const bad = checkChunk(chunk, this.options.jobId, Math.min(this.chunkLimit, this.options.maxChunkBytes));
       if (bad) return finish(statusError(...bad));
       if (chunk.ringEpoch < this.epoch)
         return finish(statusError(grpc.status.FAILED_PRECONDITION, `stale ring epoch ${chunk.ringEpoch} (now ${this.epoch})`));

@@ -22,7 +22,10 @@ export interface MultipleChoice {
 
 /**
  * Right (1) when the whole good sentence, read as the start of a document, has a higher log-probability
- * than the whole bad one; wrong (0) otherwise, ties included.
+ * than the whole bad one; wrong (0) otherwise, ties included. That is `accuracy`, the usual BLiMP rule.
+ * `accuracy_per_token` compares mean log-probability per token instead: where the two sentences differ in
+ * length (DaLAJ's omitted or extra words) the plain sum favours the shorter one, and an untrained model,
+ * which spends about log(vocab) nats on every token, then lands below 50% on the sum and at 50% per token.
  */
 export async function scoreMinimalPairs(
   suite: string,
@@ -38,10 +41,12 @@ export async function scoreMinimalPairs(
   ]);
   const scored = await scoreSequences(ctx.model, sequences, { batchSize: ctx.batchSize });
   const scores = pairs.map((_, i) => (sumFrom(scored[2 * i].logprobs) > sumFrom(scored[2 * i + 1].logprobs) ? 1 : 0));
+  const perToken = (s: (typeof scored)[number]) => sumFrom(s.logprobs) / s.logprobs.length;
+  const perTokenScores = pairs.map((_, i) => (perToken(scored[2 * i]) > perToken(scored[2 * i + 1]) ? 1 : 0));
   return timed(started, {
     suite,
     kind: 'minimal_pair',
-    metrics: { accuracy: mean(scores) },
+    metrics: { accuracy: mean(scores), accuracy_per_token: mean(perTokenScores) },
     items: pairs.length,
     groups: groupAccuracies(
       pairs.map((p) => p.group),
@@ -114,7 +119,7 @@ export const MultipleChoiceLine = z
     ...common,
   })
   .refine((l) => l.answer < l.choices.length, { message: 'answer must index one of the choices', path: ['answer'] });
-export const SuiteLine = z.union([MinimalPairLine, MultipleChoiceLine]);
+export const SuiteLine = z.discriminatedUnion('type', [MinimalPairLine, MultipleChoiceLine]);
 
 /** Runs a user's suite file: minimal pairs or multiple choice, named by the file. */
 export async function runSuiteFile(suite: string, file: string, ctx: SuiteContext): Promise<SuiteResult> {

@@ -17,8 +17,7 @@ const DalajLine = z.looseObject({
   label: z.enum(['correct', 'incorrect']),
   meta: z.looseObject({
     error_span: span.nullable().optional(),
-    confusion_pair: z
-z.object({ incorrect_span: z.string().nullable(), correction: z.string().nullable() }).nullable().optional(),
+    confusion_pair: z.object({ incorrect_span: z.string().nullable(), correction: z.string().nullable() }).nullable().optional(),
     error_label: z.string().nullable().optional(),
   }),
 });

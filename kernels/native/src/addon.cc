@@ -306,7 +306,7 @@ napi_value FmaPeak(napi_env env, napi_callback_info info) {
 napi_value Info(napi_env env, napi_callback_info) {
   napi_value obj;
   napi_create_object(env, &obj);
-  napi_set_named_property(env, obj, "simd", str(env, g_kernels->name));
+  napi_set_named_property(env, obj, "simd", str(env, g_kernels->name + std::strlen("ringlet_")));
   napi_set_named_property(env, obj, "blasCore", str(env, openblas_get_corename()));
   napi_set_named_property(env, obj, "blasConfig", str(env, openblas_get_config()));
   napi_value threads;

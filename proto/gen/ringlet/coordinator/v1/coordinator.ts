@@ -90,6 +90,8 @@ export interface HeartbeatRequest {
   workerId: string;
   ringEpoch: number;
   step: number;
+  /** set once when this worker's ring failed on its own (bad chunk, lost peer) */
+  ringError: string;
 }
 
 export interface HeartbeatResponse {
@@ -132,6 +134,12 @@ export interface ReportStepRequest {
 export interface ReportStepResponse {
   /** 0: keep going; else the last step of the job */
   stopAfterStep: number;
+  /**
+   * The schedule's horizon in steps once the coordinator has fixed it from a time limit (0: not yet), and
+   * the first step that uses it: far enough ahead that every rank applies it at the same step.
+   */
+  horizonSteps: number;
+  horizonFromStep: number;
 }
 
 export interface CheckpointBarrierRequest {
@@ -146,6 +154,8 @@ export interface CheckpointBarrierRequest {
   metrics: { [key: string]: number };
   /** the job's last checkpoint */
   final: boolean;
+  /** sha256 of this rank's weights: all ranks must agree bit for bit */
+  stateSha256: string;
 }
 
 export interface CheckpointBarrierRequest_MetricsEntry {
@@ -928,7 +938,7 @@ export const WatchResponse: MessageFns<WatchResponse> = {
 };
 
 function createBaseHeartbeatRequest(): HeartbeatRequest {
-  return { jobId: '', workerId: '', ringEpoch: 0, step: 0 };
+  return { jobId: '', workerId: '', ringEpoch: 0, step: 0, ringError: '' };
 }
 
 export const HeartbeatRequest: MessageFns<HeartbeatRequest> = {
@@ -944,6 +954,9 @@ export const HeartbeatRequest: MessageFns<HeartbeatRequest> = {
     }
     if (message.step !== 0) {
       writer.uint32(32).uint64(message.step);
+    }
+    if (message.ringError !== '') {
+      writer.uint32(42).string(message.ringError);
     }
     return writer;
   },
@@ -993,6 +1006,14 @@ export const HeartbeatRequest: MessageFns<HeartbeatRequest> = {
             message.step = longToNumber(reader.uint64());
             continue;
           }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.ringError = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1019,6 +1040,11 @@ export const HeartbeatRequest: MessageFns<HeartbeatRequest> = {
           ? globalThis.Number(object.ring_epoch)
           : 0,
       step: isSet(object.step) ? globalThis.Number(object.step) : 0,
+      ringError: isSet(object.ringError)
+        ? globalThis.String(object.ringError)
+        : isSet(object.ring_error)
+          ? globalThis.String(object.ring_error)
+          : '',
     };
   },
 
@@ -1036,6 +1062,9 @@ export const HeartbeatRequest: MessageFns<HeartbeatRequest> = {
     if (message.step !== 0) {
       obj.step = Math.round(message.step);
     }
+    if (message.ringError !== '') {
+      obj.ringError = message.ringError;
+    }
     return obj;
   },
 
@@ -1048,6 +1077,7 @@ export const HeartbeatRequest: MessageFns<HeartbeatRequest> = {
     message.workerId = object.workerId ?? '';
     message.ringEpoch = object.ringEpoch ?? 0;
     message.step = object.step ?? 0;
+    message.ringError = object.ringError ?? '';
     return message;
   },
 };
@@ -1645,13 +1675,19 @@ export const ReportStepRequest: MessageFns<ReportStepRequest> = {
 };
 
 function createBaseReportStepResponse(): ReportStepResponse {
-  return { stopAfterStep: 0 };
+  return { stopAfterStep: 0, horizonSteps: 0, horizonFromStep: 0 };
 }
 
 export const ReportStepResponse: MessageFns<ReportStepResponse> = {
   encode(message: ReportStepResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.stopAfterStep !== 0) {
       writer.uint32(8).uint64(message.stopAfterStep);
+    }
+    if (message.horizonSteps !== 0) {
+      writer.uint32(16).uint64(message.horizonSteps);
+    }
+    if (message.horizonFromStep !== 0) {
+      writer.uint32(24).uint64(message.horizonFromStep);
     }
     return writer;
   },
@@ -1677,6 +1713,22 @@ export const ReportStepResponse: MessageFns<ReportStepResponse> = {
             message.stopAfterStep = longToNumber(reader.uint64());
             continue;
           }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.horizonSteps = longToNumber(reader.uint64());
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.horizonFromStep = longToNumber(reader.uint64());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1696,6 +1748,16 @@ export const ReportStepResponse: MessageFns<ReportStepResponse> = {
         : isSet(object.stop_after_step)
           ? globalThis.Number(object.stop_after_step)
           : 0,
+      horizonSteps: isSet(object.horizonSteps)
+        ? globalThis.Number(object.horizonSteps)
+        : isSet(object.horizon_steps)
+          ? globalThis.Number(object.horizon_steps)
+          : 0,
+      horizonFromStep: isSet(object.horizonFromStep)
+        ? globalThis.Number(object.horizonFromStep)
+        : isSet(object.horizon_from_step)
+          ? globalThis.Number(object.horizon_from_step)
+          : 0,
     };
   },
 
@@ -1703,6 +1765,12 @@ export const ReportStepResponse: MessageFns<ReportStepResponse> = {
     const obj: any = {};
     if (message.stopAfterStep !== 0) {
       obj.stopAfterStep = Math.round(message.stopAfterStep);
+    }
+    if (message.horizonSteps !== 0) {
+      obj.horizonSteps = Math.round(message.horizonSteps);
+    }
+    if (message.horizonFromStep !== 0) {
+      obj.horizonFromStep = Math.round(message.horizonFromStep);
     }
     return obj;
   },
@@ -1713,12 +1781,24 @@ export const ReportStepResponse: MessageFns<ReportStepResponse> = {
   fromPartial(object: DeepPartial<ReportStepResponse>): ReportStepResponse {
     const message = createBaseReportStepResponse();
     message.stopAfterStep = object.stopAfterStep ?? 0;
+    message.horizonSteps = object.horizonSteps ?? 0;
+    message.horizonFromStep = object.horizonFromStep ?? 0;
     return message;
   },
 };
 
 function createBaseCheckpointBarrierRequest(): CheckpointBarrierRequest {
-  return { jobId: '', workerId: '', ringEpoch: 0, rank: 0, step: 0, checkpoint: '', metrics: {}, final: false };
+  return {
+    jobId: '',
+    workerId: '',
+    ringEpoch: 0,
+    rank: 0,
+    step: 0,
+    checkpoint: '',
+    metrics: {},
+    final: false,
+    stateSha256: '',
+  };
 }
 
 export const CheckpointBarrierRequest: MessageFns<CheckpointBarrierRequest> = {
@@ -1746,6 +1826,9 @@ export const CheckpointBarrierRequest: MessageFns<CheckpointBarrierRequest> = {
     });
     if (message.final !== false) {
       writer.uint32(64).bool(message.final);
+    }
+    if (message.stateSha256 !== '') {
+      writer.uint32(74).string(message.stateSha256);
     }
     return writer;
   },
@@ -1830,6 +1913,14 @@ export const CheckpointBarrierRequest: MessageFns<CheckpointBarrierRequest> = {
             message.final = reader.bool();
             continue;
           }
+          case 9: {
+            if (tag !== 74) {
+              break;
+            }
+
+            message.stateSha256 = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1873,6 +1964,11 @@ export const CheckpointBarrierRequest: MessageFns<CheckpointBarrierRequest> = {
           )
         : {},
       final: isSet(object.final) ? globalThis.Boolean(object.final) : false,
+      stateSha256: isSet(object.stateSha256)
+        ? globalThis.String(object.stateSha256)
+        : isSet(object.state_sha256)
+          ? globalThis.String(object.state_sha256)
+          : '',
     };
   },
 
@@ -1908,6 +2004,9 @@ export const CheckpointBarrierRequest: MessageFns<CheckpointBarrierRequest> = {
     if (message.final !== false) {
       obj.final = message.final;
     }
+    if (message.stateSha256 !== '') {
+      obj.stateSha256 = message.stateSha256;
+    }
     return obj;
   },
 
@@ -1932,6 +2031,7 @@ export const CheckpointBarrierRequest: MessageFns<CheckpointBarrierRequest> = {
       {},
     );
     message.final = object.final ?? false;
+    message.stateSha256 = object.stateSha256 ?? '';
     return message;
   },
 };

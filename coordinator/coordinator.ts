@@ -1,0 +1,534 @@
+// The coordinator of a distributed job: rendezvous, ranks and ring order, the job's state machine, step
+// reports and stragglers, checkpoint barriers, and recovery when a worker goes away. It computes nothing
+// itself; workers train and rank 0 writes checkpoints.
+//
+// States: pending (waiting for workers) -> running <-> checkpointing -> finished, with recovering (a worker
+// was lost: abort the step in flight, wait for a replacement or go on with the survivors, everyone
+// restores the last consistent checkpoint) and failed. Every change is published on the control-plane bus.
+import { randomUUID } from 'node:crypto';
+import http from 'node:http';
+import path from 'node:path';
+import os from 'node:os';
+import * as grpc from '@grpc/grpc-js';
+import {
+  CoordinatorServiceService,
+  type CheckpointBarrierRequest,
+  type CheckpointBarrierResponse,
+  type CoordinatorServiceServer,
+  type ReportStepRequest,
+  type WatchResponse,
+} from '../proto/gen/ringlet/coordinator/v1/coordinator.js';
+import { hasToken, serverCredentials, statusError } from '../collective/auth.js';
+import { SUBJECTS, CheckpointPublishedEvent, JobLifecycleEvent } from '../controlplane/events.js';
+import { InProcessBus, type Bus } from '../controlplane/bus.js';
+import type { TrainConfig } from '../train/config.js';
+import type { DistributedConfig } from './config.js';
+import { DataLog } from './data-log.js';
+import { jsonLog, type JsonLog } from './log.js';
+
+export type JobState = JobLifecycleEvent['state'];
+
+/** What the coordinator must know of the data and model; see coordinator/job-info.ts. */
+export interface JobInfo {
+  windowsPerEpoch: number;
+  tokensPerStep: number; // global batch windows x context
+  startStep: number; // of the checkpoint the job starts from (0: fresh)
+  startCursorPosition: number; // absolute window position of that checkpoint's data cursor
+  restoreCheckpoint: string; // '' for a fresh start
+}
+
+export interface JobResult {
+  step: number;
+  checkpoint: string;
+  metrics: Record<string, number>;
+  workers: number;
+  restarts: number;
+  samples_skipped: number;
+  samples_repeated: number;
+  ranks_identical: boolean;
+  tokens_per_s: number;
+  elapsed_s: number;
+  interrupted: boolean;
+  straggler_warnings: number;
+}
+
+interface WorkerEntry {
+  id: string;
+  name: string;
+  address: string;
+  lastSeen: number;
+  watch: grpc.ServerWritableStream<unknown, WatchResponse> | null;
+}
+
+interface Barrier {
+  ranks: Map<number, string>; // rank -> state sha256
+  checkpoint: string;
+  metrics: Record<string, number>;
+  final: boolean;
+  replies: Array<grpc.sendUnaryData<CheckpointBarrierResponse>>;
+}
+
+export class Coordinator {
+  readonly jobId: string;
+  address = '';
+  httpAddress = '';
+  private readonly server = new grpc.Server();
+  private httpServer: http.Server | null = null;
+  private readonly workers = new Map<string, WorkerEntry>();
+  private state: JobState = 'pending';
+  private epoch = 0;
+  private ring: string[] = [];
+  private restore: { path: string; step: number };
+  private restarts = 0;
+  private maxReported = 0;
+  private stopAfter = 0;
+  private stopReason = '';
+  private horizon: { steps: number; from: number } | null = null;
+  private pace: { step: number; time: number } | null = null;
+  private readonly reports = new Map<number, Map<number, ReportStepRequest>>();
+  private readonly barriers = new Map<number, Barrier>();
+  private readonly dataLog: DataLog;
+  private ranksIdentical = true;
+  private stragglerWarnings = 0;
+  private started = 0; // when the ring first formed
+  private lastStepLogged = 0;
+  private timers: NodeJS.Timeout[] = [];
+  private reformTimer: NodeJS.Timeout | null = null;
+  private finishResolve!: (r: JobResult) => void;
+  private finishReject!: (e: Error) => void;
+  /** Settles when the job finishes (or fails). */
+  readonly done: Promise<JobResult>;
+  private readonly log: JsonLog;
+  private readonly bus: Bus;
+
+  constructor(
+    private readonly train: TrainConfig,
+    private readonly dist: DistributedConfig,
+    private readonly info: JobInfo,
+    options: { bus?: Bus; log?: JsonLog } = {},
+  ) {
+    this.jobId = dist.job_id;
+    this.log = options.log ?? jsonLog('coordinator', { job: this.jobId });
+    this.bus = options.bus ?? new InProcessBus();
+    this.restore = { path: info.restoreCheckpoint, step: info.startStep };
+    this.maxReported = info.startStep;
+    this.dataLog = new DataLog(path.join(train.out, 'data-log.jsonl'), info.windowsPerEpoch);
+    this.done = new Promise((resolve, reject) => {
+      this.finishResolve = resolve;
+      this.finishReject = reject;
+    });
+    this.done.catch(() => {}); // callers that care await it; an unobserved failure must not crash the process
+    const impl: CoordinatorServiceServer = {
+      join: (call, cb) => this.guard(call, cb, () => this.join(call.request)),
+      watch: (call) => this.watch(call),
+      heartbeat: (call, cb) => this.guard(call, cb, () => this.heartbeat(call.request)),
+      leave: (call, cb) =>
+        this.guard(call, cb, () => {
+          this.known(call.request.jobId, call.request.workerId);
+          this.lost(call.request.workerId, `left: ${call.request.reason || 'no reason given'}`);
+          return {};
+        }),
+      reportStep: (call, cb) => this.guard(call, cb, () => this.reportStep(call.request)),
+      checkpointBarrier: (call, cb) => {
+        try {
+          if (!hasToken(call.metadata, this.dist.token)) throw statusError(grpc.status.UNAUTHENTICATED, 'wrong or missing join token');
+          this.checkpointBarrier(call.request, cb);
+        } catch (err) {
+          cb(err as grpc.ServiceError);
+        }
+      },
+    };
+    this.server.addService(CoordinatorServiceService, impl);
+  }
+
+  async start(): Promise<void> {
+    const { host, port, http_port } = this.dist;
+    const bound = await new Promise<number>((resolve, reject) =>
+      this.server.bindAsync(`${host}:${port}`, serverCredentials(this.dist.tls), (err, p) => (err ? reject(err) : resolve(p))),
+    );
+    this.address = `${host}:${bound}`;
+    this.httpServer = http.createServer((req, res) => this.http(req, res));
+    await new Promise<void>((resolve) => this.httpServer!.listen(http_port, host, resolve));
+    const a = this.httpServer.address() as { port: number };
+    this.httpAddress = `${host}:${a.port}`;
+    this.log('info', 'listening', { address: this.address, http: this.httpAddress, restore: this.restore.path || null });
+    await this.publishState('pending');
+    this.timers.push(
+      setTimeout(() => this.rendezvousTimeout(), this.dist.rendezvous_timeout_s * 1000),
+      setInterval(() => this.sweep(), this.dist.heartbeat_interval_ms),
+    );
+  }
+
+  /** Ends the job after the step in flight, with a final checkpoint (SIGTERM). */
+  requestStop(reason: string): void {
+    if (this.state === 'pending') return this.fail(`stopped before the ring formed: ${reason}`);
+    if (!this.stopAfter) {
+      this.stopAfter = this.maxReported + 1;
+      this.stopReason = reason;
+      this.log('info', 'stopping after the step in flight', { reason, stop_after_step: this.stopAfter });
+    }
+  }
+
+  async close(): Promise<void> {
+    for (const t of this.timers) clearTimeout(t);
+    if (this.reformTimer) clearTimeout(this.reformTimer);
+    for (const w of this.workers.values()) w.watch?.end();
+    await new Promise<void>((resolve) => this.server.tryShutdown(() => resolve()));
+    this.server.forceShutdown();
+    await new Promise<void>((resolve) => (this.httpServer ? this.httpServer.close(() => resolve()) : resolve()));
+    this.httpServer?.closeAllConnections();
+  }
+
+  // --- gRPC handlers --------------------------------------------------------------------------------------
+
+  private guard<Req, Res>(call: grpc.ServerUnaryCall<Req, Res>, cb: grpc.sendUnaryData<Res>, body: () => Res): void {
+    try {
+      if (!hasToken(call.metadata, this.dist.token)) throw statusError(grpc.status.UNAUTHENTICATED, 'wrong or missing join token');
+      cb(null, body());
+    } catch (err) {
+      const e = err as grpc.ServiceError;
+      cb(e.code !== undefined ? e : statusError(grpc.status.INTERNAL, e.message));
+    }
+  }
+
+  private known(jobId: string, workerId: string): WorkerEntry {
+    if (jobId !== this.jobId) throw statusError(grpc.status.NOT_FOUND, `unknown job "${jobId}" (this coordinator runs "${this.jobId}")`);
+    const w = this.workers.get(workerId);
+    if (!w) throw statusError(grpc.status.NOT_FOUND, `unknown worker "${workerId}" (it may have been dropped; join again)`);
+    w.lastSeen = Date.now();
+    return w;
+  }
+
+  private join(req: { jobId: string; collectiveAddress: string; workerName: string }) {
+    if (req.jobId && req.jobId !== this.jobId)
+      throw statusError(grpc.status.NOT_FOUND, `unknown job "${req.jobId}" (this coordinator runs "${this.jobId}")`);
+    if (this.state === 'finished' || this.state === 'failed')
+      throw statusError(grpc.status.FAILED_PRECONDITION, `job ${this.jobId} is ${this.state}`);
+    if (!/^[^\s:]+:\d{1,5}$/.test(req.collectiveAddress))
+      throw statusError(grpc.status.INVALID_ARGUMENT, `collective address "${req.collectiveAddress}" is not host:port`);
+    for (const w of this.workers.values())
+      if (w.address === req.collectiveAddress)
+        throw statusError(grpc.status.ALREADY_EXISTS, `a worker at ${req.collectiveAddress} has already joined (${w.id})`);
+    if (this.workers.size >= this.dist.max_workers)
+      throw statusError(grpc.status.RESOURCE_EXHAUSTED, `job ${this.jobId} has its maximum of ${this.dist.max_workers} workers`);
+    const id = randomUUID();
+    this.workers.set(id, { id, name: req.workerName.slice(0, 200), address: req.collectiveAddress, lastSeen: Date.now(), watch: null });
+    this.log('info', 'worker joined', { worker: id, name: req.workerName, address: req.collectiveAddress, workers: this.workers.size });
+    return {
+      jobId: this.jobId,
+      workerId: id,
+      trainConfigJson: JSON.stringify(this.train),
+      distributedConfigJson: JSON.stringify({ ...this.dist, token: undefined, tls: undefined }),
+      heartbeatIntervalMs: this.dist.heartbeat_interval_ms,
+    };
+  }
+
+  private watch(call: grpc.ServerWritableStream<{ jobId: string; workerId: string }, WatchResponse>): void {
+    let w: WorkerEntry;
+    try {
+      if (!hasToken(call.metadata, this.dist.token)) throw statusError(grpc.status.UNAUTHENTICATED, 'wrong or missing join token');
+      w = this.known(call.request.jobId, call.request.workerId);
+      if (w.watch) throw statusError(grpc.status.ALREADY_EXISTS, `worker ${w.id} already watches`);
+    } catch (err) {
+      call.destroy(err as Error);
+      return;
+    }
+    w.watch = call as grpc.ServerWritableStream<unknown, WatchResponse>;
+    // The stream's end is how a worker's death reaches us at once, even if its process hangs no more.
+    call.on('cancelled', () => this.lost(w.id, 'its connection closed'));
+    call.on('error', () => this.lost(w.id, 'its connection failed'));
+    if (this.state === 'pending' && this.watching().length >= this.dist.max_workers) this.formRing('rendezvous complete');
+    else if (this.state === 'recovering') this.maybeReform();
+  }
+
+  private heartbeat(req: { jobId: string; workerId: string; ringEpoch: number; step: number; ringError: string }) {
+    const w = this.known(req.jobId, req.workerId);
+    if (req.ringError && req.ringEpoch === this.epoch && this.ring.includes(w.id) && this.state !== 'recovering') {
+      this.log('warn', 'ring failed at a worker', { worker: w.id, ring_epoch: req.ringEpoch, error: req.ringError });
+      this.abortRing(`ring error at ${w.name}: ${req.ringError}`);
+      this.maybeReform();
+    }
+    return { ringEpoch: this.epoch };
+  }
+
+  private reportStep(req: ReportStepRequest) {
+    const w = this.known(req.jobId, req.workerId);
+    this.current(req.ringEpoch, req.rank, w);
+    if (req.step > this.maxReported) this.maxReported = req.step;
+    const ranks = this.reports.get(req.step) ?? new Map<number, ReportStepRequest>();
+    if (ranks.has(req.rank)) throw statusError(grpc.status.ALREADY_EXISTS, `duplicate rank ${req.rank} for step ${req.step}`);
+    ranks.set(req.rank, req);
+    this.reports.set(req.step, ranks);
+    if (ranks.size === this.ring.length) this.stepComplete(req.step, ranks);
+    this.decideSchedule(req.step);
+    if (!this.stopAfter && this.timeUp()) this.requestStop(`time limit of ${this.train.training.time_limit} s`);
+    return {
+      stopAfterStep: this.stopAfter,
+      horizonSteps: this.horizon?.steps ?? 0,
+      horizonFromStep: this.horizon?.from ?? 0,
+    };
+  }
+
+  private current(epoch: number, rank: number, w: WorkerEntry): void {
+    if (epoch !== this.epoch)
+      throw statusError(grpc.status.FAILED_PRECONDITION, `stale ring epoch ${epoch} (now ${this.epoch}); wait for the new assignment`);
+    if (this.ring[rank] !== w.id) throw statusError(grpc.status.PERMISSION_DENIED, `worker ${w.id} is not rank ${rank} of ring epoch ${epoch}`);
+  }
+
+  private stepComplete(step: number, ranks: Map<number, ReportStepRequest>): void {
+    this.reports.delete(step);
+    const all = [...ranks.values()];
+    for (const r of all) this.dataLog.commit(step, r.rank, r.windows);
+    const computeMs = all.map((r) => r.computeMs).sort((a, b) => a - b);
+    const median = computeMs[Math.floor(computeMs.length / 2)];
+    for (const r of all)
+      if (all.length > 1 && r.computeMs > median * this.dist.straggler_factor && r.computeMs - median > 50) {
+        this.stragglerWarnings += 1;
+        this.log('warn', 'straggler', { step, rank: r.rank, compute_ms: r.computeMs, median_ms: median });
+      }
+    const now = Date.now();
+    if (step - this.lastStepLogged >= this.train.training.log_every || step === this.stopAfter) {
+      this.lastStepLogged = step;
+      const elapsed = (now - this.started) / 1000;
+      this.log('info', 'step', {
+        step,
+        loss: all.reduce((s, r) => s + r.loss, 0),
+        lr: all[0].lr,
+        grad_norm: all[0].gradNorm,
+        tokens_per_s: ((step - this.info.startStep) * this.info.tokensPerStep) / elapsed,
+        rank_compute_ms: Object.fromEntries(all.map((r) => [r.rank, Math.round(r.computeMs)])),
+        allreduce_ms: Math.round(Math.max(...all.map((r) => r.allreduceMs))),
+      });
+    }
+  }
+
+  /** With only a time limit, fixes the schedule's horizon from the pace of steps 5-15, as train/run.ts does. */
+  private decideSchedule(step: number): void {
+    const t = this.train.training;
+    if (t.max_steps !== undefined || this.horizon || t.time_limit === undefined) return;
+    const done = step - this.info.startStep;
+    if (done >= 5 && !this.pace) this.pace = { step, time: Date.now() };
+    if (this.pace && done >= 15) {
+      const perStep = (Date.now() - this.pace.time) / 1000 / Math.max(1, step - this.pace.step);
+      const remaining = t.time_limit - (Date.now() - this.started) / 1000;
+      // Ranks may be one step past the highest report; two steps ahead every rank still gets it in time.
+      this.horizon = { steps: step + Math.max(2, Math.floor(remaining / perStep)), from: this.maxReported + 2 };
+      this.log('info', 'schedule horizon fixed', { horizon_steps: this.horizon.steps, from_step: this.horizon.from });
+    }
+  }
+
+  private timeUp(): boolean {
+    const limit = this.train.training.time_limit;
+    return limit !== undefined && this.started > 0 && (Date.now() - this.started) / 1000 >= limit;
+  }
+
+  private checkpointBarrier(req: CheckpointBarrierRequest, reply: grpc.sendUnaryData<CheckpointBarrierResponse>): void {
+    const w = this.known(req.jobId, req.workerId);
+    this.current(req.ringEpoch, req.rank, w);
+    const b: Barrier = this.barriers.get(req.step) ?? { ranks: new Map(), checkpoint: '', metrics: {}, final: false, replies: [] };
+    this.barriers.set(req.step, b);
+    if (b.ranks.has(req.rank)) throw statusError(grpc.status.ALREADY_EXISTS, `duplicate rank ${req.rank} at the barrier of step ${req.step}`);
+    b.ranks.set(req.rank, req.stateSha256);
+    b.replies.push(reply);
+    if (req.rank === 0) {
+      b.checkpoint = req.checkpoint;
+      b.metrics = req.metrics;
+      b.final = req.final;
+    } else if (this.state === 'running') void this.publishState('checkpointing');
+    if (b.ranks.size < this.ring.length || !b.checkpoint) return;
+
+    this.barriers.delete(req.step);
+    const hashes = new Set(b.ranks.values());
+    if (hashes.size > 1) {
+      this.ranksIdentical = false;
+      this.log('error', 'ranks disagree on the weights', { step: req.step, hashes: Object.fromEntries(b.ranks) });
+    }
+    this.restore = { path: b.checkpoint, step: req.step };
+    for (const r of b.replies) r(null, { checkpoint: b.checkpoint });
+    this.log('info', 'checkpoint', { step: req.step, checkpoint: b.checkpoint, ranks_identical: hashes.size === 1, ...b.metrics });
+    void this.bus
+      .publish(SUBJECTS.checkpointPublished, CheckpointPublishedEvent, {
+        job: this.jobId,
+        run_dir: path.resolve(this.train.out),
+        checkpoint: path.resolve(b.checkpoint),
+        step: req.step,
+        tokens_seen: req.step * this.info.tokensPerStep,
+        ...(Number.isFinite(b.metrics.val_loss) ? { val_loss: b.metrics.val_loss } : {}),
+        time: new Date().toISOString(),
+      })
+      .catch((err) => this.log('warn', 'publishing the checkpoint event failed', { error: String(err) }));
+    if (b.final) return this.finish(req.step, b);
+    if (this.state === 'checkpointing') void this.publishState('running');
+    // Workers that joined while the ring ran come in now: the checkpoint just written gives them the weights.
+    if (this.watching().length > this.ring.length) this.formRing('growing the ring');
+  }
+
+  // --- ring formation and recovery -------------------------------------------------------------------------
+
+  private watching(): WorkerEntry[] {
+    return [...this.workers.values()].filter((w) => w.watch);
+  }
+
+  private rendezvousTimeout(): void {
+    if (this.state !== 'pending') return;
+    const n = this.watching().length;
+    if (n >= this.dist.min_workers) this.formRing(`rendezvous timeout with ${n} workers`);
+    else this.fail(`only ${n} of at least ${this.dist.min_workers} workers joined within ${this.dist.rendezvous_timeout_s} s`);
+  }
+
+  private formRing(reason: string, restart = false): void {
+    const members = this.watching().slice(0, this.dist.max_workers);
+    if (restart) this.restarts += 1;
+    if (this.restarts > this.dist.max_restarts) return this.fail(`the ring was re-formed more than ${this.dist.max_restarts} times`);
+    this.epoch += 1;
+    this.ring = members.map((w) => w.id);
+    this.reports.clear();
+    this.barriers.clear();
+    this.maxReported = this.restore.step;
+    if (this.stopAfter && this.stopAfter <= this.restore.step) this.stopAfter = this.restore.step + 1;
+    this.dataLog.rollback(this.restore.step);
+    if (!this.started) this.started = Date.now();
+    this.log('info', 'ring formed', {
+      reason,
+      ring_epoch: this.epoch,
+      world_size: members.length,
+      ring: members.map((w) => w.address),
+      restore: this.restore.path || 'seed',
+      step: this.restore.step,
+    });
+    members.forEach((w, rank) =>
+      w.watch!.write({
+        assignment: {
+          ringEpoch: this.epoch,
+          rank,
+          worldSize: members.length,
+          ring: members.map((m) => m.address),
+          restoreCheckpoint: this.restore.path,
+          startStep: this.restore.step,
+        },
+      }),
+    );
+    void this.publishState('running');
+  }
+
+  private abortRing(reason: string): void {
+    if (this.state === 'recovering') return;
+    for (const b of this.barriers.values()) for (const r of b.replies) r(statusError(grpc.status.ABORTED, `step aborted: ${reason}`));
+    this.barriers.clear();
+    for (const id of this.ring) this.workers.get(id)?.watch?.write({ abort: { ringEpoch: this.epoch, reason } });
+    this.epoch += 1; // reports and chunks of the aborted epoch are now stale
+    void this.publishState('recovering', reason);
+  }
+
+  /** After a loss: re-form once enough workers are back, waiting up to replace_wait_s for the old size. */
+  private maybeReform(): void {
+    if (this.state !== 'recovering' || this.reformTimer) {
+      if (this.state === 'recovering' && this.watching().length >= this.ring.length) this.reformNow();
+      return;
+    }
+    if (this.watching().length >= this.ring.length || this.dist.replace_wait_s === 0) return this.reformNow();
+    this.reformTimer = setTimeout(() => this.reformNow(), this.dist.replace_wait_s * 1000);
+  }
+
+  private reformNow(): void {
+    if (this.reformTimer) clearTimeout(this.reformTimer);
+    this.reformTimer = null;
+    if (this.state !== 'recovering') return;
+    const n = this.watching().length;
+    if (n < this.dist.min_workers) return this.fail(`${n} workers left, fewer than min_workers (${this.dist.min_workers})`);
+    this.formRing('recovering from a lost worker', true);
+  }
+
+  private lost(id: string, why: string): void {
+    const w = this.workers.get(id);
+    if (!w) return;
+    this.workers.delete(id);
+    w.watch?.end();
+    if (this.state === 'finished' || this.state === 'failed') return;
+    this.log('warn', 'worker lost', { worker: id, name: w.name, reason: why, workers: this.workers.size });
+    if (this.state === 'pending' || !this.ring.includes(id)) return;
+    this.abortRing(`worker ${w.name} ${why}`);
+    this.maybeReform();
+  }
+
+  private sweep(): void {
+    const now = Date.now();
+    for (const w of [...this.workers.values()])
+      if (now - w.lastSeen > this.dist.heartbeat_timeout_ms) this.lost(w.id, `sent no heartbeat for ${this.dist.heartbeat_timeout_ms} ms`);
+  }
+
+  // --- the end ---------------------------------------------------------------------------------------------
+
+  private finish(step: number, b: Barrier): void {
+    const windows = (step - this.info.startStep) * this.train.training.batch_size * this.train.training.grad_accum;
+    const audit = this.dataLog.audit(this.info.startCursorPosition, windows);
+    const elapsed = (Date.now() - this.started) / 1000;
+    const result: JobResult = {
+      step,
+      checkpoint: b.checkpoint,
+      metrics: b.metrics,
+      workers: this.ring.length,
+      restarts: this.restarts,
+      samples_skipped: audit.skipped,
+      samples_repeated: audit.repeated,
+      ranks_identical: this.ranksIdentical,
+      tokens_per_s: elapsed > 0 ? ((step - this.info.startStep) * this.info.tokensPerStep) / elapsed : 0,
+      elapsed_s: elapsed,
+      interrupted: this.stopReason !== '' && !this.stopReason.startsWith('time limit'),
+      straggler_warnings: this.stragglerWarnings,
+    };
+    for (const w of this.workers.values()) w.watch?.write({ finish: { reason: 'job finished' } });
+    void this.publishState('finished');
+    this.log('info', 'job finished', { ...result });
+    this.finishResolve(result);
+  }
+
+  private fail(reason: string): void {
+    if (this.state === 'finished' || this.state === 'failed') return;
+    for (const w of this.workers.values()) w.watch?.write({ finish: { reason: `job failed: ${reason}` } });
+    void this.publishState('failed', reason);
+    this.log('error', 'job failed', { reason });
+    this.finishReject(new Error(`job ${this.jobId} failed: ${reason}`));
+  }
+
+  private async publishState(state: JobState, message?: string): Promise<void> {
+    this.state = state;
+    const event: JobLifecycleEvent = {
+      job: this.jobId,
+      state,
+      step: this.maxReported,
+      workers: this.ring.length || this.workers.size,
+      ...(message ? { message } : {}),
+      time: new Date().toISOString(),
+    };
+    try {
+      await this.bus.publish(SUBJECTS.jobLifecycle, JobLifecycleEvent, event);
+      await this.bus.kvPut('ringlet-jobs', this.jobId, { ...event, ring_epoch: this.epoch, restore: this.restore });
+    } catch (err) {
+      this.log('warn', 'publishing the lifecycle event failed', { error: String(err) });
+    }
+  }
+
+  private http(req: http.IncomingMessage, res: http.ServerResponse): void {
+    const send = (code: number, body: object) => {
+      res.writeHead(code, { 'content-type': 'application/json' });
+      res.end(JSON.stringify(body));
+    };
+    if (req.url === '/healthz') return send(200, { ok: true });
+    if (req.url === '/readyz') {
+      const ready = this.state === 'running' || this.state === 'checkpointing';
+      return send(ready ? 200 : 503, { ready, state: this.state });
+    }
+    if (req.url === '/status')
+      return send(200, {
+        job: this.jobId,
+        state: this.state,
+        ring_epoch: this.epoch,
+        step: this.maxReported,
+        workers: [...this.workers.values()].map((w) => ({ id: w.id, name: w.name, address: w.address, rank: this.ring.indexOf(w.id) })),
+        restarts: this.restarts,
+        host: os.hostname(),
+      });
+    send(404, { error: `no such endpoint ${req.url}` });
+  }
+}

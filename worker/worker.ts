@@ -1,0 +1,494 @@
+// A worker actor: joins the coordinator, holds a Watch stream for its assignments, and for each ring epoch
+// restores the assigned state, then trains: gradients of its slice of the global batch
+// (train/step.ts computeGradients), the ring all-reduce, the AdamW update (applyGradients), a step report,
+// and at checkpoint steps the barrier (rank 0 writes with lm/checkpoint.ts, the others acknowledge).
+// The model code knows nothing of this: parallelism is composed around train/step.ts.
+import { createHash } from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import * as grpc from '@grpc/grpc-js';
+import * as tf from '@tensorflow/tfjs';
+import {
+  CoordinatorServiceClient,
+  type Assignment,
+  type JoinResponse,
+  type WatchResponse,
+} from '../proto/gen/ringlet/coordinator/v1/coordinator.js';
+import { channelCredentials, tokenMetadata, type TlsFiles } from '../collective/auth.js';
+import { CollectiveEndpoint } from '../collective/endpoint.js';
+import { Ring } from '../collective/ring-allreduce.js';
+import { setupBackend } from '../kernels/backend.js';
+import { readManifest } from '../data/manifest.js';
+import { openSplit } from '../data/shards.js';
+import { Tokenizer } from '../lm/tokenizer.js';
+import { initParams, paramsFromTensors, type Params } from '../lm/model.js';
+import type { ModelConfig } from '../lm/model-config.js';
+import { checkCompatible, readCheckpoint, writeCheckpoint } from '../lm/checkpoint.js';
+import { TrainConfigSchema, type TrainConfig } from '../train/config.js';
+import { resolveModelConfig } from '../train/run.js';
+import { AdamW } from '../train/optimizer.js';
+import { learningRate } from '../train/schedule.js';
+import { WindowSampler, chunkBatch, fixedWindows, type Batch, type DataCursor } from '../train/batches.js';
+import { applyGradients, computeGradients } from '../train/step.js';
+import { evaluate, unigramLoss } from '../train/evaluate.js';
+import { DistributedConfigSchema, type DistributedConfig } from '../coordinator/config.js';
+import { jsonLog, type JsonLog } from '../coordinator/log.js';
+import { windowRanges } from '../coordinator/data-log.js';
+import { cursorPosition, shardAssignment, sliceBatch } from './shard.js';
+
+export interface WorkerOptions {
+  coordinator: string; // host:port
+  token: string;
+  jobId: string;
+  host?: string; // where this worker's collective endpoint listens (default 127.0.0.1)
+  port?: number;
+  tls?: TlsFiles;
+  connectTimeoutMs?: number; // how long to keep trying to reach a coordinator that is down or restarting
+  log?: JsonLog;
+}
+
+const MAX_CHUNK_BYTES = 16 << 20; // the largest chunk_bytes the config schema allows
+
+/** Everything a worker loads once: backend, data, model shape. */
+interface Job {
+  train: TrainConfig;
+  dist: DistributedConfig;
+  model: ModelConfig;
+  sampler: WindowSampler;
+  validation: Batch;
+  byteLengths: Uint32Array;
+  unigram: number;
+  tokenizerSha256: string;
+  tokenizerJson: Buffer;
+  backend: string;
+}
+
+interface TrainingState {
+  params: Params;
+  optimizer: AdamW;
+  step: number;
+  tokensSeen: number;
+  cursor: DataCursor;
+  horizonSteps: number | null;
+}
+
+class Aborted extends Error {}
+
+export class Worker {
+  private readonly log: JsonLog;
+  private readonly endpoint: CollectiveEndpoint;
+  private client: CoordinatorServiceClient | null = null;
+  private workerId = '';
+  private job: Job | null = null;
+  private state: TrainingState | null = null;
+  private epoch = 0; // the newest epoch this worker has heard of
+  private ring: Ring | null = null;
+  private assignments: Array<Assignment | { finish: string } | { lost: string }> = [];
+  private wake: (() => void) | null = null;
+  private ringError = '';
+  private stopAfter = 0;
+  private horizon: { steps: number; from: number } | null = null;
+  private leaving = false;
+  private heartbeat: NodeJS.Timeout | null = null;
+
+  constructor(private readonly o: WorkerOptions) {
+    this.log = o.log ?? jsonLog('worker', { pid: process.pid });
+    this.endpoint = new CollectiveEndpoint({
+      jobId: o.jobId,
+      token: o.token,
+      host: o.host,
+      port: o.port,
+      maxChunkBytes: MAX_CHUNK_BYTES,
+      maxQueuedBytes: 2 * MAX_CHUNK_BYTES,
+      tls: o.tls,
+    });
+  }
+
+  /** Runs until the job finishes; rejects if it fails. Reconnects when the coordinator restarts. */
+  async run(): Promise<{ step: number }> {
+    await this.endpoint.start();
+    try {
+      for (;;) {
+        await this.connect();
+        const outcome = await this.serve();
+        if (outcome.finished) return { step: this.state?.step ?? 0 };
+        if (this.leaving) throw new Error('worker stopped');
+        this.log('warn', 'lost the coordinator; reconnecting', { reason: outcome.reason });
+      }
+    } finally {
+      this.stopTimers();
+      this.ring?.abort('worker exiting');
+      this.ring?.close();
+      this.client?.close();
+      await this.endpoint.stop();
+    }
+  }
+
+  /** SIGTERM: leave the job (the coordinator re-forms the ring without this worker) and stop. */
+  async leave(reason: string): Promise<void> {
+    this.leaving = true;
+    if (this.client && this.workerId)
+      await new Promise<void>((resolve) =>
+        this.client!.leave({ jobId: this.o.jobId, workerId: this.workerId, reason }, tokenMetadata(this.o.token), () => resolve()),
+      );
+    this.push({ lost: reason });
+  }
+
+  // --- coordinator session --------------------------------------------------------------------------------
+
+  private async connect(): Promise<void> {
+    this.client?.close();
+    this.client = new CoordinatorServiceClient(this.o.coordinator, channelCredentials(this.o.tls));
+    const deadline = Date.now() + (this.o.connectTimeoutMs ?? 60_000);
+    for (let delay = 100; ; delay = Math.min(2000, delay * 2)) {
+      try {
+        const reply = await new Promise<JoinResponse>((resolve, reject) =>
+          this.client!.join(
+            { jobId: this.o.jobId, collectiveAddress: this.endpoint.address, workerName: `${os.hostname()}/${process.pid}` },
+            tokenMetadata(this.o.token),
+            { deadline: Date.now() + 10_000 },
+            (err, r) => (err ? reject(err) : resolve(r)),
+          ),
+        );
+        this.workerId = reply.workerId;
+        await this.loadJob(reply);
+        this.log('info', 'joined', { worker: reply.workerId, coordinator: this.o.coordinator, collective: this.endpoint.address });
+        return;
+      } catch (err) {
+        const e = err as grpc.ServiceError;
+        const retry = e.code === grpc.status.UNAVAILABLE || e.code === grpc.status.DEADLINE_EXCEEDED;
+        if (!retry || Date.now() > deadline || this.leaving) throw new Error(`cannot join ${this.o.coordinator}: ${e.details ?? e.message}`);
+        await new Promise((r) => setTimeout(r, delay));
+      }
+    }
+  }
+
+  private async loadJob(reply: JoinResponse): Promise<void> {
+    const train = TrainConfigSchema.parse(JSON.parse(reply.trainConfigJson));
+    const dist = DistributedConfigSchema.parse({ ...JSON.parse(reply.distributedConfigJson), token: this.o.token });
+    this.endpoint.chunkLimit = dist.chunk_bytes;
+    if (this.job && JSON.stringify(this.job.train) === JSON.stringify(train)) return void (this.job.dist = dist);
+    const backend = await setupBackend(train.backend);
+    const manifest = await readManifest(train.data);
+    const tokenizerPath = path.join(train.data, manifest.tokenizer.file);
+    const tokenizer = await Tokenizer.load(tokenizerPath);
+    const model = resolveModelConfig(train, tokenizer.vocabSize);
+    const trainTokens = (await openSplit(train.data, 'train')).tokens;
+    const valTokens = (await openSplit(train.data, 'val')).tokens;
+    this.job = {
+      train,
+      dist,
+      model,
+      sampler: new WindowSampler(trainTokens, model.context, train.training.seed),
+      validation: fixedWindows(valTokens, model.context, train.training.eval_windows),
+      byteLengths: tokenizer.byteLengths(),
+      unigram: unigramLoss(trainTokens, valTokens, model.vocab),
+      tokenizerSha256: tokenizer.sha256,
+      tokenizerJson: fs.readFileSync(tokenizerPath),
+      backend: backend.name,
+    };
+  }
+
+  /** Watches for assignments and trains them until the job finishes or the coordinator goes away. */
+  private async serve(): Promise<{ finished: boolean; reason: string }> {
+    this.assignments = [];
+    const watch = this.client!.watch({ jobId: this.o.jobId, workerId: this.workerId }, tokenMetadata(this.o.token));
+    watch.on('data', (m: WatchResponse) => this.onEvent(m));
+    watch.on('error', (err: grpc.ServiceError) => this.push({ lost: `watch stream failed: ${err.details || err.message}` }));
+    watch.on('end', () => this.push({ lost: 'watch stream ended' }));
+    this.startHeartbeat();
+    try {
+      for (;;) {
+        const next = await this.nextEvent();
+        if ('finish' in next) {
+          if (next.finish.startsWith('job failed')) throw new Error(next.finish);
+          return { finished: true, reason: next.finish };
+        }
+        if ('lost' in next) {
+          this.ring?.abort(next.lost);
+          return { finished: false, reason: next.lost };
+        }
+        const finished = await this.train(next).catch((err: Error) => this.trainingFailed(next, err));
+        if (finished) {
+          // Wait for the coordinator's word that the job is over (every rank has acknowledged).
+          const end = await this.nextEvent();
+          return { finished: 'finish' in end, reason: 'finish' in end ? end.finish : 'lost' };
+        }
+      }
+    } finally {
+      this.stopTimers();
+      watch.cancel();
+    }
+  }
+
+  private trainingFailed(a: Assignment, err: Error): false {
+    if (err instanceof Aborted || this.epoch > a.ringEpoch || this.ring?.aborted) {
+      this.log('info', 'step aborted; waiting for the new ring', { ring_epoch: a.ringEpoch, reason: err.message });
+    } else {
+      this.ringError = err.message;
+      this.log('warn', 'ring failed; telling the coordinator', { ring_epoch: a.ringEpoch, error: err.message });
+      this.sendHeartbeat();
+    }
+    return false;
+  }
+
+  private onEvent(m: WatchResponse): void {
+    if (m.assignment) {
+      this.epoch = Math.max(this.epoch, m.assignment.ringEpoch);
+      if (this.ring) this.ring.abort(`ring epoch ${m.assignment.ringEpoch} replaces this one`);
+      this.push(m.assignment);
+    } else if (m.abort) {
+      this.epoch = Math.max(this.epoch, m.abort.ringEpoch + 1);
+      this.ring?.abort(`coordinator aborted the step: ${m.abort.reason}`);
+    } else if (m.finish) this.push({ finish: m.finish.reason });
+  }
+
+  private push(e: Assignment | { finish: string } | { lost: string }): void {
+    this.assignments.push(e);
+    this.wake?.();
+  }
+
+  private async nextEvent(): Promise<Assignment | { finish: string } | { lost: string }> {
+    for (;;) {
+      // A newer assignment supersedes older ones still queued.
+      const latest = this.assignments.findLastIndex((e) => 'ringEpoch' in e);
+      const special = this.assignments.findIndex((e) => !('ringEpoch' in e));
+      if (special >= 0) return this.assignments.splice(special, 1)[0];
+      if (latest >= 0) {
+        const a = this.assignments[latest];
+        this.assignments = this.assignments.slice(latest + 1);
+        return a;
+      }
+      await new Promise<void>((resolve) => (this.wake = resolve));
+      this.wake = null;
+    }
+  }
+
+  private startHeartbeat(): void {
+    this.stopTimers();
+    this.heartbeat = setInterval(() => this.sendHeartbeat(), this.job!.dist.heartbeat_interval_ms);
+  }
+
+  private stopTimers(): void {
+    if (this.heartbeat) clearInterval(this.heartbeat);
+    this.heartbeat = null;
+  }
+
+  private sendHeartbeat(): void {
+    const ringError = this.ringError;
+    this.ringError = '';
+    this.client?.heartbeat(
+      { jobId: this.o.jobId, workerId: this.workerId, ringEpoch: this.epoch, step: this.state?.step ?? 0, ringError },
+      tokenMetadata(this.o.token),
+      { deadline: Date.now() + 10_000 },
+      (err, reply) => {
+        if (!err && reply.ringEpoch > this.epoch) {
+          this.epoch = reply.ringEpoch;
+          this.ring?.abort(`coordinator is at ring epoch ${reply.ringEpoch}`);
+        }
+      },
+    );
+  }
+
+  private unary<Req, Res>(
+    method: (req: Req, md: grpc.Metadata, cb: (err: grpc.ServiceError | null, res: Res) => void) => unknown,
+    req: Req,
+  ): Promise<Res> {
+    return new Promise((resolve, reject) =>
+      method.call(this.client, req, tokenMetadata(this.o.token), (err: grpc.ServiceError | null, res: Res) =>
+        err ? reject(new Error(err.details || err.message)) : resolve(res),
+      ),
+    );
+  }
+
+  // --- training --------------------------------------------------------------------------------------------
+
+  private async restoreState(a: Assignment): Promise<void> {
+    const { model, train } = this.job!;
+    const o = train.optimizer;
+    if (this.state) {
+      for (const v of this.state.params.values()) v.dispose();
+      for (const v of this.state.optimizer.moments().values()) v.dispose();
+      this.state = null;
+    }
+    const adamw = (params: Params) => new AdamW(params, { beta1: o.beta1, beta2: o.beta2, eps: o.eps, weightDecay: o.weight_decay });
+    if (!a.restoreCheckpoint) {
+      const params = initParams(model, train.training.seed);
+      this.state = { params, optimizer: adamw(params), step: 0, tokensSeen: 0, cursor: { epoch: 0, index: 0 }, horizonSteps: train.training.max_steps ?? null };
+      return;
+    }
+    const ckpt = await readCheckpoint(a.restoreCheckpoint, { withOptimizer: true });
+    checkCompatible(ckpt.meta, { modelConfig: model, tokenizerSha256: this.job!.tokenizerSha256 });
+    if (ckpt.meta.step !== a.startStep) throw new Error(`checkpoint ${a.restoreCheckpoint} is at step ${ckpt.meta.step}, not ${a.startStep}`);
+    const params = paramsFromTensors(model, ckpt.weights);
+    const optimizer = adamw(params);
+    optimizer.restore(ckpt.optimizer!);
+    optimizer.step = ckpt.meta.step;
+    const c = ckpt.meta.data_cursor as DataCursor;
+    this.state = {
+      params,
+      optimizer,
+      step: ckpt.meta.step,
+      tokensSeen: ckpt.meta.tokens_seen,
+      cursor: { epoch: c.epoch, index: c.index },
+      horizonSteps: train.training.max_steps ?? ckpt.meta.schedule_horizon_steps,
+    };
+  }
+
+  /** Trains assignment `a` to the end of the job (true) or until it is aborted (throws). */
+  private async train(a: Assignment): Promise<boolean> {
+    const job = this.job!;
+    const { train: cfg, model, dist } = job;
+    const t = cfg.training;
+    const o = cfg.optimizer;
+    this.endpoint.retire(a.ringEpoch);
+    const inbox = this.endpoint.open(a.ringEpoch, (a.rank - 1 + a.worldSize) % a.worldSize);
+    this.ring?.close();
+    const ring = new Ring({
+      jobId: this.o.jobId,
+      token: this.o.token,
+      epoch: a.ringEpoch,
+      rank: a.rank,
+      worldSize: a.worldSize,
+      next: a.ring[(a.rank + 1) % a.worldSize],
+      inbox,
+      bucketBytes: dist.bucket_bytes,
+      chunkBytes: dist.chunk_bytes,
+      fp16: dist.fp16,
+      timeoutMs: dist.ring_timeout_ms,
+      tls: this.o.tls,
+    });
+    this.ring = ring;
+    this.stopAfter = 0;
+    this.horizon = null;
+    await this.restoreState(a);
+    const s = this.state!;
+    this.log('info', 'assignment', { ring_epoch: a.ringEpoch, rank: a.rank, world_size: a.worldSize, step: s.step });
+
+    const globalBatch = t.batch_size * t.grad_accum;
+    const tokensPerStep = globalBatch * model.context;
+    const { start, end } = shardAssignment(globalBatch, a.worldSize, a.rank);
+    const names = [...s.params.keys()];
+    const sizes = names.map((n) => s.params.get(n)!.size);
+    const lastStep = () => Math.min(s.horizonSteps ?? Infinity, t.until_step ?? Infinity, this.stopAfter || Infinity);
+
+    while (s.step < lastStep()) {
+      if (ring.aborted || this.epoch > a.ringEpoch) throw new Aborted(`ring epoch ${a.ringEpoch} is over`);
+      const computeStarted = performance.now();
+      const horizonSteps = this.horizon && s.step + 1 >= this.horizon.from ? this.horizon.steps : s.horizonSteps;
+      const lr = learningRate(s.tokensSeen, {
+        lr: o.lr,
+        minLr: o.min_lr ?? o.lr / 10,
+        warmupTokens: o.warmup_steps * tokensPerStep,
+        totalTokens: horizonSteps === null ? Infinity : horizonSteps * tokensPerStep,
+      });
+      const { batch, cursor } = job.sampler.next(globalBatch, s.cursor);
+      const mine = sliceBatch(batch, start, end);
+      // Each micro-batch's mean gradient weighs by its share of the global batch: the ring's sum is then
+      // the global batch's mean gradient, whatever the number of workers.
+      const flat = sizes.map((n) => new Float32Array(n));
+      let loss = 0;
+      for (const mb of mine.batch > 0 ? chunkBatch(mine, t.batch_size) : []) {
+        const w = mb.batch / globalBatch;
+        const g = computeGradients(s.params, model, [mb]);
+        loss += g.loss * w;
+        names.forEach((name, i) => {
+          const values = g.grads.get(name)!.dataSync();
+          const acc = flat[i];
+          for (let j = 0; j < acc.length; j++) acc[j] += values[j] * w;
+        });
+        for (const t2 of g.grads.values()) t2.dispose();
+      }
+      const computeMs = performance.now() - computeStarted;
+      const reduceStarted = performance.now();
+      await ring.allReduce(flat, s.step + 1);
+      const allreduceMs = performance.now() - reduceStarted;
+      if (ring.aborted) throw new Aborted('aborted during the all-reduce');
+      const grads = new Map(names.map((name, i) => [name, tf.tensor(flat[i], s.params.get(name)!.shape)]));
+      const gradNorm = applyGradients(s.optimizer, grads, lr, o.grad_clip);
+      for (const g of grads.values()) g.dispose();
+      const position = cursorPosition(s.cursor, job.sampler.windows);
+      s.step += 1;
+      s.tokensSeen += tokensPerStep;
+      s.cursor = cursor;
+      if (horizonSteps !== s.horizonSteps && horizonSteps !== null) s.horizonSteps = horizonSteps;
+      if (!Number.isFinite(loss)) throw new Error(`loss is ${loss} at step ${s.step}; lower the learning rate (now ${lr})`);
+
+      const reply = await this.unary(this.client!.reportStep, {
+        jobId: this.o.jobId,
+        workerId: this.workerId,
+        ringEpoch: a.ringEpoch,
+        rank: a.rank,
+        step: s.step,
+        loss,
+        gradNorm,
+        lr,
+        computeMs,
+        allreduceMs,
+        windows: windowRanges(position + start, end - start, job.sampler.windows),
+      });
+      if (reply.stopAfterStep) this.stopAfter = reply.stopAfterStep;
+      if (reply.horizonSteps && !this.horizon) this.horizon = { steps: reply.horizonSteps, from: reply.horizonFromStep };
+      const final = s.step >= lastStep() || (this.horizon !== null && s.step >= this.horizon.steps && s.step + 1 >= this.horizon.from);
+      if (final || s.step % cfg.checkpoint.every === 0) await this.checkpoint(a, final);
+      else if (a.rank === 0 && s.step % t.eval_every === 0) this.evaluate();
+      if (final) return true;
+      await new Promise((resolve) => setImmediate(resolve)); // let watch events and heartbeats through
+    }
+    await this.checkpoint(a, true);
+    return true;
+  }
+
+  private evaluate(): { val_loss: number; val_bpb: number } {
+    const job = this.job!;
+    const e = evaluate(this.state!.params, job.model, job.validation, job.train.training.batch_size, job.byteLengths);
+    this.log('info', 'eval', { step: this.state!.step, val_loss: e.loss, val_bpb: e.bpb, unigram_loss: job.unigram });
+    return { val_loss: e.loss, val_bpb: e.bpb };
+  }
+
+  private async checkpoint(a: Assignment, final: boolean): Promise<void> {
+    const job = this.job!;
+    const s = this.state!;
+    const hash = createHash('sha256');
+    for (const v of s.params.values()) hash.update(new Uint8Array((v.dataSync() as Float32Array).buffer));
+    let checkpoint = '';
+    let metrics: Record<string, number> = {};
+    if (a.rank === 0) {
+      metrics = { ...this.evaluate(), unigram_loss: job.unigram };
+      const buffers = (vars: Map<string, tf.Variable>) =>
+        new Map([...vars].map(([name, v]) => [name, { shape: v.shape, data: v.dataSync() as Float32Array }]));
+      checkpoint = await writeCheckpoint(
+        job.train.out,
+        {
+          step: s.step,
+          weights: buffers(s.params),
+          optimizer: buffers(s.optimizer.moments()),
+          meta: {
+            config: { model: job.model, training: job.train },
+            tokens_seen: s.tokensSeen,
+            data_cursor: { epoch: s.cursor.epoch, index: s.cursor.index },
+            rng_state: { data_order_seed: job.train.training.seed },
+            schedule_horizon_steps: s.horizonSteps,
+            tokenizer_sha256: job.tokenizerSha256,
+            backend: job.backend,
+            metrics,
+          },
+          tokenizerJson: job.tokenizerJson,
+        },
+        job.train.checkpoint.keep_last,
+      );
+    }
+    await this.unary(this.client!.checkpointBarrier, {
+      jobId: this.o.jobId,
+      workerId: this.workerId,
+      ringEpoch: a.ringEpoch,
+      rank: a.rank,
+      step: s.step,
+      checkpoint,
+      metrics,
+      final,
+      stateSha256: hash.digest('hex'),
+    });
+  }
+}
