@@ -1,1 +1,0 @@
-cmd_Release/ringlet_native.node := ln -f "Release/obj.target/ringlet_native.node" "Release/ringlet_native.node" 2>/dev/null || (rm -rf "Release/ringlet_native.node" && cp -af "Release/obj.target/ringlet_native.node" "Release/ringlet_native.node")
