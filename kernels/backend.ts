@@ -7,6 +7,8 @@ import * as tf from '@tensorflow/tfjs';
 import { getThreadsCount, setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
 import { wasmUnsortedSegmentSumConfig } from './wasm-unsorted-segment-sum.js';
 import { fastWasmBatchMatMulConfig } from './wasm-batch-matmul.js';
+import { installNativeKernels } from './native-kernels.js';
+import { loadNative, warnNativeUnavailableOnce } from './native.js';
 
 export const BACKEND_NAMES = ['wasm', 'cpu', 'tensorflow', 'tensorflow-gpu', 'auto'] as const;
 export type BackendName = (typeof BACKEND_NAMES)[number];
@@ -55,8 +57,20 @@ async function setupWasm(): Promise<BackendInfo> {
     name: 'wasm',
     description:
       `wasm (${simd ? 'SIMD' : 'no SIMD'}, ${threads} thread${threads === 1 ? '' : 's'})` +
-      ' + UnsortedSegmentSum kernel + transposed/batched-matmul fast path',
+      ' + UnsortedSegmentSum kernel + transposed/batched-matmul fast path' +
+      nativeDescription(),
   };
+}
+
+/** " + native kernels (...)" when the addon is in use, after warning once when it is not. */
+function nativeDescription(): string {
+  const native = loadNative();
+  if (!native) {
+    warnNativeUnavailableOnce();
+    return ' (native kernels unavailable)';
+  }
+  const info = native.info();
+  return ` + native kernels (OpenBLAS ${info.blasCore} sgemm, ${info.blasThreads} BLAS thread; fused kernels ${info.simd})`;
 }
 
 let wasmKernelsInstalled = false;
@@ -82,6 +96,9 @@ function installWasmKernels(): void {
   if (tf.getKernel(tf.UnsortedSegmentSum, 'wasm') === undefined) {
     tf.registerKernel(wasmUnsortedSegmentSumConfig);
   }
+  // The native sgemm BatchMatMul and fused kernels, when the addon is built; the fast path above stays
+  // as their fallback for the products sgemm does not take.
+  installNativeKernels('wasm', tf.getKernel(tf.BatchMatMul, 'wasm')!);
   wasmKernelsInstalled = true;
 }
 
@@ -95,6 +112,8 @@ function wasmDistDir(): string {
 }
 
 async function setupCpu(): Promise<BackendInfo> {
+  const stockMatMul = tf.getKernel(tf.BatchMatMul, 'cpu');
+  if (stockMatMul !== undefined) installNativeKernels('cpu', stockMatMul);
   if (!(await tf.setBackend('cpu'))) throw new Error('the cpu backend failed to initialise');
   // The cpu backend's first tensor prints a banner advertising tfjs-node, which Ringlet already
   // offers as the 'tensorflow' backend; silenced (the PROD flag only gates warnings in tfjs 4.22).
@@ -102,7 +121,7 @@ async function setupCpu(): Promise<BackendInfo> {
   tf.env().set('PROD', true);
   tf.tensor1d([0]).dispose();
   tf.env().set('PROD', prod);
-  return { name: 'cpu', description: 'cpu (plain JavaScript kernels, 1 thread)' };
+  return { name: 'cpu', description: 'cpu (plain JavaScript kernels, 1 thread)' + nativeDescription() };
 }
 
 let loadedTfNode: TfNodeBackend | null = null;

@@ -5,6 +5,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { parameterShapes, type ModelConfig } from './model-config.js';
 import { Rng } from './rng.js';
+import * as ops from './ops.js';
 
 export type Params = Map<string, tf.Variable>;
 
@@ -60,7 +61,7 @@ function linear(x: tf.Tensor2D, w: tf.Variable): tf.Tensor2D {
 }
 
 function rmsNorm(x: tf.Tensor2D, gain: tf.Tensor, eps: number): tf.Tensor2D {
-  return x.mul(tf.rsqrt(x.square().mean(-1, true).add(eps))).mul(gain);
+  return ops.rmsNorm(x, gain, eps); // fused when the native kernels are active (lm/ops.ts)
 }
 
 /** cos and sin of position·θ_i for positions start..start+T-1, each [T, head_dim/2]. */
@@ -107,6 +108,11 @@ function attention(
   start: number,
   cache?: KvCache,
 ): tf.Tensor2D {
+  if (!cache && ops.fusedKernelsActive()) {
+    const dims = { B, T, H: c.n_heads, Hkv: c.n_kv_heads };
+    const [q, k, v] = (['wq', 'wk', 'wv'] as const).map((w) => linear(x, p(`layers.${l}.${w}`)));
+    return linear(ops.fusedSelfAttention(q, k, v, dims, c.rope_theta), p(`layers.${l}.wo`));
+  }
   const headDim = c.d_model / c.n_heads;
   const group = c.n_heads / c.n_kv_heads; // query heads that share one key/value head
   const [cos, sin] = ropeTables(c, start, T);
@@ -134,7 +140,7 @@ function attention(
 function swiglu(p: (name: string) => tf.Variable, l: number, x: tf.Tensor2D): tf.Tensor2D {
   const gate = linear(x, p(`layers.${l}.w_gate`));
   const up = linear(x, p(`layers.${l}.w_up`));
-  return linear(gate.mul(tf.sigmoid(gate)).mul<tf.Tensor2D>(up), p(`layers.${l}.w_down`));
+  return linear(ops.swigluGate(gate, up), p(`layers.${l}.w_down`));
 }
 
 /**
@@ -170,12 +176,7 @@ export function forward(
  * is one fused expression; logSumExp's goes through max() and an elementwise Equal over the whole logits.
  */
 export function crossEntropy(logits: tf.Tensor2D, targets: tf.Tensor1D): tf.Scalar {
-  const [rows, vocab] = logits.shape;
-  const flatIndex = tf.range(0, rows, 1, 'int32').mul(tf.scalar(vocab, 'int32')).add(targets);
-  return tf
-    .gather(tf.logSoftmax(logits).reshape([rows * vocab]), flatIndex)
-    .mean()
-    .neg() as tf.Scalar;
+  return ops.crossEntropy(logits, targets);
 }
 
 /** The training objective for a batch: inputs and targets are [B, T] int32, targets shifted by one. */

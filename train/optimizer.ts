@@ -2,6 +2,7 @@
 // embedding are not decayed. Moments live on the backend as variables; checkpoints read them as buffers.
 import * as tf from '@tensorflow/tfjs';
 import type { Params } from '../lm/model.js';
+import { fusedAdamW } from '../lm/ops.js';
 
 export interface AdamWConfig {
   beta1: number;
@@ -58,9 +59,18 @@ export class AdamW {
     const correction2 = 1 - Math.pow(beta2, this.step);
     tf.tidy(() => {
       for (const [name, p] of this.params) {
-        const g = grads.get(name)!.mul(gradScale);
         const m = this.m.get(name)!;
         const v = this.v.get(name)!;
+        const weightDecay_ = isDecayed(name, p.shape) ? weightDecay : 0;
+        const fused = fusedAdamW(p, grads.get(name)!, m, v, { lr, beta1, beta2, eps, weightDecay: weightDecay_, correction1, correction2, gradScale });
+        if (fused) {
+          // One native pass (lm/ops.ts); the same arithmetic as below.
+          p.assign(fused[0]);
+          m.assign(fused[1]);
+          v.assign(fused[2]);
+          continue;
+        }
+        const g = grads.get(name)!.mul(gradScale);
         m.assign(m.mul(beta1).add(g.mul(1 - beta1)));
         v.assign(v.mul(beta2).add(g.square().mul(1 - beta2)));
         const update = m.div(correction1).div(v.div(correction2).sqrt().add(eps));

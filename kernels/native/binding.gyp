@@ -10,7 +10,7 @@
         "src/kernels_scalar.cc"
       ],
       "cflags_cc!": ["-fno-exceptions"],
-      "cflags_cc": ["-std=c++17", "-O3", "-fexceptions", "-fopenmp-simd", "-fno-math-errno", "-ffp-contract=fast"],
+      "cflags_cc": ["-std=c++17", "-O3", "-fexceptions", "-fopenmp-simd", "-fno-math-errno", "-fno-trapping-math", "-ffp-contract=fast"],
       "libraries": ["-lopenblas"]
     }
   ]

@@ -1,0 +1,179 @@
+// The model's fusable operations, in one place: each runs Ringlet's fused native kernel (kernels/native,
+// registered for the wasm and cpu backends by kernels/native-kernels.ts) through tf.customGrad when the
+// addon is loaded on the active backend, and the plain TensorFlow.js composition otherwise (no addon,
+// tfjs-node(-gpu), or RINGLET_FUSED=0). Both ways compute the same function; test/kernels-*.test.ts
+// checks them against each other and against float64 references.
+import * as tf from '@tensorflow/tfjs';
+import { KERNELS, fusedKernelsActive, type AdamWAttrs } from '../kernels/native-kernels.js';
+
+export { fusedKernelsActive };
+
+type Saved = tf.Tensor[];
+const run = (name: string, inputs: tf.NamedTensorMap, attrs: object = {}) =>
+  tf.engine().runKernel(name, inputs, attrs as tf.NamedAttrMap) as tf.Tensor | tf.Tensor[];
+const runMany = (name: string, inputs: tf.NamedTensorMap, attrs: object = {}) => run(name, inputs, attrs) as tf.Tensor[];
+
+// ---- RMSNorm over the last axis of [rows, d], times a gain [d].
+
+export function rmsNorm(x: tf.Tensor2D, gain: tf.Tensor, eps: number): tf.Tensor2D {
+  if (!fusedKernelsActive()) return plainRmsNorm(x, gain, eps);
+  const op = tf.customGrad((xIn, gIn, save) => {
+    const [y, rstd] = runMany(KERNELS.rmsNorm, { x: xIn as tf.Tensor, g: gIn as tf.Tensor }, { eps });
+    (save as tf.GradSaveFunc)([xIn as tf.Tensor, gIn as tf.Tensor, rstd]);
+    return {
+      value: y,
+      gradFunc: (dy: tf.Tensor, [xs, gs, rs]: Saved) => runMany(KERNELS.rmsNormGrad, { x: xs, g: gs, rstd: rs, dy }),
+    };
+  });
+  return op(x, gain) as tf.Tensor2D;
+}
+
+export function plainRmsNorm(x: tf.Tensor2D, gain: tf.Tensor, eps: number): tf.Tensor2D {
+  return x.mul(tf.rsqrt(x.square().mean(-1, true).add(eps))).mul(gain);
+}
+
+// ---- SwiGLU's gate: silu(gate)·up, elementwise.
+
+export function swigluGate(gate: tf.Tensor2D, up: tf.Tensor2D): tf.Tensor2D {
+  if (!fusedKernelsActive()) return plainSwigluGate(gate, up);
+  const op = tf.customGrad((a, b, save) => {
+    (save as tf.GradSaveFunc)([a as tf.Tensor, b as tf.Tensor]);
+    return {
+      value: run(KERNELS.swiglu, { a: a as tf.Tensor, b: b as tf.Tensor }) as tf.Tensor,
+      gradFunc: (dy: tf.Tensor, [as, bs]: Saved) => runMany(KERNELS.swigluGrad, { a: as, b: bs, dy }),
+    };
+  });
+  return op(gate, up) as tf.Tensor2D;
+}
+
+export function plainSwigluGate(gate: tf.Tensor2D, up: tf.Tensor2D): tf.Tensor2D {
+  return gate.mul(tf.sigmoid(gate)).mul<tf.Tensor2D>(up);
+}
+
+// ---- Rotary position embeddings on [B·T, heads·hd] (each head's two halves rotate, as in Llama's
+// reference code); row r is at position start + r mod T.
+
+const ropeCache = new Map<string, { cos: Float32Array; sin: Float32Array }>();
+
+/** cos and sin of position·θ^(−i/half) for positions start..start+T−1, [T, half] row-major, float32. */
+export function ropeTables(theta: number, hd: number, start: number, T: number): { cos: Float32Array; sin: Float32Array } {
+  const key = `${theta}/${hd}/${start}/${T}`;
+  let tables = ropeCache.get(key);
+  if (!tables) {
+    const half = hd / 2;
+    const cos = new Float32Array(T * half);
+    const sin = new Float32Array(T * half);
+    for (let t = 0; t < T; t++)
+      for (let i = 0; i < half; i++) {
+        const angle = (start + t) * Math.pow(theta, -i / half);
+        cos[t * half + i] = Math.cos(angle);
+        sin[t * half + i] = Math.sin(angle);
+      }
+    tables = { cos, sin };
+    if (ropeCache.size > 64) ropeCache.clear();
+    ropeCache.set(key, tables);
+  }
+  return tables;
+}
+
+/** RoPE through the fused kernel (the caller has checked fusedKernelsActive()). */
+export function fusedRope(x: tf.Tensor2D, T: number, heads: number, theta: number, start = 0): tf.Tensor2D {
+  const hd = x.shape[1] / heads;
+  if (!Number.isInteger(hd) || hd % 2 !== 0)
+    throw new Error(`rope: width ${x.shape[1]} is not heads (${heads}) × an even head size`);
+  if (x.shape[0] % T !== 0) throw new Error(`rope: ${x.shape[0]} rows are not a whole number of sequences of ${T}`);
+  const { cos, sin } = ropeTables(theta, hd, start, T);
+  const attrs = { T, heads, cos, sin };
+  const op = tf.customGrad((xIn) => ({
+    value: run(KERNELS.rope, { x: xIn as tf.Tensor }, { ...attrs, sign: 1 }) as tf.Tensor,
+    // The rotation is orthogonal: its gradient rotates back.
+    gradFunc: (dy: tf.Tensor) => run(KERNELS.rope, { x: dy }, { ...attrs, sign: -1 }) as tf.Tensor,
+  }));
+  return op(x) as tf.Tensor2D;
+}
+
+// ---- Causal self-attention on projections q [B·T, H·hd], k and v [B·T, Hkv·hd]: softmax(q·kᵀ/√hd + causal
+// mask)·v per head, query head h reading kv head h/(H/Hkv). Returns [B·T, H·hd].
+
+export interface AttentionDims {
+  B: number;
+  T: number;
+  H: number;
+  Hkv: number;
+}
+
+/** Flash-style causal attention through the fused kernel (the caller has checked fusedKernelsActive()). */
+export function fusedCausalAttention(q: tf.Tensor2D, k: tf.Tensor2D, v: tf.Tensor2D, dims: AttentionDims): tf.Tensor2D {
+  const { B, T, H, Hkv } = dims;
+  const hd = q.shape[1] / H;
+  if (q.shape[0] !== B * T || k.shape[0] !== B * T || v.shape[0] !== B * T)
+    throw new Error(`attention: q, k, v need ${B}·${T} rows, got ${q.shape[0]}, ${k.shape[0]}, ${v.shape[0]}`);
+  if (!Number.isInteger(hd) || H % Hkv !== 0 || k.shape[1] !== Hkv * hd || v.shape[1] !== Hkv * hd)
+    throw new Error(`attention: widths q ${q.shape[1]}, k ${k.shape[1]}, v ${v.shape[1]} do not fit ${H} heads, ${Hkv} kv heads`);
+  const op = tf.customGrad((qIn, kIn, vIn, save) => {
+    const [o, lse] = runMany(KERNELS.attention, { q: qIn as tf.Tensor, k: kIn as tf.Tensor, v: vIn as tf.Tensor }, dims);
+    (save as tf.GradSaveFunc)([qIn as tf.Tensor, kIn as tf.Tensor, vIn as tf.Tensor, o, lse]);
+    return {
+      value: o,
+      gradFunc: (dy: tf.Tensor, [qs, ks, vs, os, ls]: Saved) =>
+        runMany(KERNELS.attentionGrad, { q: qs, k: ks, v: vs, o: os, lse: ls, dy }, dims),
+    };
+  });
+  return op(q, k, v) as tf.Tensor2D;
+}
+
+/** Attention for training (no KV cache): RoPE on q and k, then causal attention, fused when possible. */
+export function fusedSelfAttention(
+  q: tf.Tensor2D,
+  k: tf.Tensor2D,
+  v: tf.Tensor2D,
+  dims: AttentionDims,
+  ropeTheta: number,
+): tf.Tensor2D {
+  return fusedCausalAttention(fusedRope(q, dims.T, dims.H, ropeTheta), fusedRope(k, dims.T, dims.Hkv, ropeTheta), v, dims);
+}
+
+// ---- Mean softmax cross-entropy of logits [rows, V] against int32 targets [rows], in nats.
+
+export function crossEntropy(logits: tf.Tensor2D, targets: tf.Tensor1D): tf.Scalar {
+  if (!fusedKernelsActive()) return plainCrossEntropy(logits, targets);
+  const rows = logits.shape[0];
+  const op = tf.customGrad((lIn, tIn, save) => {
+    const [loss, lse] = runMany(KERNELS.crossEntropy, { logits: lIn as tf.Tensor, targets: tIn as tf.Tensor });
+    (save as tf.GradSaveFunc)([lIn as tf.Tensor, tIn as tf.Tensor, lse]);
+    return {
+      value: loss.mean() as tf.Scalar,
+      gradFunc: (dy: tf.Tensor, [ls, ts, ss]: Saved) => [
+        run(KERNELS.crossEntropyGrad, { logits: ls, targets: ts, lse: ss, dy: tf.fill([rows], 1 / rows).mul(dy) }) as tf.Tensor,
+        tf.zeros(ts.shape), // targets are integers: no gradient
+      ],
+    };
+  });
+  return op(logits, targets) as tf.Scalar;
+}
+
+/**
+ * The plain composition: −log softmax(logits)[target], built on logSoftmax, whose gradient is one fused
+ * expression (logSumExp's goes through max() and an elementwise Equal over the whole logits).
+ */
+export function plainCrossEntropy(logits: tf.Tensor2D, targets: tf.Tensor1D): tf.Scalar {
+  const [rows, vocab] = logits.shape;
+  const flatIndex = tf.range(0, rows, 1, 'int32').mul(tf.scalar(vocab, 'int32')).add(targets);
+  return tf
+    .gather(tf.logSoftmax(logits).reshape([rows * vocab]), flatIndex)
+    .mean()
+    .neg() as tf.Scalar;
+}
+
+// ---- AdamW: one fused update of a parameter and its two moments, or null on the plain path.
+
+export function fusedAdamW(
+  p: tf.Tensor,
+  g: tf.Tensor,
+  m: tf.Tensor,
+  v: tf.Tensor,
+  attrs: AdamWAttrs,
+): [tf.Tensor, tf.Tensor, tf.Tensor] | null {
+  if (!fusedKernelsActive()) return null;
+  return runMany(KERNELS.adamw, { p, g, m, v }, attrs) as [tf.Tensor, tf.Tensor, tf.Tensor];
+}
