@@ -6,6 +6,8 @@ import { generate } from '../lm/generate.js';
 import { paramsFromTensors } from '../lm/model.js';
 import { ModelConfigSchema } from '../lm/model-config.js';
 import { Tokenizer } from '../lm/tokenizer.js';
+import { defaultObservabilityConfig } from '../observability/config.js';
+import { EnergyMeter } from '../observability/power.js';
 import { intArg, numberArg, runCommand } from './output.js';
 
 export const generateCommand = new Command('generate')
@@ -44,6 +46,8 @@ export const generateCommand = new Command('generate')
       let printed = '';
       const generated: number[] = [];
       if (stream) process.stdout.write(opts.prompt);
+      const meter = await EnergyMeter.forMachine(defaultObservabilityConfig());
+      await meter.sample();
       const result = generate(params, model, prompt, {
         maxTokens: opts.maxTokens,
         seed: opts.seed,
@@ -63,6 +67,7 @@ export const generateCommand = new Command('generate')
           }
         },
       });
+      const energy = await meter.stop();
       const text = tokenizer.decode(result.tokens);
       if (stream) process.stdout.write(`${text.slice(printed.length)}\n`);
       for (const p of params.values()) p.dispose();
@@ -77,6 +82,11 @@ export const generateCommand = new Command('generate')
         checkpoint: checkpoint.path,
         step: checkpoint.meta.step,
         backend: backend.name,
+        // Energy of the generation loop (PUE and the world-average grid, docs/observability.md).
+        energy_j: energy.energy_j,
+        energy_j_per_1k_tokens: result.tokens.length > 0 ? (energy.energy_j / result.tokens.length) * 1000 : 0,
+        emissions_g: energy.emissions_g,
+        energy_estimated: energy.estimated,
       };
     }),
   );

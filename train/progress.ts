@@ -13,6 +13,11 @@ export interface StepFigures {
   gflops_per_s: number;
   step_s: number;
   elapsed_s: number;
+  mfu?: number; // model FLOPs utilisation (observability/mfu.ts)
+  power_w?: number;
+  energy_j?: number; // the run's energy so far, PUE included
+  emissions_g?: number;
+  energy_estimated?: boolean; // CPU power estimated from TDP × utilisation
 }
 
 export class ProgressLog {
@@ -39,9 +44,12 @@ export class ProgressLog {
 
   step(f: StepFigures, logNow: boolean): void {
     const eta = f.horizon ? formatSeconds((f.elapsed_s / f.step) * (f.horizon - f.step)) : '?';
+    const mfu = f.mfu === undefined ? '' : `  MFU ${(f.mfu * 100).toFixed(1)}%`;
+    const energy = f.energy_j === undefined ? '' : `  ${formatEnergy(f.energy_j)}${f.energy_estimated ? ' (est.)' : ''}`;
     const line =
       `step ${f.step}${f.horizon ? `/${f.horizon}` : ''}  loss ${f.loss.toFixed(4)}  lr ${f.lr.toExponential(2)}  ` +
-      `gnorm ${f.grad_norm.toFixed(3)}  ${Math.round(f.tokens_per_s)} tok/s  ${f.gflops_per_s.toFixed(2)} GFLOP/s  ETA ${eta}`;
+      `gnorm ${f.grad_norm.toFixed(3)}  ${Math.round(f.tokens_per_s)} tok/s  ${f.gflops_per_s.toFixed(2)} GFLOP/s${mfu}  ` +
+      `ETA ${eta}${energy}`;
     if (logNow) this.append({ type: 'step', ...f });
     if (this.live) {
       process.stderr.write(`\r\x1b[2K${line}`);
@@ -58,6 +66,13 @@ export class ProgressLog {
     if (this.metricsFile)
       fs.appendFileSync(this.metricsFile, `${JSON.stringify({ time: new Date().toISOString(), ...record })}\n`);
   }
+}
+
+/** Joules as J, kJ or kWh, whichever reads best. */
+export function formatEnergy(joules: number): string {
+  if (joules < 1e3) return `${joules.toFixed(0)} J`;
+  if (joules < 3.6e5) return `${(joules / 1e3).toFixed(1)} kJ`;
+  return `${(joules / 3.6e6).toFixed(3)} kWh`;
 }
 
 export function formatSeconds(s: number): string {

@@ -1,0 +1,178 @@
+// What a single-process training run reports about itself beyond its loss: Prometheus metrics (served
+// on observability.metrics_port), MFU against a stated peak, power, energy and emissions, and spans.
+// train/run.ts calls it at a handful of points; the coordinator uses the parts directly (docs/observability.md).
+import os from 'node:os';
+import { flopsPerToken, type ModelConfig } from '../lm/model-config.js';
+import type { ObservabilityConfig } from './config.js';
+import { createMetrics, serveMetrics, type MetricsServer, type RingletMetrics } from './metrics.js';
+import { deviceFromGpuName, modelFlopsUtilisation, resolvePeak, type Peak } from './mfu.js';
+import { EnergyMeter, type EnergyTotals } from './power.js';
+import { startTracing, withSpan, type Tracing } from './tracing.js';
+
+export interface StepReport {
+  step: number;
+  loss: number;
+  lr: number;
+  grad_norm: number;
+  tokens: number; // tokens in this step
+  samples: number; // windows in this step
+  step_s: number;
+  tokens_per_s: number; // since this invocation started
+}
+
+/** Energy so far, this invocation and the whole run (resumed runs carry the checkpoint's totals). */
+export interface RunEnergy {
+  energy_j: number;
+  emissions_g: number;
+  run_energy_j: number;
+  run_emissions_g: number;
+  power_w: number;
+  energy_estimated: boolean;
+}
+
+/** The fields a training summary gains: run energy and emissions, and the peak MFU was measured against. */
+export type TelemetrySummary = Omit<RunEnergy, 'power_w'> & {
+  mfu: number; // over this invocation, against peak_flops
+  energy_kwh: number;
+  pue: number;
+  carbon_intensity_g_per_kwh: number;
+  carbon_source: string;
+  peak_flops: number;
+  peak_device: string;
+  peak_precision: string;
+  peak_source: string;
+  flops_per_token: number;
+};
+
+export class TrainTelemetry {
+  private constructor(
+    readonly metrics: RingletMetrics,
+    readonly peak: Peak,
+    readonly flopsPerToken: number,
+    private readonly energy: EnergyMeter,
+    private readonly carried: { energy_j: number; emissions_g: number },
+    private readonly server: MetricsServer | null,
+    private readonly tracing: Tracing | null,
+  ) {}
+
+  static async start(options: {
+    config: ObservabilityConfig;
+    model: ModelConfig;
+    backend: { requested: string; name: string };
+    carried?: { energy_j?: number; emissions_g?: number };
+  }): Promise<TrainTelemetry> {
+    const { config } = options;
+    const tracing = await startTracing('ringlet-train');
+    const energy = await EnergyMeter.forMachine(config);
+    const gpu =
+      options.backend.name === 'tensorflow' && options.backend.requested !== 'tensorflow' ? energy.gpuNames[0] : undefined;
+    const device = config.device !== 'auto' ? config.device : gpu ? (deviceFromGpuName(gpu) ?? 'unknown-gpu') : 'cpu';
+    const cpuCores = options.backend.name === 'tensorflow' ? os.availableParallelism() : 1; // wasm and cpu run one thread
+    const peak = resolvePeak(config, device, device === 'cpu' ? cpuCores : 1);
+    const metrics = createMetrics();
+    metrics.peakFlops.set({ device: peak.device, precision: peak.precision }, peak.flops);
+    metrics.mfu.set({ device: peak.device, precision: peak.precision, peak_flops: String(peak.flops) }, 0);
+    metrics.workersLive.set(1);
+    metrics.workersExpected.set(1);
+    metrics.stragglerLag.set(0);
+    const totals = energy.totals();
+    metrics.pue.set(totals.pue);
+    metrics.carbonIntensity.set({ region: config.carbon_region.toUpperCase() }, totals.carbon_intensity_g_per_kwh);
+    energy.onSample((readings) => {
+      for (const r of readings) {
+        const labels = { device: r.device, source: r.source };
+        metrics.power.set(labels, r.watts);
+        const joules = r.joules * totals.pue;
+        metrics.energy.inc(labels, joules);
+        metrics.emissions.inc(labels, (joules / 3.6e6) * totals.carbon_intensity_g_per_kwh);
+      }
+    });
+    energy.start(config.power_poll_s);
+    const server = config.metrics_port === undefined ? null : await serveMetrics(config.metrics_port, metrics.registry);
+    const carried = { energy_j: options.carried?.energy_j ?? 0, emissions_g: options.carried?.emissions_g ?? 0 };
+    return new TrainTelemetry(metrics, peak, flopsPerToken(options.model), energy, carried, server, tracing);
+  }
+
+  get metricsUrl(): string | null {
+    return this.server?.url ?? null;
+  }
+
+  describePeak(): string {
+    const p = this.peak;
+    return `MFU against ${(p.flops / 1e9).toFixed(1)} GFLOP/s (${p.device} ×${p.count}, ${p.precision}; ${p.source})`;
+  }
+
+  /** Records one optimizer step; returns the step's MFU and the energy so far. */
+  step(r: StepReport): { mfu: number } & RunEnergy {
+    const m = this.metrics;
+    m.trainTokens.inc(r.tokens);
+    m.trainSamples.inc(r.samples);
+    m.trainSteps.inc();
+    m.trainStep.set(r.step);
+    m.tokensPerSecond.set(r.tokens_per_s);
+    m.stepDuration.observe(r.step_s);
+    m.loss.set(r.loss);
+    m.learningRate.set(r.lr);
+    m.gradNorm.set(r.grad_norm);
+    m.modelFlops.set(r.tokens_per_s * this.flopsPerToken);
+    const mfu = this.mfu(r.tokens_per_s);
+    m.mfu.set({ device: this.peak.device, precision: this.peak.precision, peak_flops: String(this.peak.flops) }, mfu);
+    return { mfu, ...this.runEnergy(this.energy.totals()) };
+  }
+
+  mfu(tokensPerS: number): number {
+    return modelFlopsUtilisation(tokensPerS, this.flopsPerToken, this.peak.flops);
+  }
+
+  evaluation(valLoss: number): void {
+    this.metrics.valLoss.set(valLoss);
+  }
+
+  /** Times and traces one checkpoint write. */
+  async checkpoint<T>(step: number, write: () => Promise<T>): Promise<T> {
+    const end = this.metrics.checkpointDuration.startTimer();
+    try {
+      return await withSpan('checkpoint', { 'ringlet.step': step }, write);
+    } finally {
+      end();
+    }
+  }
+
+  /** Energy so far, sampled now. */
+  async energyNow(): Promise<RunEnergy> {
+    await this.energy.sample();
+    return this.runEnergy(this.energy.totals());
+  }
+
+  private runEnergy(t: EnergyTotals): RunEnergy {
+    return {
+      energy_j: t.energy_j,
+      emissions_g: t.emissions_g,
+      run_energy_j: this.carried.energy_j + t.energy_j,
+      run_emissions_g: this.carried.emissions_g + t.emissions_g,
+      power_w: t.power_w,
+      energy_estimated: t.estimated,
+    };
+  }
+
+  /** Final sample, then the summary's fields (MFU at the run's mean tokens/s); stops the server, flushes spans. */
+  async close(tokensPerS = 0): Promise<TelemetrySummary> {
+    const t = await this.energy.stop();
+    await this.server?.close();
+    await this.tracing?.flush();
+    const { power_w: _power, ...energy } = this.runEnergy(t);
+    return {
+      mfu: this.mfu(tokensPerS),
+      ...energy,
+      energy_kwh: t.energy_kwh,
+      pue: t.pue,
+      carbon_intensity_g_per_kwh: t.carbon_intensity_g_per_kwh,
+      carbon_source: t.carbon_source,
+      peak_flops: this.peak.flops,
+      peak_device: this.peak.device,
+      peak_precision: this.peak.precision,
+      peak_source: this.peak.source,
+      flops_per_token: this.flopsPerToken,
+    };
+  }
+}
