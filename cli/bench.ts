@@ -1,15 +1,20 @@
 // `ringlet bench`: benchmarks that print their figures (see bench/README.md).
 import { Command } from 'commander';
 import { benchTrainThroughput } from '../bench/train-throughput.js';
+import { measurePeak } from '../bench/peak.js';
+import { benchAllReduce } from '../bench/allreduce.js';
+import { benchScaling } from '../bench/scaling.js';
 import { intArg, runCommand } from './output.js';
 
 const trainBench = new Command('train')
-  .description('training throughput of a preset: tokens/s and achieved GFLOP/s')
+  .description('training throughput of a preset: tokens/s, achieved GFLOP/s, MFU, peak RSS, time per kernel')
   .option('--preset <name>', 'model preset', 'micro')
   .option('--backend <name>', 'wasm, cpu, tensorflow, tensorflow-gpu or auto', 'wasm')
   .option('--batch-size <n>', 'windows per step', intArg('--batch-size'), 16)
   .option('--steps <n>', 'timed steps', intArg('--steps'), 10)
   .option('--warmup-steps <n>', 'untimed steps first', intArg('--warmup-steps'), 2)
+  .option('--workers <n>', 'data-parallel workers, one thread each, gradients averaged every step', intArg('--workers'), 1)
+  .option('--peer', 'also run the PyTorch peer (bench/peers/torch_train.py, 1 thread) in the same invocation')
   .option('--json', 'print a JSON summary as the last line')
   .action((opts) =>
     runCommand(opts, () =>
@@ -19,8 +24,66 @@ const trainBench = new Command('train')
         batchSize: opts.batchSize,
         steps: opts.steps,
         warmupSteps: opts.warmupSteps,
+        workers: opts.workers,
+        peer: Boolean(opts.peer),
       }),
     ),
   );
 
-export const benchCommand = new Command('bench').description('measure speed').addCommand(trainBench);
+const list = (flag: string) => (v: string) =>
+  v.split(',').map((x) => {
+    const n = Number(x);
+    if (!Number.isFinite(n) || n <= 0) throw new Error(`${flag} takes positive numbers separated by commas (got "${v}")`);
+    return n;
+  });
+
+const allReduceBench = new Command('allreduce')
+  .description('ring all-reduce bus bandwidth on loopback against raw TCP in the same run')
+  .option('--workers <n,...>', 'ring sizes', list('--workers'), [2, 4])
+  .option('--sizes <MiB,...>', 'buffer sizes in MiB', list('--sizes'), [1, 4, 16, 64])
+  .option('--iterations <n>', 'timed all-reduces per size', intArg('--iterations'), 5)
+  .option('--chunk-bytes <n>', 'ring chunk size', intArg('--chunk-bytes'), 1 << 20)
+  .option('--fp16', 'half-precision wire format')
+  .option('--json', 'print a JSON summary as the last line')
+  .action((opts) =>
+    runCommand(opts, async () => {
+      const r = await benchAllReduce({
+        workers: opts.workers,
+        sizesMiB: opts.sizes,
+        iterations: opts.iterations,
+        chunkBytes: opts.chunkBytes,
+        fp16: Boolean(opts.fp16),
+      });
+      for (const row of r.rows)
+        process.stderr.write(
+          `N=${row.workers} ${String(row.size_mib).padStart(3)} MiB  ${(row.seconds * 1000).toFixed(1).padStart(8)} ms  ` +
+            `busbw ${(row.busbw_bytes_per_s / 1e6).toFixed(0).padStart(5)} MB/s  raw TCP ${(row.tcp_bytes_per_s / 1e6).toFixed(0)} MB/s  ` +
+            `(${(100 * row.busbw_vs_tcp).toFixed(0)}%)\n`,
+        );
+      return { ...r };
+    }),
+  );
+
+const peakBench = new Command('peak')
+  .description("this machine's peak fp32 GFLOP/s (FMA microbenchmark), per core and all cores")
+  .option('--seconds <n>', 'seconds per measurement', intArg('--seconds'), 2)
+  .option('--json', 'print a JSON summary as the last line')
+  .action((opts) => runCommand(opts, async () => measurePeak(opts.seconds)));
+
+const scalingBench = new Command('scaling')
+  .description('tokens/s of a training job on 1 process and on 2 worker processes with the ring all-reduce')
+  .requiredOption('--data <dir>', 'dataset folder from `ringlet data prepare`')
+  .option('--preset <name>', 'model preset', 'micro')
+  .option('--steps <n>', 'optimizer steps per run', intArg('--steps'), 10)
+  .option('--batch-size <n>', 'global batch in windows', intArg('--batch-size'), 16)
+  .option('--json', 'print a JSON summary as the last line')
+  .action((opts) =>
+    runCommand(opts, () => benchScaling({ data: opts.data, preset: opts.preset, steps: opts.steps, batchSize: opts.batchSize })),
+  );
+
+export const benchCommand = new Command('bench')
+  .description('measure speed')
+  .addCommand(trainBench)
+  .addCommand(allReduceBench)
+  .addCommand(peakBench)
+  .addCommand(scalingBench);

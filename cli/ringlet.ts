@@ -2,8 +2,11 @@
 // The `ringlet` command line: one subcommand per job, each ending in a JSON summary with --json.
 import { Command } from 'commander';
 import { benchCommand } from './bench.js';
+import { coordinatorCommand } from './coordinator.js';
+import { workerCommand } from './worker.js';
 import { dataCommand } from './data.js';
 import { evalCommand } from './eval.js';
+import { evaluatorCommand } from './evaluator.js';
 import { generateCommand } from './generate.js';
 import { presetsCommand } from './presets.js';
 import { trainCommand } from './train.js';
@@ -16,6 +19,9 @@ const program = new Command('ringlet')
   .addCommand(presetsCommand)
   .addCommand(benchCommand)
   .addCommand(evalCommand)
+  .addCommand(evaluatorCommand)
+  .addCommand(coordinatorCommand)
+  .addCommand(workerCommand)
   .showHelpAfterError();
 
 await program.parseAsync(process.argv);

@@ -45,6 +45,7 @@ export class Ring {
   private readonly chunkElements: number;
   private readonly encoding: Encoding;
   private readonly timeoutMs: number;
+  private readonly scratch: Float32Array; // one chunk, reused: received chunks are not reallocated
 
   constructor(private readonly o: RingOptions) {
     if (o.worldSize < 1 || o.rank < 0 || o.rank >= o.worldSize)
@@ -54,6 +55,7 @@ export class Ring {
     this.bucketElements = Math.max(1, Math.floor((o.bucketBytes ?? DEFAULT_BUCKET_BYTES) / 4));
     this.chunkElements = Math.max(1, Math.floor((o.chunkBytes ?? DEFAULT_CHUNK_BYTES) / elementBytes));
     this.timeoutMs = o.timeoutMs ?? 60_000;
+    this.scratch = new Float32Array(this.chunkElements);
     this.client =
       o.worldSize > 1
         ? new CollectiveServiceClient(o.next, channelCredentials(o.tls), {
@@ -135,7 +137,6 @@ export class Ring {
         data,
       });
     };
-    const scratch = new Float32Array(this.chunkElements);
     const receive = async (phase: Phase, round: number, segment: number, offset: number, elements: number) => {
       const chunk = await this.o.inbox.next(
         { step, bucket, bucketElements: buf.length, phase, round, segment, offset, elements, encoding: this.encoding },
@@ -143,8 +144,7 @@ export class Ring {
         this.timeoutMs,
       );
       const target = buf.subarray(offset, offset + elements);
-      const values = this.o.fp16 ? scratch.subarray(0, elements) : asFloat32(chunk.data);
-      if (this.o.fp16) decodeHalf(chunk.data, values);
+      const values = this.decode(chunk.data, elements);
       if (phase === Phase.PHASE_REDUCE_SCATTER) for (let i = 0; i < elements; i++) target[i] += values[i];
       else target.set(values);
     };
@@ -172,16 +172,20 @@ export class Ring {
     return sent;
   }
 
+  /** A chunk's values as float32: a view of the received bytes when aligned, else decoded into scratch. */
+  private decode(data: Uint8Array, elements: number): Float32Array {
+    const values = this.scratch.subarray(0, elements);
+    if (this.o.fp16) decodeHalf(data, values);
+    else if (data.byteOffset % 4 === 0) return new Float32Array(data.buffer, data.byteOffset, elements);
+    else new Uint8Array(values.buffer, values.byteOffset, data.byteLength).set(data);
+    return values;
+  }
+
   /** Closes the outbound stream and the channel. */
   close(): void {
     this.stream?.end();
     this.client?.close();
   }
-}
-
-function asFloat32(bytes: Uint8Array): Float32Array {
-  if (bytes.byteOffset % 4 === 0) return new Float32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 4);
-  return new Float32Array(bytes.slice().buffer);
 }
 
 function gather(buffers: Float32Array[], start: number, length: number): Float32Array {

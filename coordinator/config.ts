@@ -9,7 +9,10 @@ const int = (min: number, max: number) => z.number().int().min(min).max(max);
 
 export const DistributedConfigSchema = z
   .object({
-    job_id: z.string().regex(/^[A-Za-z0-9._-]{1,64}$/, 'letters, digits, ".", "_" or "-", at most 64').default('ringlet'),
+    job_id: z
+      .string()
+      .regex(/^[A-Za-z0-9._-]{1,64}$/, 'letters, digits, ".", "_" or "-", at most 64')
+      .default('ringlet'),
     token: z.string().min(8, 'the join token must have at least 8 characters'),
     host: z.string().min(1).default('127.0.0.1'), // coordinator's gRPC address
     port: int(0, 65535).default(0), // 0: any free port
@@ -26,7 +29,10 @@ export const DistributedConfigSchema = z
     fp16: z.boolean().default(false),
     ring_timeout_ms: int(100, 3_600_000).default(300_000), // longest wait for one chunk
     straggler_factor: z.number().min(1).max(100).default(1.5), // warn when a rank's compute time exceeds the median by this
-    tls: z.object({ ca: z.string().min(1), cert: z.string().min(1), key: z.string().min(1) }).strict().optional(),
+    tls: z
+      .object({ ca: z.string().min(1), cert: z.string().min(1), key: z.string().min(1) })
+      .strict()
+      .optional(),
   })
   .strict()
   .superRefine((c, ctx) => {
@@ -70,7 +76,8 @@ export function loadDistributedConfig(
   for (const key of Object.keys(DistributedConfigSchema.shape)) {
     const value = env[`RINGLET_${key.toUpperCase()}`];
     if (value === undefined || key === 'tls') continue;
-    raw[key] = key === 'fp16' ? value === '1' || value === 'true' : /^[0-9.]+$/.test(value) && key !== 'token' ? Number(value) : value;
+    raw[key] =
+      key === 'fp16' ? value === '1' || value === 'true' : /^[0-9.]+$/.test(value) && key !== 'token' ? Number(value) : value;
   }
   for (const [flag, key] of Object.entries(DISTRIBUTED_FLAGS)) if (flags[flag] !== undefined) raw[key] = flags[flag];
   if (flags.tlsCa || flags.tlsCert || flags.tlsKey) raw.tls = { ca: flags.tlsCa, cert: flags.tlsCert, key: flags.tlsKey };

@@ -6,7 +6,7 @@
 // was lost: abort the step in flight, wait for a replacement or go on with the survivors, everyone
 // restores the last consistent checkpoint) and failed. Every change is published on the control-plane bus.
 import { randomUUID } from 'node:crypto';
-import http from 'node:http';
+import fs from 'node:fs';
 import path from 'node:path';
 import os from 'node:os';
 import * as grpc from '@grpc/grpc-js';
@@ -16,7 +16,7 @@ import {
   type CheckpointBarrierResponse,
   type CoordinatorServiceServer,
   type ReportStepRequest,
-  type WatchResponse,
+  WatchResponse,
 } from '../proto/gen/ringlet/coordinator/v1/coordinator.js';
 import { hasToken, serverCredentials, statusError } from '../collective/auth.js';
 import { SUBJECTS, CheckpointPublishedEvent, JobLifecycleEvent } from '../controlplane/events.js';
@@ -24,6 +24,7 @@ import { InProcessBus, type Bus } from '../controlplane/bus.js';
 import type { TrainConfig } from '../train/config.js';
 import type { DistributedConfig } from './config.js';
 import { DataLog } from './data-log.js';
+import { HealthServer } from './health.js';
 import { jsonLog, type JsonLog } from './log.js';
 
 export type JobState = JobLifecycleEvent['state'];
@@ -73,10 +74,28 @@ export class Coordinator {
   address = '';
   httpAddress = '';
   private readonly server = new grpc.Server();
-  private httpServer: http.Server | null = null;
+  private readonly health = new HealthServer({
+    ready: () => this.state === 'running' || this.state === 'checkpointing',
+    status: () => ({
+      job: this.jobId,
+      state: this.state,
+      ring_epoch: this.epoch,
+      step: this.maxReported,
+      workers: [...this.workers.values()].map((w) => ({
+        id: w.id,
+        name: w.name,
+        address: w.address,
+        rank: this.ring.indexOf(w.id),
+      })),
+      restarts: this.restarts,
+      host: os.hostname(),
+    }),
+  });
   private readonly workers = new Map<string, WorkerEntry>();
   private state: JobState = 'pending';
-  private epoch = 0;
+  // Ring epochs start from the clock, so a restarted coordinator's epochs are newer than any a worker or a
+  // chunk in flight still carries from before (workers also forget old epochs when they rejoin).
+  private epoch = Math.max(0, Math.floor(Date.now() / 1000) - 1_700_000_000);
   private ring: string[] = [];
   private restore: { path: string; step: number };
   private restarts = 0;
@@ -94,6 +113,7 @@ export class Coordinator {
   private lastStepLogged = 0;
   private timers: NodeJS.Timeout[] = [];
   private reformTimer: NodeJS.Timeout | null = null;
+  private closed = false; // after close(), streams ending are no news
   private finishResolve!: (r: JobResult) => void;
   private finishReject!: (e: Error) => void;
   /** Settles when the job finishes (or fails). */
@@ -131,7 +151,8 @@ export class Coordinator {
       reportStep: (call, cb) => this.guard(call, cb, () => this.reportStep(call.request)),
       checkpointBarrier: (call, cb) => {
         try {
-          if (!hasToken(call.metadata, this.dist.token)) throw statusError(grpc.status.UNAUTHENTICATED, 'wrong or missing join token');
+          if (!hasToken(call.metadata, this.dist.token))
+            throw statusError(grpc.status.UNAUTHENTICATED, 'wrong or missing join token');
           this.checkpointBarrier(call.request, cb);
         } catch (err) {
           cb(err as grpc.ServiceError);
@@ -142,15 +163,13 @@ export class Coordinator {
   }
 
   async start(): Promise<void> {
+    fs.mkdirSync(this.train.out, { recursive: true });
     const { host, port, http_port } = this.dist;
     const bound = await new Promise<number>((resolve, reject) =>
       this.server.bindAsync(`${host}:${port}`, serverCredentials(this.dist.tls), (err, p) => (err ? reject(err) : resolve(p))),
     );
     this.address = `${host}:${bound}`;
-    this.httpServer = http.createServer((req, res) => this.http(req, res));
-    await new Promise<void>((resolve) => this.httpServer!.listen(http_port, host, resolve));
-    const a = this.httpServer.address() as { port: number };
-    this.httpAddress = `${host}:${a.port}`;
+    this.httpAddress = await this.health.listen(host, http_port);
     this.log('info', 'listening', { address: this.address, http: this.httpAddress, restore: this.restore.path || null });
     await this.publishState('pending');
     this.timers.push(
@@ -170,20 +189,21 @@ export class Coordinator {
   }
 
   async close(): Promise<void> {
+    this.closed = true;
     for (const t of this.timers) clearTimeout(t);
     if (this.reformTimer) clearTimeout(this.reformTimer);
     for (const w of this.workers.values()) w.watch?.end();
     await new Promise<void>((resolve) => this.server.tryShutdown(() => resolve()));
     this.server.forceShutdown();
-    await new Promise<void>((resolve) => (this.httpServer ? this.httpServer.close(() => resolve()) : resolve()));
-    this.httpServer?.closeAllConnections();
+    await this.health.close();
   }
 
   // --- gRPC handlers --------------------------------------------------------------------------------------
 
   private guard<Req, Res>(call: grpc.ServerUnaryCall<Req, Res>, cb: grpc.sendUnaryData<Res>, body: () => Res): void {
     try {
-      if (!hasToken(call.metadata, this.dist.token)) throw statusError(grpc.status.UNAUTHENTICATED, 'wrong or missing join token');
+      if (!hasToken(call.metadata, this.dist.token))
+        throw statusError(grpc.status.UNAUTHENTICATED, 'wrong or missing join token');
       cb(null, body());
     } catch (err) {
       const e = err as grpc.ServiceError;
@@ -192,7 +212,8 @@ export class Coordinator {
   }
 
   private known(jobId: string, workerId: string): WorkerEntry {
-    if (jobId !== this.jobId) throw statusError(grpc.status.NOT_FOUND, `unknown job "${jobId}" (this coordinator runs "${this.jobId}")`);
+    if (jobId !== this.jobId)
+      throw statusError(grpc.status.NOT_FOUND, `unknown job "${jobId}" (this coordinator runs "${this.jobId}")`);
     const w = this.workers.get(workerId);
     if (!w) throw statusError(grpc.status.NOT_FOUND, `unknown worker "${workerId}" (it may have been dropped; join again)`);
     w.lastSeen = Date.now();
@@ -212,8 +233,19 @@ export class Coordinator {
     if (this.workers.size >= this.dist.max_workers)
       throw statusError(grpc.status.RESOURCE_EXHAUSTED, `job ${this.jobId} has its maximum of ${this.dist.max_workers} workers`);
     const id = randomUUID();
-    this.workers.set(id, { id, name: req.workerName.slice(0, 200), address: req.collectiveAddress, lastSeen: Date.now(), watch: null });
-    this.log('info', 'worker joined', { worker: id, name: req.workerName, address: req.collectiveAddress, workers: this.workers.size });
+    this.workers.set(id, {
+      id,
+      name: req.workerName.slice(0, 200),
+      address: req.collectiveAddress,
+      lastSeen: Date.now(),
+      watch: null,
+    });
+    this.log('info', 'worker joined', {
+      worker: id,
+      name: req.workerName,
+      address: req.collectiveAddress,
+      workers: this.workers.size,
+    });
     return {
       jobId: this.jobId,
       workerId: id,
@@ -226,7 +258,8 @@ export class Coordinator {
   private watch(call: grpc.ServerWritableStream<{ jobId: string; workerId: string }, WatchResponse>): void {
     let w: WorkerEntry;
     try {
-      if (!hasToken(call.metadata, this.dist.token)) throw statusError(grpc.status.UNAUTHENTICATED, 'wrong or missing join token');
+      if (!hasToken(call.metadata, this.dist.token))
+        throw statusError(grpc.status.UNAUTHENTICATED, 'wrong or missing join token');
       w = this.known(call.request.jobId, call.request.workerId);
       if (w.watch) throw statusError(grpc.status.ALREADY_EXISTS, `worker ${w.id} already watches`);
     } catch (err) {
@@ -237,8 +270,12 @@ export class Coordinator {
     // The stream's end is how a worker's death reaches us at once, even if its process hangs no more.
     call.on('cancelled', () => this.lost(w.id, 'its connection closed'));
     call.on('error', () => this.lost(w.id, 'its connection failed'));
-    if (this.state === 'pending' && this.watching().length >= this.dist.max_workers) this.formRing('rendezvous complete');
-    else if (this.state === 'recovering') this.maybeReform();
+    try {
+      if (this.state === 'pending' && this.watching().length >= this.dist.max_workers) this.formRing('rendezvous complete');
+      else if (this.state === 'recovering') this.maybeReform();
+    } catch (err) {
+      this.fail(`cannot form the ring: ${(err as Error).message}`);
+    }
   }
 
   private heartbeat(req: { jobId: string; workerId: string; ringEpoch: number; step: number; ringError: string }) {
@@ -246,7 +283,9 @@ export class Coordinator {
     if (req.ringError && req.ringEpoch === this.epoch && this.ring.includes(w.id) && this.state !== 'recovering') {
       this.log('warn', 'ring failed at a worker', { worker: w.id, ring_epoch: req.ringEpoch, error: req.ringError });
       this.abortRing(`ring error at ${w.name}: ${req.ringError}`);
-      this.maybeReform();
+      // A peer that died is usually what failed the ring: give its closed Watch stream a moment to arrive,
+      // so the new ring does not include it.
+      this.reformTimer ??= setTimeout(() => this.reformNow(), Math.min(1000, this.dist.heartbeat_interval_ms));
     }
     return { ringEpoch: this.epoch };
   }
@@ -271,8 +310,12 @@ export class Coordinator {
 
   private current(epoch: number, rank: number, w: WorkerEntry): void {
     if (epoch !== this.epoch)
-      throw statusError(grpc.status.FAILED_PRECONDITION, `stale ring epoch ${epoch} (now ${this.epoch}); wait for the new assignment`);
-    if (this.ring[rank] !== w.id) throw statusError(grpc.status.PERMISSION_DENIED, `worker ${w.id} is not rank ${rank} of ring epoch ${epoch}`);
+      throw statusError(
+        grpc.status.FAILED_PRECONDITION,
+        `stale ring epoch ${epoch} (now ${this.epoch}); wait for the new assignment`,
+      );
+    if (this.ring[rank] !== w.id)
+      throw statusError(grpc.status.PERMISSION_DENIED, `worker ${w.id} is not rank ${rank} of ring epoch ${epoch}`);
   }
 
   private stepComplete(step: number, ranks: Map<number, ReportStepRequest>): void {
@@ -280,7 +323,7 @@ export class Coordinator {
     const all = [...ranks.values()];
     for (const r of all) this.dataLog.commit(step, r.rank, r.windows);
     const computeMs = all.map((r) => r.computeMs).sort((a, b) => a - b);
-    const median = computeMs[Math.floor(computeMs.length / 2)];
+    const median = computeMs[Math.floor((computeMs.length - 1) / 2)]; // the lower median: with 2 ranks, the faster
     for (const r of all)
       if (all.length > 1 && r.computeMs > median * this.dist.straggler_factor && r.computeMs - median > 50) {
         this.stragglerWarnings += 1;
@@ -325,9 +368,16 @@ export class Coordinator {
   private checkpointBarrier(req: CheckpointBarrierRequest, reply: grpc.sendUnaryData<CheckpointBarrierResponse>): void {
     const w = this.known(req.jobId, req.workerId);
     this.current(req.ringEpoch, req.rank, w);
-    const b: Barrier = this.barriers.get(req.step) ?? { ranks: new Map(), checkpoint: '', metrics: {}, final: false, replies: [] };
+    const b: Barrier = this.barriers.get(req.step) ?? {
+      ranks: new Map(),
+      checkpoint: '',
+      metrics: {},
+      final: false,
+      replies: [],
+    };
     this.barriers.set(req.step, b);
-    if (b.ranks.has(req.rank)) throw statusError(grpc.status.ALREADY_EXISTS, `duplicate rank ${req.rank} at the barrier of step ${req.step}`);
+    if (b.ranks.has(req.rank))
+      throw statusError(grpc.status.ALREADY_EXISTS, `duplicate rank ${req.rank} at the barrier of step ${req.step}`);
     b.ranks.set(req.rank, req.stateSha256);
     b.replies.push(reply);
     if (req.rank === 0) {
@@ -345,7 +395,12 @@ export class Coordinator {
     }
     this.restore = { path: b.checkpoint, step: req.step };
     for (const r of b.replies) r(null, { checkpoint: b.checkpoint });
-    this.log('info', 'checkpoint', { step: req.step, checkpoint: b.checkpoint, ranks_identical: hashes.size === 1, ...b.metrics });
+    this.log('info', 'checkpoint', {
+      step: req.step,
+      checkpoint: b.checkpoint,
+      ranks_identical: hashes.size === 1,
+      ...b.metrics,
+    });
     void this.bus
       .publish(SUBJECTS.checkpointPublished, CheckpointPublishedEvent, {
         job: this.jobId,
@@ -379,7 +434,8 @@ export class Coordinator {
   private formRing(reason: string, restart = false): void {
     const members = this.watching().slice(0, this.dist.max_workers);
     if (restart) this.restarts += 1;
-    if (this.restarts > this.dist.max_restarts) return this.fail(`the ring was re-formed more than ${this.dist.max_restarts} times`);
+    if (this.restarts > this.dist.max_restarts)
+      return this.fail(`the ring was re-formed more than ${this.dist.max_restarts} times`);
     this.epoch += 1;
     this.ring = members.map((w) => w.id);
     this.reports.clear();
@@ -397,25 +453,29 @@ export class Coordinator {
       step: this.restore.step,
     });
     members.forEach((w, rank) =>
-      w.watch!.write({
-        assignment: {
-          ringEpoch: this.epoch,
-          rank,
-          worldSize: members.length,
-          ring: members.map((m) => m.address),
-          restoreCheckpoint: this.restore.path,
-          startStep: this.restore.step,
-        },
-      }),
+      w.watch!.write(
+        WatchResponse.fromPartial({
+          assignment: {
+            ringEpoch: this.epoch,
+            rank,
+            worldSize: members.length,
+            ring: members.map((m) => m.address),
+            restoreCheckpoint: this.restore.path,
+            startStep: this.restore.step,
+          },
+        }),
+      ),
     );
     void this.publishState('running');
   }
 
   private abortRing(reason: string): void {
     if (this.state === 'recovering') return;
-    for (const b of this.barriers.values()) for (const r of b.replies) r(statusError(grpc.status.ABORTED, `step aborted: ${reason}`));
+    for (const b of this.barriers.values())
+      for (const r of b.replies) r(statusError(grpc.status.ABORTED, `step aborted: ${reason}`));
     this.barriers.clear();
-    for (const id of this.ring) this.workers.get(id)?.watch?.write({ abort: { ringEpoch: this.epoch, reason } });
+    for (const id of this.ring)
+      this.workers.get(id)?.watch?.write(WatchResponse.fromPartial({ abort: { ringEpoch: this.epoch, reason } }));
     this.epoch += 1; // reports and chunks of the aborted epoch are now stale
     void this.publishState('recovering', reason);
   }
@@ -441,7 +501,7 @@ export class Coordinator {
 
   private lost(id: string, why: string): void {
     const w = this.workers.get(id);
-    if (!w) return;
+    if (!w || this.closed) return;
     this.workers.delete(id);
     w.watch?.end();
     if (this.state === 'finished' || this.state === 'failed') return;
@@ -454,7 +514,8 @@ export class Coordinator {
   private sweep(): void {
     const now = Date.now();
     for (const w of [...this.workers.values()])
-      if (now - w.lastSeen > this.dist.heartbeat_timeout_ms) this.lost(w.id, `sent no heartbeat for ${this.dist.heartbeat_timeout_ms} ms`);
+      if (now - w.lastSeen > this.dist.heartbeat_timeout_ms)
+        this.lost(w.id, `sent no heartbeat for ${this.dist.heartbeat_timeout_ms} ms`);
   }
 
   // --- the end ---------------------------------------------------------------------------------------------
@@ -477,7 +538,7 @@ export class Coordinator {
       interrupted: this.stopReason !== '' && !this.stopReason.startsWith('time limit'),
       straggler_warnings: this.stragglerWarnings,
     };
-    for (const w of this.workers.values()) w.watch?.write({ finish: { reason: 'job finished' } });
+    for (const w of this.workers.values()) w.watch?.write(WatchResponse.fromPartial({ finish: { reason: 'job finished' } }));
     void this.publishState('finished');
     this.log('info', 'job finished', { ...result });
     this.finishResolve(result);
@@ -485,7 +546,8 @@ export class Coordinator {
 
   private fail(reason: string): void {
     if (this.state === 'finished' || this.state === 'failed') return;
-    for (const w of this.workers.values()) w.watch?.write({ finish: { reason: `job failed: ${reason}` } });
+    for (const w of this.workers.values())
+      w.watch?.write(WatchResponse.fromPartial({ finish: { reason: `job failed: ${reason}` } }));
     void this.publishState('failed', reason);
     this.log('error', 'job failed', { reason });
     this.finishReject(new Error(`job ${this.jobId} failed: ${reason}`));
@@ -507,28 +569,5 @@ export class Coordinator {
     } catch (err) {
       this.log('warn', 'publishing the lifecycle event failed', { error: String(err) });
     }
-  }
-
-  private http(req: http.IncomingMessage, res: http.ServerResponse): void {
-    const send = (code: number, body: object) => {
-      res.writeHead(code, { 'content-type': 'application/json' });
-      res.end(JSON.stringify(body));
-    };
-    if (req.url === '/healthz') return send(200, { ok: true });
-    if (req.url === '/readyz') {
-      const ready = this.state === 'running' || this.state === 'checkpointing';
-      return send(ready ? 200 : 503, { ready, state: this.state });
-    }
-    if (req.url === '/status')
-      return send(200, {
-        job: this.jobId,
-        state: this.state,
-        ring_epoch: this.epoch,
-        step: this.maxReported,
-        workers: [...this.workers.values()].map((w) => ({ id: w.id, name: w.name, address: w.address, rank: this.ring.indexOf(w.id) })),
-        restarts: this.restarts,
-        host: os.hostname(),
-      });
-    send(404, { error: `no such endpoint ${req.url}` });
   }
 }

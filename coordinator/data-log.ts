@@ -8,7 +8,7 @@ import type { WindowRange } from '../proto/gen/ringlet/coordinator/v1/coordinato
 /** Splits `count` windows from absolute position `start` into ranges that do not cross an epoch. */
 export function windowRanges(start: number, count: number, windowsPerEpoch: number): WindowRange[] {
   const out: WindowRange[] = [];
-  for (let pos = start, left = count; left > 0; ) {
+  for (let pos = start, left = count; left > 0;) {
     const epoch = Math.floor(pos / windowsPerEpoch);
     const index = pos - epoch * windowsPerEpoch;
     const n = Math.min(left, windowsPerEpoch - index);

@@ -3,4 +3,19 @@
 # (the `prepare` script compiles the TypeScript into dist/).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# System packages, one list, each installed only when missing:
+# - nats-server (with -js) carries the control plane's events on a cluster; the tests start a real one;
+# - openssl: the distributed mutual-TLS test makes its certificates with it;
+# - build-essential and python3: better-sqlite3 (the evaluator's result store) compiles its native addon;
+# - prometheus (with promtool): the observability tests scrape a training job and check the alert rules;
+# - libopenblas-dev: sgemm for the native kernels (kernels/native, built at npm install).
+need=()
+command -v nats-server >/dev/null || need+=(nats-server)
+command -v openssl >/dev/null || need+=(openssl)
+{ command -v g++ && command -v make && command -v python3; } >/dev/null || need+=(build-essential python3)
+{ command -v prometheus && command -v promtool; } >/dev/null || need+=(prometheus)
+dpkg -s libopenblas-dev >/dev/null 2>&1 || need+=(libopenblas-dev)
+if ((${#need[@]})); then
+  apt-get update -qq && apt-get install -y -qq "${need[@]}"
+fi
 npm ci --no-audit --no-fund

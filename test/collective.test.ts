@@ -1,11 +1,15 @@
 // The ring all-reduce over real gRPC on loopback: sums, bit-identical results, buckets and chunks, fp16,
 // and the rejection of bad chunks (each with a clear status) while the endpoint keeps serving.
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { after, test } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
 import { CollectiveEndpoint } from '../collective/endpoint.js';
 import { Ring } from '../collective/ring-allreduce.js';
-import { tokenMetadata } from '../collective/auth.js';
+import { tokenMetadata, type TlsFiles } from '../collective/auth.js';
 import { fromHalf, toHalf } from '../collective/fp16.js';
 import { CollectiveServiceClient, Encoding, Phase, type ExchangeRequest } from '../proto/gen/ringlet/collective/v1/collective.js';
 import { Rng } from '../lm/rng.js';
@@ -232,4 +236,84 @@ test('bad chunks are rejected with a clear status, and the endpoint goes on serv
   rs.forEach((r) => r.close());
   assert.deepEqual([...work[0][0]], [11, 22, 33]);
   assert.deepEqual([...work[1][0]], [11, 22, 33]);
+});
+
+/** A CA and one certificate it signed for 127.0.0.1 (server and client use), made with openssl. */
+function makeCertificates(): TlsFiles {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ringlet-tls-'));
+  const f = (name: string) => path.join(dir, name);
+  const run = (args: string[]) => execFileSync('openssl', args, { stdio: 'ignore' });
+  run([
+    'req',
+    '-x509',
+    '-newkey',
+    'rsa:2048',
+    '-nodes',
+    '-days',
+    '1',
+    '-subj',
+    '/CN=ringlet-test-ca',
+    '-keyout',
+    f('ca.key'),
+    '-out',
+    f('ca.pem'),
+  ]);
+  run(['req', '-newkey', 'rsa:2048', '-nodes', '-subj', '/CN=127.0.0.1', '-keyout', f('node.key'), '-out', f('node.csr')]);
+  fs.writeFileSync(f('ext.cnf'), 'subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth,clientAuth\n');
+  run([
+    'x509',
+    '-req',
+    '-in',
+    f('node.csr'),
+    '-CA',
+    f('ca.pem'),
+    '-CAkey',
+    f('ca.key'),
+    '-CAcreateserial',
+    '-days',
+    '1',
+    '-extfile',
+    f('ext.cnf'),
+    '-out',
+    f('node.pem'),
+  ]);
+  return { ca: f('ca.pem'), cert: f('node.pem'), key: f('node.key') };
+}
+
+test('mutual TLS: the ring runs over TLS, and a client without a certificate is refused', async () => {
+  const tls = makeCertificates();
+  const eps = [0, 1].map(
+    (r) => new CollectiveEndpoint({ jobId: JOB, token: TOKEN, maxChunkBytes: 1 << 20, maxQueuedBytes: 1 << 24, tls }),
+  );
+  await Promise.all(eps.map((e) => e.start()));
+  endpoints.push(...eps);
+  const rs = eps.map(
+    (ep, rank) =>
+      new Ring({
+        jobId: JOB,
+        token: TOKEN,
+        epoch: 1,
+        rank,
+        worldSize: 2,
+        next: eps[1 - rank].address,
+        inbox: ep.open(1, 1 - rank),
+        tls,
+      }),
+  );
+  const work = [[Float32Array.of(1, 2)], [Float32Array.of(3, 4)]];
+  await Promise.all(rs.map((r, rank) => r.allReduce(work[rank], 1)));
+  rs.forEach((r) => r.close());
+  assert.deepEqual([...work[0][0]], [4, 6]);
+  assert.deepEqual([...work[1][0]], [4, 6]);
+  // Plain text, and TLS without a client certificate, never reach the service.
+  for (const credentials of [grpc.credentials.createInsecure(), grpc.credentials.createSsl(fs.readFileSync(tls.ca))]) {
+    const client = new CollectiveServiceClient(eps[0].address, credentials);
+    const err = await new Promise<grpc.ServiceError | null>((resolve) => {
+      const s = client.exchange(tokenMetadata(TOKEN), { deadline: Date.now() + 3000 }, (e) => resolve(e));
+      s.write(chunk());
+      s.end();
+    });
+    client.close();
+    assert.ok(err && err.code === grpc.status.UNAVAILABLE, `expected the handshake to fail, got ${err?.code} ${err?.details}`);
+  }
 });

@@ -183,3 +183,12 @@ test('generate streams text, keeps the newest tokens of a long prompt and says s
   );
   assert.equal(again.text, same.text);
 });
+
+test('a checkpoint due before the first evaluation is written without validation figures', async () => {
+  const out = path.join(work, 'early-checkpoint');
+  await train(config(out, { maxSteps: 4, checkpointEvery: 2, evalEvery: 100 }), { resume: false, log: quiet(out) });
+  const early = await readCheckpoint(path.join(out, 'checkpoints', 'step-00000002'));
+  assert.equal(early.meta.metrics?.val_loss, undefined);
+  assert.ok(Number.isFinite(early.meta.metrics?.energy_j));
+  assert.ok(Number.isFinite((await readCheckpoint(out)).meta.metrics?.val_loss));
+});

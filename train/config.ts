@@ -3,6 +3,7 @@
 import fs from 'node:fs';
 import { z } from 'zod';
 import { ModelConfigFields } from '../lm/model-config.js';
+import { ObservabilityConfigSchema } from '../observability/config.js';
 
 const int = (min: number, max: number) => z.number().int().min(min).max(max);
 
@@ -50,6 +51,7 @@ export const TrainConfigSchema = z
       })
       .strict()
       .prefault({}),
+    observability: ObservabilityConfigSchema.prefault({}), // metrics, MFU peak, power and emissions
   })
   .strict()
   .superRefine((c, ctx) => {
@@ -82,6 +84,7 @@ export const TRAIN_FLAGS: Record<string, string[]> = {
   seed: ['training', 'seed'],
   checkpointEvery: ['checkpoint', 'every'],
   keepLast: ['checkpoint', 'keep_last'],
+  metricsPort: ['observability', 'metrics_port'],
 };
 
 /** Formats zod issues as "field.path: message" lines, the way the CLI shows them. */

@@ -13,9 +13,11 @@ import { describeIssues, type TrainConfig } from './config.js';
 import { AdamW } from './optimizer.js';
 import { learningRate, type Schedule } from './schedule.js';
 import { WindowSampler, chunkBatch, fixedWindows, type DataCursor } from './batches.js';
-import { trainStep } from './step.js';
+import { applyGradients, computeGradients } from './step.js';
 import { evaluate, unigramLoss } from './evaluate.js';
 import { ProgressLog } from './progress.js';
+import { TrainTelemetry, type TelemetrySummary } from '../observability/train-telemetry.js';
+import { withSpan } from '../observability/tracing.js';
 
 export interface TrainSummary {
   step: number;
@@ -68,7 +70,10 @@ function toBuffers(vars: Map<string, tf.Variable>) {
   return new Map([...vars].map(([name, v]) => [name, { shape: v.shape, data: v.dataSync() as Float32Array }]));
 }
 
-export async function train(config: TrainConfig, options: { resume: boolean; log: ProgressLog }): Promise<TrainSummary> {
+export async function train(
+  config: TrainConfig,
+  options: { resume: boolean; log: ProgressLog },
+): Promise<TrainSummary & TelemetrySummary> {
   const { log } = options;
   const backend = await setupBackend(config.backend);
   log.info(`backend: ${backend.description}`);
@@ -100,6 +105,14 @@ export async function train(config: TrainConfig, options: { resume: boolean; log
       : null;
   if (checkpoint) checkCompatible(checkpoint.meta, { modelConfig: model, tokenizerSha256: tokenizer.sha256 });
   const params: Params = checkpoint ? paramsFromTensors(model, checkpoint.weights) : initParams(model, t.seed);
+  const telemetry = await TrainTelemetry.start({
+    config: config.observability,
+    model,
+    backend: { requested: config.backend, name: backend.name },
+    carried: checkpoint?.meta.metrics, // energy and emissions of the run so far
+  });
+  log.info(telemetry.describePeak());
+  if (telemetry.metricsUrl) log.info(`metrics: ${telemetry.metricsUrl}`);
   const optimizer = new AdamW(params, { beta1: o.beta1, beta2: o.beta2, eps: o.eps, weightDecay: o.weight_decay });
   let state: RunState = { step: 0, tokensSeen: 0, cursor: { epoch: 0, index: 0 }, horizonSteps: t.max_steps ?? null };
   if (checkpoint) {
@@ -125,26 +138,32 @@ export async function train(config: TrainConfig, options: { resume: boolean; log
   let checkpointStep = -1;
   const saveCheckpoint = async (metrics: Record<string, number>) => {
     checkpointStep = state.step;
-    return writeCheckpoint(
-      config.out,
-      {
-        step: state.step,
-        weights: toBuffers(params),
-        optimizer: toBuffers(optimizer.moments()),
-        meta: {
-          config: { model, training: config },
-          tokens_seen: state.tokensSeen,
-          data_cursor: { epoch: state.cursor.epoch, index: state.cursor.index },
-          // Data order is the only randomness after initialisation; its seed and the cursor reproduce it.
-          rng_state: { data_order_seed: t.seed },
-          schedule_horizon_steps: state.horizonSteps,
-          tokenizer_sha256: tokenizer.sha256,
-          backend: backend.name,
-          metrics,
+    const energy = await telemetry.energyNow();
+    // A checkpoint written before the first evaluation has no validation figures yet: leave them out.
+    const measured = Object.fromEntries(Object.entries(metrics).filter(([, v]) => Number.isFinite(v)));
+    metrics = { ...measured, energy_j: energy.run_energy_j, emissions_g: energy.run_emissions_g };
+    return telemetry.checkpoint(state.step, () =>
+      writeCheckpoint(
+        config.out,
+        {
+          step: state.step,
+          weights: toBuffers(params),
+          optimizer: toBuffers(optimizer.moments()),
+          meta: {
+            config: { model, training: config },
+            tokens_seen: state.tokensSeen,
+            data_cursor: { epoch: state.cursor.epoch, index: state.cursor.index },
+            // Data order is the only randomness after initialisation; its seed and the cursor reproduce it.
+            rng_state: { data_order_seed: t.seed },
+            schedule_horizon_steps: state.horizonSteps,
+            tokenizer_sha256: tokenizer.sha256,
+            backend: backend.name,
+            metrics,
+          },
+          tokenizerJson,
         },
-        tokenizerJson,
-      },
-      config.checkpoint.keep_last,
+        config.checkpoint.keep_last,
+      ),
     );
   };
 
@@ -164,7 +183,10 @@ export async function train(config: TrainConfig, options: { resume: boolean; log
   let lastEval = { loss: NaN, bpb: NaN };
   let checkpointPath = '';
   const runEval = () => {
-    lastEval = evaluate(params, model, validation, t.batch_size, byteLengths);
+    lastEval = withSpan('evaluate', { 'ringlet.step': state.step }, () =>
+      evaluate(params, model, validation, t.batch_size, byteLengths),
+    );
+    telemetry.evaluation(lastEval.loss);
     log.event({ step: state.step, val_loss: lastEval.loss, val_bpb: lastEval.bpb, unigram_loss: unigram });
   };
   const timeUp = () => t.time_limit !== undefined && (Date.now() - started) / 1000 >= t.time_limit;
@@ -175,9 +197,19 @@ export async function train(config: TrainConfig, options: { resume: boolean; log
       const stepStarted = Date.now();
       const lr = learningRate(state.tokensSeen, schedule());
       const { batch, cursor } = sampler.next(t.batch_size * t.grad_accum, state.cursor);
-      const { loss, gradNorm } = trainStep(params, model, optimizer, chunkBatch(batch, t.batch_size), lr, o.grad_clip);
+      const { loss, gradNorm } = withSpan('train_step', { 'ringlet.step': state.step + 1 }, () => {
+        const { loss, grads } = withSpan('forward_backward', {}, () =>
+          computeGradients(params, model, chunkBatch(batch, t.batch_size)),
+        );
+        const gradNorm = withSpan('optimizer', {}, () => applyGradients(optimizer, grads, lr, o.grad_clip));
+        for (const g of grads.values()) g.dispose();
+        return { loss, gradNorm };
+      });
       state = { ...state, step: state.step + 1, tokensSeen: state.tokensSeen + tokensPerStep, cursor };
-      if (!Number.isFinite(loss)) throw new Error(`loss is ${loss} at step ${state.step}; lower the learning rate (now ${lr})`);
+      if (!Number.isFinite(loss)) {
+        telemetry.metrics.loss.set(loss); // for the NaN-loss alert, if a scrape comes before the exit
+        throw new Error(`loss is ${loss} at step ${state.step}; lower the learning rate (now ${lr})`);
+      }
 
       // With only a time limit, fix the schedule's horizon from the pace of steps 5-15 (the first steps
       // are slower while the backend warms up), and keep it in checkpoints.
@@ -190,6 +222,17 @@ export async function train(config: TrainConfig, options: { resume: boolean; log
       }
       const elapsed = (Date.now() - started) / 1000;
       const tokensPerS = (state.tokensSeen - startTokens) / elapsed;
+      const stepS = (Date.now() - stepStarted) / 1000;
+      const observed = telemetry.step({
+        step: state.step,
+        loss,
+        lr,
+        grad_norm: gradNorm,
+        tokens: tokensPerStep,
+        samples: t.batch_size * t.grad_accum,
+        step_s: stepS,
+        tokens_per_s: tokensPerS,
+      });
       log.step(
         {
           step: state.step,
@@ -199,26 +242,35 @@ export async function train(config: TrainConfig, options: { resume: boolean; log
           grad_norm: gradNorm,
           tokens_per_s: tokensPerS,
           gflops_per_s: (tokensPerS * flopsToken) / 1e9,
-          step_s: (Date.now() - stepStarted) / 1000,
+          step_s: stepS,
           elapsed_s: elapsed,
+          mfu: observed.mfu,
+          power_w: observed.power_w,
+          energy_j: observed.run_energy_j,
+          emissions_g: observed.run_emissions_g,
+          energy_estimated: observed.energy_estimated,
         },
         state.step % t.log_every === 0,
       );
       if (state.step % t.eval_every === 0) runEval();
-      if (state.step % config.checkpoint.every === 0)
+      if (state.step % config.checkpoint.every === 0 && state.step < lastStep())
+        // the final one follows the final evaluation
         checkpointPath = await saveCheckpoint({ val_loss: lastEval.loss, val_bpb: lastEval.bpb });
       await new Promise((resolve) => setImmediate(resolve)); // let signal handlers run between steps
     }
+    if (state.step % t.eval_every !== 0 || Number.isNaN(lastEval.loss)) runEval();
+    if (checkpointStep !== state.step) checkpointPath = await saveCheckpoint({ val_loss: lastEval.loss, val_bpb: lastEval.bpb });
+  } catch (err) {
+    await telemetry.close();
+    throw err;
   } finally {
     process.removeListener('SIGINT', onSignal);
     process.removeListener('SIGTERM', onSignal);
   }
-
-  if (state.step % t.eval_every !== 0 || Number.isNaN(lastEval.loss)) runEval();
-  if (checkpointStep !== state.step) checkpointPath = await saveCheckpoint({ val_loss: lastEval.loss, val_bpb: lastEval.bpb });
   log.info(`checkpoint: ${checkpointPath}`);
   const elapsed = (Date.now() - started) / 1000;
   const tokensPerS = elapsed > 0 ? (state.tokensSeen - startTokens) / elapsed : 0;
+  const observed = await telemetry.close(tokensPerS);
   return {
     step: state.step,
     params: counts.total,
@@ -239,5 +291,6 @@ export async function train(config: TrainConfig, options: { resume: boolean; log
     n_kv_heads: model.n_kv_heads,
     context: model.context,
     vocab: model.vocab,
+    ...observed,
   };
 }

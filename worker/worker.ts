@@ -13,6 +13,8 @@ import {
   CoordinatorServiceClient,
   type Assignment,
   type JoinResponse,
+  type ReportStepRequest,
+  type ReportStepResponse,
   type WatchResponse,
 } from '../proto/gen/ringlet/coordinator/v1/coordinator.js';
 import { channelCredentials, tokenMetadata, type TlsFiles } from '../collective/auth.js';
@@ -35,6 +37,7 @@ import { evaluate, unigramLoss } from '../train/evaluate.js';
 import { DistributedConfigSchema, type DistributedConfig } from '../coordinator/config.js';
 import { jsonLog, type JsonLog } from '../coordinator/log.js';
 import { windowRanges } from '../coordinator/data-log.js';
+import { HealthServer } from '../coordinator/health.js';
 import { cursorPosition, shardAssignment, sliceBatch } from './shard.js';
 
 export interface WorkerOptions {
@@ -45,6 +48,7 @@ export interface WorkerOptions {
   port?: number;
   tls?: TlsFiles;
   connectTimeoutMs?: number; // how long to keep trying to reach a coordinator that is down or restarting
+  httpPort?: number; // health and readiness endpoints on `host`; undefined: none
   log?: JsonLog;
 }
 
@@ -91,6 +95,20 @@ export class Worker {
   private horizon: { steps: number; from: number } | null = null;
   private leaving = false;
   private heartbeat: NodeJS.Timeout | null = null;
+  private session = 0;
+  private assignment: Assignment | null = null; // the ring this worker trains in now
+  private readonly health = new HealthServer({
+    ready: () => this.assignment !== null && this.assignment.ringEpoch === this.epoch,
+    status: () => ({
+      worker: this.workerId,
+      coordinator: this.o.coordinator,
+      collective: this.endpoint.address,
+      ring_epoch: this.assignment?.ringEpoch ?? null,
+      rank: this.assignment?.rank ?? null,
+      world_size: this.assignment?.worldSize ?? null,
+      step: this.state?.step ?? 0,
+    }),
+  });
 
   constructor(private readonly o: WorkerOptions) {
     this.log = o.log ?? jsonLog('worker', { pid: process.pid });
@@ -108,6 +126,10 @@ export class Worker {
   /** Runs until the job finishes; rejects if it fails. Reconnects when the coordinator restarts. */
   async run(): Promise<{ step: number }> {
     await this.endpoint.start();
+    if (this.o.httpPort !== undefined) {
+      const address = await this.health.listen(this.o.host ?? '127.0.0.1', this.o.httpPort);
+      this.log('info', 'health endpoints', { http: address });
+    }
     try {
       for (;;) {
         await this.connect();
@@ -115,6 +137,7 @@ export class Worker {
         if (outcome.finished) return { step: this.state?.step ?? 0 };
         if (this.leaving) throw new Error('worker stopped');
         this.log('warn', 'lost the coordinator; reconnecting', { reason: outcome.reason });
+        await new Promise((r) => setTimeout(r, 500));
       }
     } finally {
       this.stopTimers();
@@ -122,6 +145,7 @@ export class Worker {
       this.ring?.close();
       this.client?.close();
       await this.endpoint.stop();
+      await this.health.close();
     }
   }
 
@@ -130,7 +154,9 @@ export class Worker {
     this.leaving = true;
     if (this.client && this.workerId)
       await new Promise<void>((resolve) =>
-        this.client!.leave({ jobId: this.o.jobId, workerId: this.workerId, reason }, tokenMetadata(this.o.token), () => resolve()),
+        this.client!.leave({ jobId: this.o.jobId, workerId: this.workerId, reason }, tokenMetadata(this.o.token), () =>
+          resolve(),
+        ),
       );
     this.push({ lost: reason });
   }
@@ -152,13 +178,20 @@ export class Worker {
           ),
         );
         this.workerId = reply.workerId;
+        this.endpoint.reset();
+        this.epoch = 0;
         await this.loadJob(reply);
-        this.log('info', 'joined', { worker: reply.workerId, coordinator: this.o.coordinator, collective: this.endpoint.address });
+        this.log('info', 'joined', {
+          worker: reply.workerId,
+          coordinator: this.o.coordinator,
+          collective: this.endpoint.address,
+        });
         return;
       } catch (err) {
         const e = err as grpc.ServiceError;
         const retry = e.code === grpc.status.UNAVAILABLE || e.code === grpc.status.DEADLINE_EXCEEDED;
-        if (!retry || Date.now() > deadline || this.leaving) throw new Error(`cannot join ${this.o.coordinator}: ${e.details ?? e.message}`);
+        if (!retry || Date.now() > deadline || this.leaving)
+          throw new Error(`cannot join ${this.o.coordinator}: ${e.details ?? e.message}`);
         await new Promise((r) => setTimeout(r, delay));
       }
     }
@@ -194,9 +227,17 @@ export class Worker {
   private async serve(): Promise<{ finished: boolean; reason: string }> {
     this.assignments = [];
     const watch = this.client!.watch({ jobId: this.o.jobId, workerId: this.workerId }, tokenMetadata(this.o.token));
-    watch.on('data', (m: WatchResponse) => this.onEvent(m));
-    watch.on('error', (err: grpc.ServiceError) => this.push({ lost: `watch stream failed: ${err.details || err.message}` }));
-    watch.on('end', () => this.push({ lost: 'watch stream ended' }));
+    // Events of an earlier session's stream (it ends after this one starts) must not reach this one.
+    const session = ++this.session;
+    const mine = (f: () => void) => () => session === this.session && f();
+    watch.on('data', (m: WatchResponse) => session === this.session && this.onEvent(m));
+    watch.on('error', (err: grpc.ServiceError) =>
+      mine(() => this.push({ lost: `watch stream failed: ${err.details || err.message}` }))(),
+    );
+    watch.on(
+      'end',
+      mine(() => this.push({ lost: 'watch stream ended' })),
+    );
     this.startHeartbeat();
     try {
       for (;;) {
@@ -218,6 +259,7 @@ export class Worker {
       }
     } finally {
       this.stopTimers();
+      this.session += 1;
       watch.cancel();
     }
   }
@@ -252,7 +294,8 @@ export class Worker {
   private async nextEvent(): Promise<Assignment | { finish: string } | { lost: string }> {
     for (;;) {
       // A newer assignment supersedes older ones still queued.
-      const latest = this.assignments.findLastIndex((e) => 'ringEpoch' in e);
+      let latest = -1;
+      this.assignments.forEach((e, i) => ('ringEpoch' in e ? (latest = i) : null));
       const special = this.assignments.findIndex((e) => !('ringEpoch' in e));
       if (special >= 0) return this.assignments.splice(special, 1)[0];
       if (latest >= 0) {
@@ -312,20 +355,29 @@ export class Worker {
       for (const v of this.state.optimizer.moments().values()) v.dispose();
       this.state = null;
     }
-    const adamw = (params: Params) => new AdamW(params, { beta1: o.beta1, beta2: o.beta2, eps: o.eps, weightDecay: o.weight_decay });
+    const adamw = (params: Params) =>
+      new AdamW(params, { beta1: o.beta1, beta2: o.beta2, eps: o.eps, weightDecay: o.weight_decay });
     if (!a.restoreCheckpoint) {
       const params = initParams(model, train.training.seed);
-      this.state = { params, optimizer: adamw(params), step: 0, tokensSeen: 0, cursor: { epoch: 0, index: 0 }, horizonSteps: train.training.max_steps ?? null };
+      this.state = {
+        params,
+        optimizer: adamw(params),
+        step: 0,
+        tokensSeen: 0,
+        cursor: { epoch: 0, index: 0 },
+        horizonSteps: train.training.max_steps ?? null,
+      };
       return;
     }
     const ckpt = await readCheckpoint(a.restoreCheckpoint, { withOptimizer: true });
     checkCompatible(ckpt.meta, { modelConfig: model, tokenizerSha256: this.job!.tokenizerSha256 });
-    if (ckpt.meta.step !== a.startStep) throw new Error(`checkpoint ${a.restoreCheckpoint} is at step ${ckpt.meta.step}, not ${a.startStep}`);
+    if (ckpt.meta.step !== a.startStep)
+      throw new Error(`checkpoint ${a.restoreCheckpoint} is at step ${ckpt.meta.step}, not ${a.startStep}`);
     const params = paramsFromTensors(model, ckpt.weights);
     const optimizer = adamw(params);
     optimizer.restore(ckpt.optimizer!);
     optimizer.step = ckpt.meta.step;
-    const c = ckpt.meta.data_cursor as DataCursor;
+    const c = ckpt.meta.data_cursor as unknown as DataCursor;
     this.state = {
       params,
       optimizer,
@@ -360,6 +412,7 @@ export class Worker {
       tls: this.o.tls,
     });
     this.ring = ring;
+    this.assignment = a;
     this.stopAfter = 0;
     this.horizon = null;
     await this.restoreState(a);
@@ -415,7 +468,7 @@ export class Worker {
       if (horizonSteps !== s.horizonSteps && horizonSteps !== null) s.horizonSteps = horizonSteps;
       if (!Number.isFinite(loss)) throw new Error(`loss is ${loss} at step ${s.step}; lower the learning rate (now ${lr})`);
 
-      const reply = await this.unary(this.client!.reportStep, {
+      const reply = await this.unary<ReportStepRequest, ReportStepResponse>(this.client!.reportStep, {
         jobId: this.o.jobId,
         workerId: this.workerId,
         ringEpoch: a.ringEpoch,
@@ -430,7 +483,8 @@ export class Worker {
       });
       if (reply.stopAfterStep) this.stopAfter = reply.stopAfterStep;
       if (reply.horizonSteps && !this.horizon) this.horizon = { steps: reply.horizonSteps, from: reply.horizonFromStep };
-      const final = s.step >= lastStep() || (this.horizon !== null && s.step >= this.horizon.steps && s.step + 1 >= this.horizon.from);
+      const final =
+        s.step >= lastStep() || (this.horizon !== null && s.step >= this.horizon.steps && s.step + 1 >= this.horizon.from);
       if (final || s.step % cfg.checkpoint.every === 0) await this.checkpoint(a, final);
       else if (a.rank === 0 && s.step % t.eval_every === 0) this.evaluate();
       if (final) return true;

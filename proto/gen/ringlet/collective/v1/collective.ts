@@ -132,7 +132,7 @@ export interface ExchangeRequest {
   offset: number;
   encoding: Encoding;
   /** elements [offset, offset + n) in `encoding` */
-  data: Buffer;
+  data: Uint8Array;
 }
 
 export interface ExchangeResponse {
@@ -153,7 +153,7 @@ function createBaseExchangeRequest(): ExchangeRequest {
     segment: 0,
     offset: 0,
     encoding: 0,
-    data: Buffer.alloc(0),
+    data: new Uint8Array(0),
   };
 }
 
@@ -304,7 +304,7 @@ export const ExchangeRequest: MessageFns<ExchangeRequest> = {
               break;
             }
 
-            message.data = Buffer.from(reader.bytes());
+            message.data = reader.bytes();
             continue;
           }
         }
@@ -344,7 +344,7 @@ export const ExchangeRequest: MessageFns<ExchangeRequest> = {
       segment: isSet(object.segment) ? globalThis.Number(object.segment) : 0,
       offset: isSet(object.offset) ? globalThis.Number(object.offset) : 0,
       encoding: isSet(object.encoding) ? encodingFromJSON(object.encoding) : 0,
-      data: isSet(object.data) ? Buffer.from(bytesFromBase64(object.data)) : Buffer.alloc(0),
+      data: isSet(object.data) ? bytesFromBase64(object.data) : new Uint8Array(0),
     };
   },
 
@@ -405,7 +405,7 @@ export const ExchangeRequest: MessageFns<ExchangeRequest> = {
     message.segment = object.segment ?? 0;
     message.offset = object.offset ?? 0;
     message.encoding = object.encoding ?? 0;
-    message.data = object.data ?? Buffer.alloc(0);
+    message.data = object.data ?? new Uint8Array(0);
     return message;
   },
 };
@@ -533,11 +533,20 @@ export const CollectiveServiceClient = makeGenericClientConstructor(
 };
 
 function bytesFromBase64(b64: string): Uint8Array {
-  return Uint8Array.from(globalThis.Buffer.from(b64, 'base64'));
+  const bin = globalThis.atob(b64);
+  const arr = new Uint8Array(bin.length);
+  for (let i = 0; i < bin.length; ++i) {
+    arr[i] = bin.charCodeAt(i);
+  }
+  return arr;
 }
 
 function base64FromBytes(arr: Uint8Array): string {
-  return globalThis.Buffer.from(arr).toString('base64');
+  const bin: string[] = [];
+  arr.forEach((byte) => {
+    bin.push(globalThis.String.fromCharCode(byte));
+  });
+  return globalThis.btoa(bin.join(''));
 }
 
 type Builtin = Date | Function | Uint8Array | string | number | boolean | undefined;

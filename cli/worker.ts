@@ -1,0 +1,40 @@
+// `ringlet worker --coordinator HOST:PORT`: one worker actor of a distributed job (see docs/distributed.md).
+import { Command } from 'commander';
+import { Worker } from '../worker/worker.js';
+import { intArg, runCommand } from './output.js';
+
+export const workerCommand = new Command('worker')
+  .description('join a distributed training job and train on a shard of its data')
+  .requiredOption('--coordinator <host:port>', "the coordinator's gRPC address")
+  .option('--job-id <id>', 'job to join (default: RINGLET_JOB_ID or "ringlet")')
+  .option('--token <token>', 'shared join token (better: RINGLET_TOKEN)')
+  .option('--host <host>', 'address of this worker ring endpoint (default 127.0.0.1)')
+  .option('--port <n>', 'ring endpoint port (0: any free port)', intArg('--port'))
+  .option('--http-port <n>', 'serve /healthz, /readyz and /status on this port (0: any free port)', intArg('--http-port'))
+  .option('--connect-timeout <ms>', 'keep trying to reach the coordinator this long', intArg('--connect-timeout'))
+  .option('--tls-ca <pem>', 'mTLS: CA certificate')
+  .option('--tls-cert <pem>', 'mTLS: this service certificate')
+  .option('--tls-key <pem>', 'mTLS: its key')
+  .option('--json', 'print a JSON summary as the last line')
+  .action((opts) =>
+    runCommand(opts, async () => {
+      const token = opts.token ?? process.env.RINGLET_TOKEN;
+      if (!token) throw new Error('give the join token with --token or RINGLET_TOKEN');
+      const tls = opts.tlsCa ? { ca: opts.tlsCa, cert: opts.tlsCert, key: opts.tlsKey } : undefined;
+      const worker = new Worker({
+        coordinator: opts.coordinator,
+        token,
+        jobId: opts.jobId ?? process.env.RINGLET_JOB_ID ?? 'ringlet',
+        host: opts.host,
+        port: opts.port,
+        tls,
+        connectTimeoutMs: opts.connectTimeout,
+        httpPort: opts.httpPort,
+      });
+      const onSignal = (signal: string) => void worker.leave(signal);
+      process.once('SIGINT', onSignal);
+      process.once('SIGTERM', onSignal);
+      const r = await worker.run();
+      return { step: r.step, pid: process.pid };
+    }),
+  );
