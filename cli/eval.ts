@@ -3,6 +3,7 @@ import { Command } from 'commander';
 import { setupBackend } from '../kernels/backend.js';
 import { DEFAULT_BLIMP_DIR, DEFAULT_DALAJ_FILE } from '../evaluator/defaults.js';
 import { evaluateCheckpoint, EvaluationRequestSchema, suiteSummary } from '../evaluator/evaluate.js';
+import { loadScoringModel } from '../evaluator/model.js';
 import { intArg, numberArg, runCommand } from './output.js';
 
 export const evalCommand = new Command('eval')
@@ -17,6 +18,11 @@ export const evalCommand = new Command('eval')
   .option('--batch-size <n>', 'sequences per forward pass', intArg('--batch-size'), 16)
   .option('--cpu-watts <w>', 'power drawn while evaluating, for the energy estimate', numberArg('--cpu-watts'), 15)
   .option('--grid-intensity <g>', 'grid gCO2e per kWh, for the emissions estimate', numberArg('--grid-intensity'), 250)
+  .option(
+    '--init-seed <n>',
+    "score a freshly initialised model of the checkpoint's config and tokenizer (the untrained baseline)",
+    intArg('--init-seed'),
+  )
   .option('--backend <name>', 'wasm (default), cpu, tensorflow, tensorflow-gpu or auto', 'wasm')
   .option('--json', 'print a JSON summary as the last line')
   .action((opts) =>
@@ -33,16 +39,20 @@ export const evalCommand = new Command('eval')
       });
       if (!parsed.success) throw new Error(parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; '));
       const backend = await setupBackend(opts.backend);
+      const model =
+        opts.initSeed === undefined ? undefined : await loadScoringModel(parsed.data.checkpoint, { initSeed: opts.initSeed });
       const result = await evaluateCheckpoint(
         parsed.data,
         { blimpDir: opts.blimpDir, dalajFile: opts.dalajFile, suitesDir: opts.suitesDir, allowPaths: true },
         { cpuWatts: opts.cpuWatts, gridGramsPerKwh: opts.gridIntensity },
         {
+          model,
           onSuite: (name, r) => {
             if (!opts.json) process.stderr.write(`${name}: ${JSON.stringify(suiteSummary(r))}\n`);
           },
         },
       );
+      model?.dispose();
       return {
         checkpoint: result.checkpoint.path,
         step: result.checkpoint.step,

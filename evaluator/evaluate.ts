@@ -178,6 +178,9 @@ export function suiteSummary(result: SuiteResult): Record<string, unknown> {
   const { item_ids: _ids, item_scores: _scores, groups, suite, ...rest } = result;
   const { metrics, ...timing } = rest;
   const summary: Record<string, unknown> = { ...metrics, ...timing };
-  if (groups) summary[suite === 'blimp' ? 'paradigms' : 'groups'] = Object.fromEntries(Object.entries(groups).map(([g, r]) => [g, r.accuracy]));
+  if (groups)
+    summary[suite === 'blimp' ? 'paradigms' : 'groups'] = Object.fromEntries(
+      Object.entries(groups).map(([g, r]) => [g, r.accuracy]),
+    );
   return summary;
 }

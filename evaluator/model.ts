@@ -3,7 +3,7 @@
 import { stat } from 'node:fs/promises';
 import path from 'node:path';
 import { MODEL_FILE, readCheckpoint, type CheckpointMeta } from '../lm/checkpoint.js';
-import { paramsFromTensors, type Params } from '../lm/model.js';
+import { initParams, paramsFromTensors, type Params } from '../lm/model.js';
 import { ModelConfigSchema, type ModelConfig } from '../lm/model-config.js';
 import { Tokenizer } from '../lm/tokenizer.js';
 
@@ -26,8 +26,10 @@ export class CheckpointRefError extends Error {}
  * Loads the checkpoint at `ref` (a checkpoint folder, or a run folder for its latest). A folder named
  * `.tmp-*` (anywhere in the path) is a checkpoint being written or deleted and is refused before any file
  * is opened; readCheckpoint then checks every file's size and sha256 against meta.json.
+ * With `initSeed`, the weights are replaced by a fresh initialisation (lm/model.ts initParams) of the same
+ * config: the untrained baseline of the same model and tokenizer, identified as `init-seed-N`.
  */
-export async function loadScoringModel(ref: string): Promise<ScoringModel> {
+export async function loadScoringModel(ref: string, options: { initSeed?: number } = {}): Promise<ScoringModel> {
   const absolute = path.resolve(ref);
   if (absolute.split(path.sep).some((part) => part.startsWith('.tmp-')))
     throw new CheckpointRefError(`checkpoint ${ref} is still being written (a .tmp-* folder); wait for it to be published`);
@@ -46,14 +48,15 @@ export async function loadScoringModel(ref: string): Promise<ScoringModel> {
     throw new CheckpointRefError(`tokenizer in ${checkpoint.path} does not match the one the checkpoint was trained with`);
   if (tokenizer.vocabSize !== config.vocab)
     throw new CheckpointRefError(`tokenizer has ${tokenizer.vocabSize} ids, the model ${config.vocab}`);
-  const params = paramsFromTensors(config, checkpoint.weights);
+  const fresh = options.initSeed !== undefined;
+  const params = fresh ? initParams(config, options.initSeed!) : paramsFromTensors(config, checkpoint.weights);
   return {
     path: checkpoint.path,
     meta: checkpoint.meta,
     config,
     params,
     tokenizer,
-    modelSha256: checkpoint.meta.files[MODEL_FILE].sha256,
+    modelSha256: fresh ? `init-seed-${options.initSeed}` : checkpoint.meta.files[MODEL_FILE].sha256,
     dispose: () => params.forEach((p) => p.dispose()),
   };
 }

@@ -111,7 +111,10 @@ export async function scoreSequences(
     tf.tidy(() => {
       const logits = forward(params, config, tf.tensor2d(inputs, [B, T], 'int32'));
       const logp = tf.logSoftmax(logits);
-      const flat = tf.range(0, B * T, 1, 'int32').mul(tf.scalar(config.vocab, 'int32')).add(tf.tensor1d(targets, 'int32'));
+      const flat = tf
+        .range(0, B * T, 1, 'int32')
+        .mul(tf.scalar(config.vocab, 'int32'))
+        .add(tf.tensor1d(targets, 'int32'));
       picked = tf.gather(logp.reshape([-1]), flat).dataSync() as Float32Array;
       if (topK > 0) {
         const top = tf.topk(logp, Math.min(topK, config.vocab));

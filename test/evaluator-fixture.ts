@@ -70,7 +70,15 @@ export async function makeFixture(prefix: string): Promise<Fixture> {
   fs.mkdirSync(corpus);
   for (const name of NOVELS) fs.copyFileSync(path.join(root, '../shared/data/eltec/eng', name), path.join(corpus, name));
   const dataset = path.join(work, 'data');
-  await prepareDataset({ inputs: [corpus], outDir: dataset, vocab: 512, seed: 1, valFraction: 0.34, command: ['test'], progress: false });
+  await prepareDataset({
+    inputs: [corpus],
+    outDir: dataset,
+    vocab: 512,
+    seed: 1,
+    valFraction: 0.34,
+    command: ['test'],
+    progress: false,
+  });
   return {
     work,
     dataset,
@@ -85,7 +93,11 @@ export async function trainTiny(f: Fixture, steps: number): Promise<string> {
   const configFile = path.join(f.work, 'train-config.json');
   fs.writeFileSync(
     configFile,
-    JSON.stringify({ model: tinyModel, optimizer: { lr: 0.01, warmup_steps: 10 }, training: { batch_size: 16, eval_windows: 8, log_every: 1000 } }),
+    JSON.stringify({
+      model: tinyModel,
+      optimizer: { lr: 0.01, warmup_steps: 10 },
+      training: { batch_size: 16, eval_windows: 8, log_every: 1000 },
+    }),
   );
   const config = loadTrainConfig(configFile, { data: f.dataset, out, maxSteps: steps, evalEvery: steps, checkpointEvery: steps });
   await train(config, { resume: false, log: new ProgressLog(out, { live: false }) });

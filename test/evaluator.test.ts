@@ -12,6 +12,7 @@ import { scoreSequences, slidingWindows, sumFrom } from '../evaluator/scoring.js
 import { readDalaj } from '../evaluator/suites/dalaj.js';
 import { SuiteFileError } from '../evaluator/suites/jsonl.js';
 import { distinctN, repetitionRate } from '../evaluator/suites/samples.js';
+import { pairedBootstrap } from '../evaluator/stats.js';
 import { setupBackend } from '../kernels/backend.js';
 import { forward } from '../lm/model.js';
 import { Tokenizer } from '../lm/tokenizer.js';
@@ -31,24 +32,36 @@ const request = (checkpoint: string, suites: string[], extra: Record<string, unk
   EvaluationRequestSchema.parse({ checkpoint, suites, ...extra });
 
 function cli(args: string[]) {
-  return spawnSync(process.execPath, ['--import', 'tsx', path.join(root, 'cli/ringlet.ts'), ...args], { encoding: 'utf8', cwd: root });
+  return spawnSync(process.execPath, ['--import', 'tsx', path.join(root, 'cli/ringlet.ts'), ...args], {
+    encoding: 'utf8',
+    cwd: root,
+  });
 }
 const lastJson = (stdout: string) => JSON.parse(stdout.trim().split('\n').at(-1)!);
 
-/** Held-out sentences against the same words in reverse order, as a user's minimal-pair suite file. */
+/**
+ * Held-out sentences against the same sentence with its middle words in reverse order, as a user's
+ * minimal-pair suite file. Both sides hold the same tokens (each middle word is one " word" piece either
+ * way), so length cannot decide a pair: only knowledge of word order can.
+ */
 async function wordOrderSuite(dataset: string, tokenizer: Tokenizer, file: string, count: number): Promise<void> {
   const { tokens } = await openSplit(dataset, 'val');
   const text = tokenizer.decode(Array.from(tokens.subarray(0, 40_000)).filter((id) => id !== tokenizer.eotId));
   const sentences = (text.match(/[A-Z][^.!?\n]{20,90}[.!?]/g) ?? []).filter((s) => s.split(' ').length >= 6).slice(0, count);
   assert.equal(sentences.length, count, 'the held-out text has enough sentences');
-  const lines = sentences.map((good) => JSON.stringify({ type: 'minimal_pair', good, bad: good.split(' ').reverse().join(' ') }));
+  const lines = sentences.map((good) => JSON.stringify({ type: 'minimal_pair', good, bad: reverseMiddle(good) }));
   fs.writeFileSync(file, lines.join('\n') + '\n');
+}
+
+function reverseMiddle(sentence: string): string {
+  const w = sentence.split(' ');
+  return [w[0], ...w.slice(1, -1).reverse(), w.at(-1)].join(' ');
 }
 
 before(async () => {
   await setupBackend('wasm');
   f = await makeFixture('ringlet-eval-');
-  trained = await trainTiny(f, 150);
+  trained = await trainTiny(f, 300);
   fresh = await loadScoringModel(f.fresh);
 });
 
@@ -98,7 +111,10 @@ test('scores do not depend on the batch or on padding, and repeat exactly', asyn
 });
 
 test('an unknown checkpoint, a half-written one and a corrupted one are refused with a clear error', async () => {
-  await assert.rejects(loadScoringModel(path.join(f.work, 'no-such-run')), (e: Error) => e instanceof CheckpointRefError && /unknown checkpoint/.test(e.message));
+  await assert.rejects(
+    loadScoringModel(path.join(f.work, 'no-such-run')),
+    (e: Error) => e instanceof CheckpointRefError && /unknown checkpoint/.test(e.message),
+  );
   // A checkpoint being written lives in checkpoints/.tmp-*; even with every file in place it is refused.
   const published = fs.readdirSync(path.join(f.fresh, 'checkpoints')).find((n) => n.startsWith('step-'))!;
   const inFlight = path.join(f.work, 'fresh', 'checkpoints', `.tmp-${published}-123-abcd`);
@@ -142,7 +158,10 @@ test('DaLAJ pairs each incorrect sentence with its corrected form from the same 
   assert.ok(pairs.length > 1500, `${pairs.length} pairs`);
   assert.equal(pairs.length + skipped, 2278); // every incorrect sentence of the dev split is paired or counted
   const first = pairs.find((p) => p.bad.startsWith('Barnen är ett lands framtid och desto'))!;
-  assert.equal(first.good, 'Barnen är ett lands framtid och ju bättre uppfostrade barnen blir i ett samhälle, desto bättre blir landet.');
+  assert.equal(
+    first.good,
+    'Barnen är ett lands framtid och ju bättre uppfostrade barnen blir i ett samhälle, desto bättre blir landet.',
+  );
   // "typer av" was detokenised to an insertion without a space; the pair still holds the file's own sentence.
   assert.ok(pairs.some((p) => p.bad.includes('olika av utveckling') && p.good.includes('olika typer av utveckling')));
 });
@@ -151,10 +170,12 @@ test('a fresh model is near chance on BLiMP and DaLAJ', async () => {
   const r = await evaluateCheckpoint(request(f.fresh, ['blimp', 'dalaj'], { limit: 8 }), where(), energy, { model: fresh });
   assert.equal(r.suites.blimp.items, 51 * 8);
   assert.equal(Object.keys(r.suites.blimp.groups!).length, 51);
-  for (const name of ['blimp', 'dalaj']) {
-    const acc = r.suites[name].metrics.accuracy;
-    assert.ok(acc > 0.35 && acc < 0.65, `${name} accuracy ${acc}`);
-  }
+  const { blimp, dalaj } = r.suites;
+  assert.ok(Math.abs(blimp.metrics.accuracy - 0.5) < 0.15, `blimp accuracy ${blimp.metrics.accuracy}`);
+  // On DaLAJ the incorrect sentence is more often the shorter one (an omitted word), and an untrained model
+  // pays about log(vocab) per token, so the plain sum sits below chance; per token it is at chance.
+  assert.ok(Math.abs(dalaj.metrics.accuracy_per_token - 0.5) < 0.15, `dalaj per token ${dalaj.metrics.accuracy_per_token}`);
+  assert.ok(dalaj.metrics.accuracy > 0.2 && dalaj.metrics.accuracy < 0.65, `dalaj accuracy ${dalaj.metrics.accuracy}`);
   assert.ok(r.suites.blimp.items_per_s > 0);
   assert.equal(r.energy.estimated, true);
   assert.ok(Math.abs(r.energy.joules - r.seconds * 10) < 1e-9);
@@ -162,13 +183,12 @@ test('a fresh model is near chance on BLiMP and DaLAJ', async () => {
 
 test('a trained model beats chance on held-out word order where a fresh one does not', async () => {
   const file = path.join(f.work, 'word-order.jsonl');
-  await wordOrderSuite(f.dataset, fresh.tokenizer, file, 60);
+  await wordOrderSuite(f.dataset, fresh.tokenizer, file, 80);
   const before = await evaluateCheckpoint(request(f.fresh, [file]), where(), energy, { model: fresh });
   const after = await evaluateCheckpoint(request(trained, [file]), where(), energy);
   const b = before.suites[file].metrics.accuracy;
   const a = after.suites[file].metrics.accuracy;
-  assert.ok(b > 0.3 && b < 0.7, `fresh ${b}`);
-  assert.ok(a > 0.8, `trained ${a}`);
+  assert.ok(a > 0.65 && a > b + 0.2, `trained ${a}, fresh ${b}`);
 });
 
 test('validation loss and bits per byte fall with training and match the training log', async () => {
@@ -179,6 +199,14 @@ test('validation loss and bits per byte fall with training and match the trainin
   assert.ok(tr.suites.val.metrics.val_loss < fr.suites.val.metrics.val_loss - 1);
   assert.ok(tr.suites.val.metrics.val_bpb < fr.suites.val.metrics.val_bpb);
   assert.ok(Math.abs(tr.suites.val.metrics.perplexity - Math.exp(tr.suites.val.metrics.val_loss)) < 1e-6);
+  // With the run's eval_windows (8), the windows are training's own: the figures equal the checkpoint's.
+  const same = await evaluateCheckpoint(request(trained, ['val'], { limit: 8 }), where(), energy);
+  const logged = (await loadScoringModel(trained)).meta.metrics!;
+  assert.ok(
+    Math.abs(same.suites.val.metrics.val_loss - logged.val_loss) < 1e-4,
+    `${same.suites.val.metrics.val_loss} vs ${logged.val_loss}`,
+  );
+  assert.ok(Math.abs(same.suites.val.metrics.val_bpb - logged.val_bpb) < 1e-4);
 });
 
 test('a multiple-choice suite file picks the likeliest continuation', async () => {
@@ -207,6 +235,22 @@ test('distinct-n and the repetition rate measure variety', () => {
   assert.equal(repetitionRate('one two three four'), 0);
 });
 
+test('the paired bootstrap matches items by id and brackets the true difference', () => {
+  const ids = Array.from({ length: 200 }, (_, i) => `item-${i}`);
+  const base = ids.map((_, i) => (i % 2 === 0 ? 1 : 0));
+  const same = pairedBootstrap({ ids, scores: base }, { ids: [...ids].reverse(), scores: [...base].reverse() });
+  assert.equal(same.items, 200);
+  assert.equal(same.difference, 0);
+  assert.equal(same.verdict, 'no significant difference');
+  const better = ids.map((_, i) => (i % 2 === 0 || i % 3 === 0 ? 1 : 0)); // 1/6 of the items gained
+  const r = pairedBootstrap({ ids, scores: base }, { ids, scores: better });
+  assert.ok(Math.abs(r.difference - 33 / 200) < 1e-12);
+  assert.ok(r.ci_low > 0.1 && r.ci_high < 0.23 && r.ci_low < r.difference && r.difference < r.ci_high);
+  assert.equal(r.verdict, 'candidate better');
+  assert.deepEqual(pairedBootstrap({ ids, scores: base }, { ids, scores: better }), r, 'seeded: the same interval every time');
+  assert.throws(() => pairedBootstrap({ ids: ['a'], scores: [1] }, { ids: ['b'], scores: [1] }), /share no items/);
+});
+
 test('ringlet eval prints the contract JSON, the same every run', () => {
   const args = ['eval', '--checkpoint', trained, '--suite', 'blimp,val,dalaj', '--limit', '3', '--json'];
   const a = cli(args);
@@ -219,13 +263,15 @@ test('ringlet eval prints the contract JSON, the same every run', () => {
   assert.equal(typeof out.suites.val.val_bpb, 'number');
   assert.equal(typeof out.suites.dalaj.accuracy, 'number');
   assert.ok(out.items_per_s > 0);
-  const b = lastJson(cli(args).stdout);
+  const second = cli(args);
+  assert.equal(second.status, 0, second.stderr);
+  const b = lastJson(second.stdout);
   for (const s of ['blimp', 'val', 'dalaj']) {
     const { seconds: _s1, items_per_s: _i1, ...x } = out.suites[s];
     const { seconds: _s2, items_per_s: _i2, ...y } = b.suites[s];
     assert.deepEqual(x, y, `suite ${s} repeats`);
   }
   const missing = cli(['eval', '--checkpoint', path.join(f.work, 'nope'), '--suite', 'blimp', '--json']);
-  assert.equal(missing.status, 1);
+  assert.equal(missing.status, 1, missing.stderr);
   assert.match(lastJson(missing.stdout).error, /unknown checkpoint/);
 });

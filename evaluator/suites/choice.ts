@@ -121,43 +121,52 @@ export const MultipleChoiceLine = z
   .refine((l) => l.answer < l.choices.length, { message: 'answer must index one of the choices', path: ['answer'] });
 export const SuiteLine = z.discriminatedUnion('type', [MinimalPairLine, MultipleChoiceLine]);
 
-/** Runs a user's suite file: minimal pairs or multiple choice, named by the file. */
-export async function runSuiteFile(suite: string, file: string, ctx: SuiteContext): Promise<SuiteResult> {
+type SuiteItems = { type: 'minimal_pair'; items: MinimalPair[] } | { type: 'multiple_choice'; items: MultipleChoice[] };
+
+/** The items of a user's suite file, checked line by line (SuiteFileError names every bad line). */
+export async function readSuiteFile(file: string): Promise<SuiteItems> {
   const rows = await readJsonl(file, SuiteLine);
   const type = rows[0].value.type;
-  const mixed = rows.filter((r) => r.value.type !== type);
-  if (mixed.length > 0)
-    throw new SuiteFileError(
-      file,
-      mixed.map((r) => ({ line: r.line, error: `type is ${r.value.type}, but line ${rows[0].line} made this a ${type} suite` })),
-    );
+  const problems: Array<{ line: number; error: string }> = [];
   const ids = new Map<string, number>();
-  const duplicates: Array<{ line: number; error: string }> = [];
   for (const r of rows) {
+    if (r.value.type !== type)
+      problems.push({ line: r.line, error: `type is ${r.value.type}, but line ${rows[0].line} made this a ${type} suite` });
     const id = r.value.id ?? `line-${r.line}`;
-    if (ids.has(id)) duplicates.push({ line: r.line, error: `id "${id}" is already used on line ${ids.get(id)}` });
+    if (ids.has(id)) problems.push({ line: r.line, error: `id "${id}" is already used on line ${ids.get(id)}` });
     ids.set(id, r.line);
   }
-  if (duplicates.length > 0) throw new SuiteFileError(file, duplicates);
+  if (problems.length > 0) throw new SuiteFileError(file, problems);
   const identity = (r: (typeof rows)[number]) => ({ id: r.value.id ?? `line-${r.line}`, group: r.value.group ?? 'all' });
-  if (type === 'minimal_pair') {
-    const pairs = rows.map((r) => {
-      const v = r.value as z.infer<typeof MinimalPairLine>;
-      return { ...identity(r), good: v.good, bad: v.bad };
-    });
+  if (type === 'minimal_pair')
+    return {
+      type,
+      items: rows.map((r) => {
+        const v = r.value as z.infer<typeof MinimalPairLine>;
+        return { ...identity(r), good: v.good, bad: v.bad };
+      }),
+    };
+  return {
+    type,
+    items: rows.map((r) => {
+      const v = r.value as z.infer<typeof MultipleChoiceLine>;
+      return { ...identity(r), context: v.context, choices: v.choices, answer: v.answer };
+    }),
+  };
+}
+
+/** Runs a user's suite file: minimal pairs or multiple choice, named by the file. */
+export async function runSuiteFile(suite: string, file: string, ctx: SuiteContext): Promise<SuiteResult> {
+  const suiteItems = await readSuiteFile(file);
+  if (suiteItems.type === 'minimal_pair')
     return scoreMinimalPairs(
       suite,
-      limitPerGroup(pairs, (p) => p.group, ctx.limit),
+      limitPerGroup(suiteItems.items, (p) => p.group, ctx.limit),
       ctx,
     );
-  }
-  const items = rows.map((r) => {
-    const v = r.value as z.infer<typeof MultipleChoiceLine>;
-    return { ...identity(r), context: v.context, choices: v.choices, answer: v.answer };
-  });
   return scoreMultipleChoice(
     suite,
-    limitPerGroup(items, (i) => i.group, ctx.limit),
+    limitPerGroup(suiteItems.items, (i) => i.group, ctx.limit),
     ctx,
   );
 }

@@ -32,7 +32,8 @@ export interface DalajPairs {
 export async function readDalaj(file: string, limit?: number): Promise<DalajPairs> {
   const rows = await readJsonl(file, DalajLine);
   const correct = new Map<string, string>();
-  for (const { value } of rows) if (value.label === 'correct' && !correct.has(squeeze(value.sentence))) correct.set(squeeze(value.sentence), value.sentence);
+  for (const { value } of rows)
+    if (value.label === 'correct' && !correct.has(squeeze(value.sentence))) correct.set(squeeze(value.sentence), value.sentence);
   const pairs: MinimalPair[] = [];
   let skipped = 0;
   const bad: Array<{ line: number; error: string }> = [];
@@ -40,8 +41,19 @@ export async function readDalaj(file: string, limit?: number): Promise<DalajPair
     if (value.label !== 'incorrect') continue;
     const s = value.meta.error_span;
     const c = value.meta.confusion_pair;
-    if (!s || s.start === null || s.stop === null || !c || c.correction === null || s.stop < s.start || s.stop > value.sentence.length) {
-      bad.push({ line, error: 'an incorrect sentence needs meta.error_span {start, stop} within the sentence and meta.confusion_pair' });
+    if (
+      !s ||
+      s.start === null ||
+      s.stop === null ||
+      !c ||
+      c.correction === null ||
+      s.stop < s.start ||
+      s.stop > value.sentence.length
+    ) {
+      bad.push({
+        line,
+        error: 'an incorrect sentence needs meta.error_span {start, stop} within the sentence and meta.confusion_pair',
+      });
       continue;
     }
     const corrected = value.sentence.slice(0, s.start) + c.correction + value.sentence.slice(s.stop);

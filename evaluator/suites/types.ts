@@ -49,7 +49,9 @@ export function groupAccuracies(groups: string[], scores: number[]): Record<stri
     sums.set(g, s);
   });
   return Object.fromEntries(
-    [...sums.entries()].sort(([a], [b]) => a.localeCompare(b)).map(([g, s]) => [g, { items: s.items, accuracy: s.correct / s.items }]),
+    [...sums.entries()]
+      .sort(([a], [b]) => a.localeCompare(b))
+      .map(([g, s]) => [g, { items: s.items, accuracy: s.correct / s.items }]),
   );
 }
 

@@ -1,9 +1,10 @@
-// Validation loss, perplexity and bits per byte on a dataset's val split, cut into the same non-overlapping
-// windows of context+1 tokens that training evaluates on (train/batches.ts), so the figures match the
-// training log's val_loss. Bits per byte divides the nats by the UTF-8 bytes the target tokens stand for,
+// Validation loss, perplexity and bits per byte on a dataset's val split, in the same evenly spaced windows
+// of context+1 tokens that training evaluates on (train/batches.ts fixedWindows), so with --limit equal to
+// the run's eval_windows the figures equal the training log's val_loss and val_bpb. Bits per byte divides the nats by the UTF-8 bytes the target tokens stand for,
 // which makes models with different tokenizers (English and Swedish, or two vocabularies) comparable.
 import { openSplit } from '../../data/shards.js';
 import { readManifest } from '../../data/manifest.js';
+import { fixedWindows } from '../../train/batches.js';
 import { scoreSequences } from '../scoring.js';
 import { timed, type SuiteContext, type SuiteResult } from './types.js';
 
@@ -21,10 +22,12 @@ export async function runValidation(datasetDir: string, ctx: SuiteContext): Prom
     );
   const { tokens } = await openSplit(datasetDir, 'val');
   const context = model.config.context;
-  const available = Math.floor((tokens.length - 1) / context);
-  if (available < 1) throw new Error(`validation split of ${datasetDir} has ${tokens.length} tokens, fewer than one window`);
-  const count = Math.min(available, ctx.limit ?? DEFAULT_VAL_WINDOWS);
-  const windows = Array.from({ length: count }, (_, w) => Array.from(tokens.subarray(w * context, w * context + context + 1)));
+  const picked = fixedWindows(tokens, context, ctx.limit ?? DEFAULT_VAL_WINDOWS);
+  const count = picked.batch;
+  const windows = Array.from({ length: count }, (_, w) => [
+    ...picked.inputs.subarray(w * context, (w + 1) * context),
+    picked.targets[(w + 1) * context - 1],
+  ]);
   const scored = await scoreSequences(model, windows, { batchSize: ctx.batchSize });
   const byteLengths = model.tokenizer.byteLengths();
   let nats = 0;

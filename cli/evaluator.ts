@@ -1,0 +1,79 @@
+// `ringlet evaluator`: the evaluator service (HTTP API, automatic evaluation of published checkpoints,
+// results in SQLite). Config from --config FILE, RINGLET_EVALUATOR_* variables and these flags.
+import { Command } from 'commander';
+import { InProcessBus, type Bus } from '../controlplane/bus.js';
+import { setupBackend } from '../kernels/backend.js';
+import { loadServiceConfig } from '../evaluator/config.js';
+import { startEvaluator } from '../evaluator/main.js';
+import { openApiDocument } from '../evaluator/openapi.js';
+import { runCommand } from './output.js';
+
+export const evaluatorCommand = new Command('evaluator')
+  .description('run the evaluator service: HTTP API, CI gate, lm-eval completions, automatic evaluation of published checkpoints')
+  .option('--config <file>', 'JSON config file (fields as in docs/evaluator.md)')
+  .option('--host <host>', 'address to listen on (default 127.0.0.1)')
+  .option('--port <n>', 'port (default 8470; 0 picks a free one)')
+  .option('--grpc-port <n>', 'also serve the gRPC face (proto/ringlet/evaluator/v1) on this port')
+  .option('--token <token>', 'bearer token for POST requests (better: RINGLET_EVALUATOR_TOKEN)')
+  .option('--db <file>', 'SQLite results file (default runs/evaluator.sqlite)')
+  .option('--checkpoint-roots <dirs>', 'comma-separated folders checkpoint references may point into (default .)')
+  .option('--blimp-dir <dir>', 'folder of BLiMP-format jsonl files')
+  .option('--dalaj-file <file>', 'DaLAJ-format jsonl file')
+  .option('--suites-dir <dir>', 'folder of user suite files (NAME.jsonl)')
+  .option('--max-body-bytes <n>', 'largest request body accepted')
+  .option('--auto-suites <names>', 'suites run on each published checkpoint (default val,blimp)')
+  .option('--auto-limit <n>', 'items per group for those runs')
+  .option('--cpu-watts <w>', 'power drawn while evaluating, for the energy estimate (default 15)')
+  .option('--grid-g-per-kwh <g>', 'grid carbon intensity for the emissions estimate (default 250)')
+  .option('--serve <checkpoint>', 'checkpoint served on /v1/completions (lm-evaluation-harness)')
+  .option('--drain-seconds <s>', 'how long SIGTERM waits for running evaluations (default 30)')
+  .option('--nats <servers>', 'subscribe to checkpoint events on NATS instead of the in-process bus')
+  .option('--backend <name>', 'wasm (default), cpu, tensorflow, tensorflow-gpu or auto', 'wasm')
+  .option('--openapi', 'print the OpenAPI document and exit')
+  .option('--json', 'print a JSON summary as the last line when the service stops')
+  .action((opts) =>
+    runCommand(opts, async () => {
+      if (opts.openapi) {
+        process.stdout.write(`${JSON.stringify(openApiDocument(), null, 2)}\n`);
+        return {};
+      }
+      const config = loadServiceConfig(opts.config, process.env, {
+        host: opts.host,
+        port: opts.port,
+        grpc_port: opts.grpcPort,
+        token: opts.token,
+        db: opts.db,
+        checkpoint_roots: opts.checkpointRoots,
+        blimp_dir: opts.blimpDir,
+        dalaj_file: opts.dalajFile,
+        suites_dir: opts.suitesDir,
+        max_body_bytes: opts.maxBodyBytes,
+        auto_suites: opts.autoSuites,
+        auto_limit: opts.autoLimit,
+        cpu_watts: opts.cpuWatts,
+        grid_g_per_kwh: opts.gridGPerKwh,
+        serve: opts.serve,
+        drain_seconds: opts.drainSeconds,
+      });
+      const backend = await setupBackend(opts.backend);
+      let bus: Bus;
+      if (opts.nats) {
+        const { NatsBus } = await import('../controlplane/nats-bus.js');
+        bus = await NatsBus.connect(opts.nats);
+      } else bus = new InProcessBus();
+      const log = (line: string) => process.stderr.write(`${new Date().toISOString()} ${line}\n`);
+      const evaluator = await startEvaluator(config, bus, log);
+      log(`evaluator listening on ${evaluator.url} (backend ${backend.name}, results in ${config.db})`);
+      // The first line on stdout names the address, so a parent process (or a test) can find a free port.
+      process.stdout.write(`${JSON.stringify({ listening: evaluator.url, grpc: evaluator.grpcAddress })}\n`);
+      const signal = await new Promise<string>((resolve) => {
+        process.once('SIGTERM', () => resolve('SIGTERM'));
+        process.once('SIGINT', () => resolve('SIGINT'));
+      });
+      log(`${signal}: refusing new work, waiting up to ${config.drain_seconds} s for running evaluations`);
+      const { drained } = await evaluator.stop();
+      await bus.close();
+      log(drained ? 'stopped cleanly' : 'stopped with evaluations still running (they are marked failed on the next start)');
+      return { stopped: signal, drained, url: evaluator.url };
+    }),
+  );

@@ -1,0 +1,85 @@
+// The evaluator service's configuration: one zod schema, filled from a JSON file, then environment
+// variables (RINGLET_EVALUATOR_<FIELD>), then command-line flags, each overriding the one before.
+import fs from 'node:fs';
+import { z } from 'zod';
+import { DEFAULT_BLIMP_DIR, DEFAULT_DALAJ_FILE } from './defaults.js';
+
+const list = z.preprocess(
+  (v) =>
+    typeof v === 'string'
+      ? v
+          .split(',')
+          .map((s) => s.trim())
+          .filter(Boolean)
+      : v,
+  z.array(z.string().min(1)),
+);
+const num = (schema: z.ZodNumber) => z.preprocess((v) => (typeof v === 'string' && v.trim() !== '' ? Number(v) : v), schema);
+
+export const ServiceConfigSchema = z.strictObject({
+  host: z.string().min(1).default('127.0.0.1'),
+  port: num(z.int().min(0).max(65535)).default(8470),
+  /** Port of the gRPC face (proto/ringlet/evaluator/v1); off unless given. 0 picks a free one. */
+  grpc_port: num(z.int().min(0).max(65535)).optional(),
+  /** Bearer token every write (POST) must carry. At least 16 characters; there is no unauthenticated mode. */
+  token: z.string().min(16, 'the token must be at least 16 characters'),
+  /** SQLite file for results. */
+  db: z.string().min(1).default('runs/evaluator.sqlite'),
+  /** Folders a checkpoint reference may point into; a reference is resolved against the first. */
+  checkpoint_roots: list.default(['.']),
+  blimp_dir: z.string().min(1).default(DEFAULT_BLIMP_DIR),
+  dalaj_file: z.string().min(1).default(DEFAULT_DALAJ_FILE),
+  /** Folder of user suite files (NAME.jsonl). */
+  suites_dir: z.string().min(1).optional(),
+  /** Largest request body accepted, bytes. */
+  max_body_bytes: num(
+    z
+      .int()
+      .min(1024)
+      .max(64 << 20),
+  ).default(1 << 20),
+  /** Suites and item limit for checkpoints that arrive as checkpoint-published events. */
+  auto_suites: list.default(['val', 'blimp']),
+  auto_limit: num(z.int().min(1)).optional(),
+  /** Power drawn while evaluating, for the energy estimate (no meter is read). */
+  cpu_watts: num(z.number().positive().max(100_000)).default(15),
+  /** Grid carbon intensity for the emissions estimate, gCO2e per kWh. */
+  grid_g_per_kwh: num(z.number().min(0).max(5000)).default(250),
+  /** Checkpoint that /v1/completions and the tokenizer endpoints serve (lm-evaluation-harness). */
+  serve: z.string().min(1).optional(),
+  /** Seconds a SIGTERM waits for running evaluations before the process exits anyway. */
+  drain_seconds: num(z.number().min(0).max(3600)).default(30),
+});
+export type ServiceConfig = z.output<typeof ServiceConfigSchema>;
+
+const ENV_PREFIX = 'RINGLET_EVALUATOR_';
+
+/** Config from a JSON file, the environment and flags (flags win). Errors name the field. */
+export function loadServiceConfig(
+  file: string | undefined,
+  env: NodeJS.ProcessEnv,
+  flags: Record<string, unknown>,
+): ServiceConfig {
+  let fromFile: Record<string, unknown> = {};
+  if (file) {
+    try {
+      fromFile = JSON.parse(fs.readFileSync(file, 'utf8'));
+    } catch (err) {
+      throw new Error(`cannot read evaluator config ${file}: ${(err as Error).message}`);
+    }
+  }
+  const fields = Object.keys(ServiceConfigSchema.shape);
+  const fromEnv = Object.fromEntries(
+    fields.flatMap((f) => {
+      const v = env[ENV_PREFIX + f.toUpperCase()];
+      return v === undefined ? [] : [[f, v]];
+    }),
+  );
+  const fromFlags = Object.fromEntries(Object.entries(flags).filter(([k, v]) => fields.includes(k) && v !== undefined));
+  const parsed = ServiceConfigSchema.safeParse({ ...fromFile, ...fromEnv, ...fromFlags });
+  if (!parsed.success)
+    throw new Error(
+      `evaluator config is invalid: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`,
+    );
+  return parsed.data;
+}

@@ -1,0 +1,109 @@
+// The evaluator's gRPC face (proto/ringlet/evaluator/v1/evaluator.proto): a thin layer over the same
+// EvaluatorService and zod schemas as the HTTP API. Writes need metadata `authorization: Bearer <token>`;
+// messages are capped at max_body_bytes, as HTTP bodies are.
+import { timingSafeEqual } from 'node:crypto';
+import * as grpc from '@grpc/grpc-js';
+import type { z } from 'zod';
+import { EvaluatorServiceService, type EvaluatorServiceServer } from '../proto/gen/ringlet/evaluator/v1/evaluator.js';
+import { presentEvaluation } from './http.js';
+import { CompareSchema, EvaluatorService, GateSchema, parseRequest, ServiceError, SubmitSchema } from './service.js';
+
+const GRPC_STATUS: Record<number, grpc.status> = {
+  400: grpc.status.INVALID_ARGUMENT,
+  401: grpc.status.UNAUTHENTICATED,
+  403: grpc.status.PERMISSION_DENIED,
+  404: grpc.status.NOT_FOUND,
+  409: grpc.status.FAILED_PRECONDITION,
+  413: grpc.status.RESOURCE_EXHAUSTED,
+  422: grpc.status.FAILED_PRECONDITION,
+  503: grpc.status.UNAVAILABLE,
+};
+
+function toGrpcError(err: unknown): Partial<grpc.StatusObject> {
+  if (err instanceof ServiceError) return { code: GRPC_STATUS[err.status] ?? grpc.status.INTERNAL, details: err.message };
+  return { code: grpc.status.INTERNAL, details: `internal error: ${(err as Error).message}` };
+}
+
+function parseJson<S extends z.ZodType>(schema: S, text: string): z.output<S> {
+  let body: unknown;
+  try {
+    body = JSON.parse(text);
+  } catch (err) {
+    throw new ServiceError(400, `request_json is not JSON: ${(err as Error).message}`);
+  }
+  return parseRequest(schema, body);
+}
+
+export class EvaluatorGrpc {
+  private readonly server: grpc.Server;
+
+  constructor(private readonly service: EvaluatorService) {
+    const limit = service.config.max_body_bytes;
+    this.server = new grpc.Server({ 'grpc.max_receive_message_length': limit });
+    const expected = Buffer.from(`Bearer ${service.config.token}`);
+    const authorize = (metadata: grpc.Metadata) => {
+      const given = Buffer.from(String(metadata.get('authorization')[0] ?? ''));
+      if (!(given.length === expected.length && timingSafeEqual(given, expected)))
+        throw new ServiceError(401, 'this call needs metadata authorization: Bearer <token>');
+    };
+    const unary =
+      <Req, Res>(write: boolean, body: (req: Req) => Promise<Res>) =>
+      (call: grpc.ServerUnaryCall<Req, Res>, cb: grpc.sendUnaryData<Res>) => {
+        Promise.resolve()
+          .then(() => {
+            if (write) authorize(call.metadata);
+            return body(call.request);
+          })
+          .then(
+            (res) => cb(null, res),
+            (err) => cb(toGrpcError(err)),
+          );
+      };
+    const impl: EvaluatorServiceServer = {
+      submit: unary(true, async (req) => {
+        const { wait, ...request } = parseJson(
+          SubmitSchema,
+          JSON.stringify({ checkpoint: req.checkpoint, suites: req.suites, limit: req.limit || undefined, wait: req.wait }),
+        );
+        const submitted = await service.submit(request, 'grpc');
+        const record = wait || submitted.state === 'stored' ? await submitted.finished : service.store.get(submitted.id)!;
+        return {
+          id: submitted.id,
+          state: submitted.state,
+          status: record.status,
+          evaluationJson: record.status === 'running' ? '' : JSON.stringify(presentEvaluation(record)),
+        };
+      }),
+      getEvaluation: unary(false, async (req) => {
+        const record = service.store.get(req.id);
+        if (!record) throw new ServiceError(404, `no evaluation ${req.id}`);
+        return { evaluationJson: JSON.stringify(presentEvaluation(record)) };
+      }),
+      compare: unary(true, async (req) => ({
+        comparisonJson: JSON.stringify(await service.compare(parseJson(CompareSchema, req.requestJson))),
+      })),
+      gate: unary(true, async (req) => {
+        const answer = await service.gate(parseJson(GateSchema, req.requestJson));
+        return {
+          pass: answer.pass,
+          exitCode: answer.exit_code,
+          checksJson: JSON.stringify(answer.checks),
+          evaluationId: answer.evaluation_id,
+        };
+      }),
+    };
+    this.server.addService(EvaluatorServiceService, impl);
+  }
+
+  listen(host: string, port: number): Promise<number> {
+    return new Promise((resolve, reject) =>
+      this.server.bindAsync(`${host}:${port}`, grpc.ServerCredentials.createInsecure(), (err, bound) =>
+        err ? reject(err) : resolve(bound),
+      ),
+    );
+  }
+
+  stop(): Promise<void> {
+    return new Promise((resolve) => this.server.tryShutdown(() => resolve()));
+  }
+}
