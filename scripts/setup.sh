@@ -16,6 +16,7 @@ command -v openssl >/dev/null || need+=(openssl)
 { command -v prometheus && command -v promtool; } >/dev/null || need+=(prometheus)
 dpkg -s libopenblas-dev >/dev/null 2>&1 || need+=(libopenblas-dev)
 if ((${#need[@]})); then
-  apt-get update -qq && apt-get install -y -qq "${need[@]}"
+  sudo=$([ "$(id -u)" = 0 ] || echo sudo)
+  $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${need[@]}"
 fi
 npm ci --no-audit --no-fund
