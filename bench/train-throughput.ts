@@ -12,7 +12,7 @@ import { Worker } from 'node:worker_threads';
 import * as tf from '@tensorflow/tfjs';
 import { setupBackend } from '../kernels/backend.js';
 import { initParams } from '../lm/model.js';
-import { flopsPerToken, parameterCount, presetConfig, type ModelConfig } from '../lm/model-config.js';
+import { flopsPerToken, parameterCount, presetConfig, type ModelConfig, modelDimensions } from '../lm/model-config.js';
 import { Rng } from '../lm/rng.js';
 import { AdamW } from '../train/optimizer.js';
 import { applyGradients, computeGradients, trainStep } from '../train/step.js';
@@ -214,12 +214,7 @@ export async function benchTrainThroughput(o: ThroughputOptions) {
     backend_description: results[0].backend_description,
     workers,
     params: parameterCount(model).total,
-    d_model: model.d_model,
-    n_layers: model.n_layers,
-    n_heads: model.n_heads,
-    n_kv_heads: model.n_kv_heads,
-    context: model.context,
-    vocab: model.vocab,
+    ...modelDimensions(model),
     batch: o.batchSize,
     batch_size: o.batchSize,
     steps: o.steps,

@@ -26,6 +26,7 @@ import type { DistributedConfig } from './config.js';
 import { DataLog } from './data-log.js';
 import { HealthServer } from './health.js';
 import { jsonLog, type JsonLog } from './log.js';
+import type { JobTelemetry } from './telemetry.js';
 
 export type JobState = JobLifecycleEvent['state'];
 
@@ -67,6 +68,7 @@ interface Barrier {
   metrics: Record<string, number>;
   final: boolean;
   replies: Array<grpc.sendUnaryData<CheckpointBarrierResponse>>;
+  started: number; // first arrival: the other ranks wait there while rank 0 writes
 }
 
 export class Coordinator {
@@ -105,6 +107,8 @@ export class Coordinator {
   private horizon: { steps: number; from: number } | null = null;
   private pace: { step: number; time: number } | null = null;
   private readonly reports = new Map<number, Map<number, ReportStepRequest>>();
+  private readonly firstReport = new Map<number, number>(); // step -> when its first rank reported
+  private lastCommit = 0; // when the latest step was committed (or the ring formed)
   private readonly barriers = new Map<number, Barrier>();
   private readonly dataLog: DataLog;
   private ranksIdentical = true;
@@ -120,14 +124,16 @@ export class Coordinator {
   readonly done: Promise<JobResult>;
   private readonly log: JsonLog;
   private readonly bus: Bus;
+  private readonly telemetry: JobTelemetry | null;
 
   constructor(
     private readonly train: TrainConfig,
     private readonly dist: DistributedConfig,
     private readonly info: JobInfo,
-    options: { bus?: Bus; log?: JsonLog } = {},
+    options: { bus?: Bus; log?: JsonLog; telemetry?: JobTelemetry } = {},
   ) {
     this.jobId = dist.job_id;
+    this.telemetry = options.telemetry ?? null;
     this.log = options.log ?? jsonLog('coordinator', { job: this.jobId });
     this.bus = options.bus ?? new InProcessBus();
     this.restore = { path: info.restoreCheckpoint, step: info.startStep };
@@ -170,7 +176,12 @@ export class Coordinator {
     );
     this.address = `${host}:${bound}`;
     this.httpAddress = await this.health.listen(host, http_port);
-    this.log('info', 'listening', { address: this.address, http: this.httpAddress, restore: this.restore.path || null });
+    this.log('info', 'listening', {
+      address: this.address,
+      http: this.httpAddress,
+      metrics: this.telemetry?.metricsUrl ?? null,
+      restore: this.restore.path || null,
+    });
     await this.publishState('pending');
     this.timers.push(
       setTimeout(() => this.rendezvousTimeout(), this.dist.rendezvous_timeout_s * 1000),
@@ -196,6 +207,7 @@ export class Coordinator {
     await new Promise<void>((resolve) => this.server.tryShutdown(() => resolve()));
     this.server.forceShutdown();
     await this.health.close();
+    await this.telemetry?.close();
   }
 
   // --- gRPC handlers --------------------------------------------------------------------------------------
@@ -249,7 +261,11 @@ export class Coordinator {
     return {
       jobId: this.jobId,
       workerId: id,
-      trainConfigJson: JSON.stringify(this.train),
+      // Workers must not inherit metrics_port: the coordinator serves the whole job's metrics.
+      trainConfigJson: JSON.stringify({
+        ...this.train,
+        observability: { ...this.train.observability, metrics_port: undefined },
+      }),
       distributedConfigJson: JSON.stringify({ ...this.dist, token: undefined, tls: undefined }),
       heartbeatIntervalMs: this.dist.heartbeat_interval_ms,
     };
@@ -297,6 +313,7 @@ export class Coordinator {
     const ranks = this.reports.get(req.step) ?? new Map<number, ReportStepRequest>();
     if (ranks.has(req.rank)) throw statusError(grpc.status.ALREADY_EXISTS, `duplicate rank ${req.rank} for step ${req.step}`);
     ranks.set(req.rank, req);
+    if (!this.firstReport.has(req.step)) this.firstReport.set(req.step, Date.now());
     this.reports.set(req.step, ranks);
     if (ranks.size === this.ring.length) this.stepComplete(req.step, ranks);
     this.decideSchedule(req.step);
@@ -320,6 +337,8 @@ export class Coordinator {
 
   private stepComplete(step: number, ranks: Map<number, ReportStepRequest>): void {
     this.reports.delete(step);
+    const firstReport = this.firstReport.get(step) ?? Date.now();
+    this.firstReport.delete(step);
     const all = [...ranks.values()];
     for (const r of all) this.dataLog.commit(step, r.rank, r.windows);
     const computeMs = all.map((r) => r.computeMs).sort((a, b) => a - b);
@@ -330,15 +349,30 @@ export class Coordinator {
         this.log('warn', 'straggler', { step, rank: r.rank, compute_ms: r.computeMs, median_ms: median });
       }
     const now = Date.now();
+    const tokensPerS = ((step - this.info.startStep) * this.info.tokensPerStep) / Math.max(1e-3, (now - this.started) / 1000);
+    this.telemetry?.step({
+      step,
+      tokens: this.info.tokensPerStep,
+      samples: this.train.training.batch_size * this.train.training.grad_accum,
+      step_s: (now - this.lastCommit) / 1000,
+      tokens_per_s: tokensPerS,
+      loss: all.reduce((s, r) => s + r.loss, 0),
+      lr: all[0].lr,
+      grad_norm: all[0].gradNorm,
+      straggler_lag_s: (now - firstReport) / 1000,
+      allreduce_bytes: all[0].allreduceBytes,
+      allreduce_s: Math.max(...all.map((r) => r.allreduceMs)) / 1000,
+      ranks: all.length,
+    });
+    this.lastCommit = now;
     if (step - this.lastStepLogged >= this.train.training.log_every || step === this.stopAfter) {
       this.lastStepLogged = step;
-      const elapsed = (now - this.started) / 1000;
       this.log('info', 'step', {
         step,
         loss: all.reduce((s, r) => s + r.loss, 0),
         lr: all[0].lr,
         grad_norm: all[0].gradNorm,
-        tokens_per_s: ((step - this.info.startStep) * this.info.tokensPerStep) / elapsed,
+        tokens_per_s: tokensPerS,
         rank_compute_ms: Object.fromEntries(all.map((r) => [r.rank, Math.round(r.computeMs)])),
         allreduce_ms: Math.round(Math.max(...all.map((r) => r.allreduceMs))),
       });
@@ -374,6 +408,7 @@ export class Coordinator {
       metrics: {},
       final: false,
       replies: [],
+      started: Date.now(),
     };
     this.barriers.set(req.step, b);
     if (b.ranks.has(req.rank))
@@ -388,6 +423,7 @@ export class Coordinator {
     if (b.ranks.size < this.ring.length || !b.checkpoint) return;
 
     this.barriers.delete(req.step);
+    this.telemetry?.metrics.checkpointDuration.observe((Date.now() - b.started) / 1000);
     const hashes = new Set(b.ranks.values());
     if (hashes.size > 1) {
       this.ranksIdentical = false;
@@ -433,17 +469,23 @@ export class Coordinator {
 
   private formRing(reason: string, restart = false): void {
     const members = this.watching().slice(0, this.dist.max_workers);
-    if (restart) this.restarts += 1;
+    if (restart) {
+      this.restarts += 1;
+      this.telemetry?.metrics.workerRestarts.inc();
+    }
     if (this.restarts > this.dist.max_restarts)
       return this.fail(`the ring was re-formed more than ${this.dist.max_restarts} times`);
     this.epoch += 1;
     this.ring = members.map((w) => w.id);
     this.reports.clear();
+    this.firstReport.clear();
     this.barriers.clear();
+    this.telemetry?.metrics.workersLive.set(members.length);
     this.maxReported = this.restore.step;
     if (this.stopAfter && this.stopAfter <= this.restore.step) this.stopAfter = this.restore.step + 1;
     this.dataLog.rollback(this.restore.step);
     if (!this.started) this.started = Date.now();
+    this.lastCommit = Date.now();
     this.log('info', 'ring formed', {
       reason,
       ring_epoch: this.epoch,
@@ -507,6 +549,7 @@ export class Coordinator {
     if (this.state === 'finished' || this.state === 'failed') return;
     this.log('warn', 'worker lost', { worker: id, name: w.name, reason: why, workers: this.workers.size });
     if (this.state === 'pending' || !this.ring.includes(id)) return;
+    this.telemetry?.metrics.workersLive.set(this.ring.filter((r) => this.workers.has(r)).length);
     this.abortRing(`worker ${w.name} ${why}`);
     this.maybeReform();
   }

@@ -5,17 +5,19 @@ import path from 'node:path';
 import { readManifest } from '../data/manifest.js';
 import { openSplit } from '../data/shards.js';
 import { Tokenizer } from '../lm/tokenizer.js';
-import { flopsPerToken, parameterCount } from '../lm/model-config.js';
+import { flopsPerToken, parameterCount, modelDimensions } from '../lm/model-config.js';
 import { listCheckpoints, readCheckpoint } from '../lm/checkpoint.js';
 import type { TrainConfig } from '../train/config.js';
 import { resolveModelConfig, type TrainSummary } from '../train/run.js';
+import type { TelemetrySummary } from '../observability/train-telemetry.js';
 import type { Bus } from '../controlplane/bus.js';
 import type { DistributedConfig } from './config.js';
 import { Coordinator, type JobInfo } from './coordinator.js';
+import { JobTelemetry } from './telemetry.js';
 import type { JsonLog } from './log.js';
 import { cursorPosition } from '../worker/shard.js';
 
-export interface DistributedSummary extends TrainSummary {
+export interface DistributedSummary extends TrainSummary, TelemetrySummary {
   job_id: string;
   workers: number;
   restarts: number;
@@ -48,7 +50,12 @@ export async function createCoordinator(
     startCursorPosition: cursorPosition(cursor, windowsPerEpoch),
     restoreCheckpoint: latest?.path ?? '',
   };
-  const coordinator = new Coordinator(train, dist, info, { bus: options.bus, log: options.log });
+  // Serves the job's metrics (observability.metrics_port) from here; the workers serve none.
+  const telemetry = await JobTelemetry.start(train.observability, {
+    flopsPerToken: flopsPerToken(model),
+    workers: dist.max_workers,
+  });
+  const coordinator = new Coordinator(train, dist, info, { bus: options.bus, log: options.log, telemetry });
   const counts = parameterCount(model);
   const summary = async (): Promise<DistributedSummary> => {
     const r = await coordinator.done;
@@ -66,12 +73,7 @@ export async function createCoordinator(
       checkpoint: r.checkpoint,
       backend: train.backend,
       interrupted: r.interrupted,
-      d_model: model.d_model,
-      n_layers: model.n_layers,
-      n_heads: model.n_heads,
-      n_kv_heads: model.n_kv_heads,
-      context: model.context,
-      vocab: model.vocab,
+      ...modelDimensions(model),
       job_id: coordinator.jobId,
       workers: r.workers,
       restarts: r.restarts,
@@ -79,6 +81,7 @@ export async function createCoordinator(
       samples_repeated: r.samples_repeated,
       ranks_identical: r.ranks_identical,
       straggler_warnings: r.straggler_warnings,
+      ...(await telemetry.close(r.tokens_per_s)),
     };
   };
   return { coordinator, summary };

@@ -98,3 +98,15 @@ export function parameterCount(c: ModelConfig): { total: number; nonEmbedding: n
 export function flopsPerToken(c: ModelConfig): number {
   return 6 * parameterCount(c).total + 12 * c.n_layers * c.d_model * c.context;
 }
+
+/** The dimensions every summary reports (train, distributed train, benchmarks), in one place. */
+export function modelDimensions(c: ModelConfig) {
+  return {
+    d_model: c.d_model,
+    n_layers: c.n_layers,
+    n_heads: c.n_heads,
+    n_kv_heads: c.n_kv_heads,
+    context: c.context,
+    vocab: c.vocab,
+  };
+}

@@ -4,7 +4,8 @@
 import os from 'node:os';
 import { flopsPerToken, type ModelConfig } from '../lm/model-config.js';
 import type { ObservabilityConfig } from './config.js';
-import { createMetrics, serveMetrics, type MetricsServer, type RingletMetrics } from './metrics.js';
+import { startJobMetrics } from './job-metrics.js';
+import type { MetricsServer, RingletMetrics } from './metrics.js';
 import { deviceFromGpuName, modelFlopsUtilisation, resolvePeak, type Peak } from './mfu.js';
 import { EnergyMeter, type EnergyTotals } from './power.js';
 import { startTracing, withSpan, type Tracing } from './tracing.js';
@@ -69,26 +70,7 @@ export class TrainTelemetry {
     const device = config.device !== 'auto' ? config.device : gpu ? (deviceFromGpuName(gpu) ?? 'unknown-gpu') : 'cpu';
     const cpuCores = options.backend.name === 'tensorflow' ? os.availableParallelism() : 1; // wasm and cpu run one thread
     const peak = resolvePeak(config, device, device === 'cpu' ? cpuCores : 1);
-    const metrics = createMetrics();
-    metrics.peakFlops.set({ device: peak.device, precision: peak.precision }, peak.flops);
-    metrics.mfu.set({ device: peak.device, precision: peak.precision, peak_flops: String(peak.flops) }, 0);
-    metrics.workersLive.set(1);
-    metrics.workersExpected.set(1);
-    metrics.stragglerLag.set(0);
-    const totals = energy.totals();
-    metrics.pue.set(totals.pue);
-    metrics.carbonIntensity.set({ region: config.carbon_region.toUpperCase() }, totals.carbon_intensity_g_per_kwh);
-    energy.onSample((readings) => {
-      for (const r of readings) {
-        const labels = { device: r.device, source: r.source };
-        metrics.power.set(labels, r.watts);
-        const joules = r.joules * totals.pue;
-        metrics.energy.inc(labels, joules);
-        metrics.emissions.inc(labels, (joules / 3.6e6) * totals.carbon_intensity_g_per_kwh);
-      }
-    });
-    energy.start(config.power_poll_s);
-    const server = config.metrics_port === undefined ? null : await serveMetrics(config.metrics_port, metrics.registry);
+    const { metrics, server } = await startJobMetrics(config, energy, peak, { expected: 1, live: 1 });
     const carried = { energy_j: options.carried?.energy_j ?? 0, emissions_g: options.carried?.emissions_g ?? 0 };
     return new TrainTelemetry(metrics, peak, flopsPerToken(options.model), energy, carried, server, tracing);
   }

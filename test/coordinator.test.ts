@@ -87,6 +87,7 @@ test('rendezvous, step reports with their bad cases, stragglers, the checkpoint 
       lr: 1e-3,
       computeMs: 100,
       allreduceMs: 5,
+      allreduceBytes: 4096,
       windows: [{ epoch: 0, start: rank * 2, count: 2 }],
       ...extra,
     });
@@ -216,6 +217,7 @@ test('elastic: a late joiner enters at the next checkpoint; a lost worker is rep
       lr: 1,
       computeMs: 10,
       allreduceMs: 1,
+      allreduceBytes: 4096,
       windows: [{ epoch: 0, start: (step - 1) * 2 + rank, count: 1 }],
     });
   const barrier = (w: { id: string }, rank: number, epoch: number, step: number, checkpoint: string) =>

@@ -10,7 +10,7 @@ import path from 'node:path';
 import readline from 'node:readline';
 import { after, before, test } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
-import { prepareDataset } from '../data/prepare.js';
+import { TINY_MODEL, prepareTinyDataset } from './tiny-dataset.js';
 import { readCheckpoint } from '../lm/checkpoint.js';
 import { loadTrainConfig } from '../train/config.js';
 import { train } from '../train/run.js';
@@ -26,7 +26,6 @@ const STEPS = 24;
 const children: ChildProcess[] = [];
 after(() => children.forEach((c) => c.exitCode === null && c.kill('SIGKILL')));
 
-const tinyModel = { preset: 'nano', d_model: 32, n_layers: 2, n_heads: 4, n_kv_heads: 2, ffn_hidden: 64, context: 32 };
 // Global batch 8 windows: 4 per micro-batch, 2 micro-batches (one process), split 4/4 or 2/3/3 across ranks.
 const training = { batch_size: 4, grad_accum: 2, eval_windows: 8, log_every: 1, eval_every: 4, max_steps: STEPS };
 const trainFlags = ['--config', configFile, '--data', dataset, '--lr', '0.01', '--warmup-steps', '2', '--checkpoint-every', '4'];
@@ -91,20 +90,8 @@ let reference: Awaited<ReturnType<typeof weights>>;
 let referenceLoss = NaN;
 
 before(async () => {
-  const corpus = path.join(work, 'corpus');
-  fs.mkdirSync(corpus);
-  for (const name of ['SWE11729834_Sandel.xml', 'SWE1175632_Steenhoff.xml'])
-    fs.copyFileSync(path.join(root, '../shared/data/eltec/swe', name), path.join(corpus, name));
-  await prepareDataset({
-    inputs: [corpus],
-    outDir: dataset,
-    vocab: 512,
-    seed: 1,
-    valFraction: 0.5,
-    command: ['test'],
-    progress: false,
-  });
-  fs.writeFileSync(configFile, JSON.stringify({ model: tinyModel, training }));
+  await prepareTinyDataset(root, work);
+  fs.writeFileSync(configFile, JSON.stringify({ model: TINY_MODEL, training }));
   // The reference: one process, global batch 8, the same schedule.
   const out = path.join(work, 'single');
   const config = loadTrainConfig(configFile, { data: dataset, out, lr: 0.01, warmupSteps: 2, checkpointEvery: 4 });

@@ -11,9 +11,9 @@ import { ModelConfigSchema, type ModelConfig } from '../lm/model-config.js';
 import { loadTrainConfig } from '../train/config.js';
 import { ProgressLog } from '../train/progress.js';
 import { train } from '../train/run.js';
+import { TINY_MODEL } from './tiny-dataset.js';
 
 export const root = path.resolve(import.meta.dirname, '..');
-export const tinyModel = { preset: 'nano', d_model: 32, n_layers: 2, n_heads: 4, n_kv_heads: 2, ffn_hidden: 64, context: 32 };
 export const NOVELS = ['ENG18872_Lyall.xml', 'ENG19011_Jerome.xml', 'ENG18951_Ward.xml'];
 
 export interface Fixture {
@@ -94,7 +94,7 @@ export async function trainTiny(f: Fixture, steps: number): Promise<string> {
   fs.writeFileSync(
     configFile,
     JSON.stringify({
-      model: tinyModel,
+      model: TINY_MODEL,
       optimizer: { lr: 0.01, warmup_steps: 10 },
       training: { batch_size: 16, eval_windows: 8, log_every: 1000 },
     }),

@@ -8,7 +8,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
-import { TINY_MODEL, prepareTinyDataset } from './observability-fixture.js';
+import { TINY_MODEL, prepareTinyDataset } from './tiny-dataset.js';
 import { readCheckpoint } from '../lm/checkpoint.js';
 import { loadTrainConfig } from '../train/config.js';
 import { ProgressLog } from '../train/progress.js';

@@ -6,7 +6,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
-import { TINY_MODEL, prepareTinyDataset } from './observability-fixture.js';
+import { TINY_MODEL, prepareTinyDataset } from './tiny-dataset.js';
 import { tracingRequested } from '../observability/tracing.js';
 
 const root = path.resolve(import.meta.dirname, '..');

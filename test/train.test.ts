@@ -5,7 +5,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { before, test } from 'node:test';
-import { prepareDataset } from '../data/prepare.js';
+import { TINY_MODEL, prepareTinyDataset } from './tiny-dataset.js';
 import { readCheckpoint } from '../lm/checkpoint.js';
 import { loadTrainConfig } from '../train/config.js';
 import { train } from '../train/run.js';
@@ -15,9 +15,6 @@ const root = path.resolve(import.meta.dirname, '..');
 const work = fs.mkdtempSync(path.join(os.tmpdir(), 'ringlet-train-'));
 const dataset = path.join(work, 'data');
 const configFile = path.join(work, 'config.json');
-
-// A model small enough that a step takes milliseconds.
-const tinyModel = { preset: 'nano', d_model: 32, n_layers: 2, n_heads: 4, n_kv_heads: 2, ffn_hidden: 64, context: 32 };
 
 function cli(args: string[], options: { input?: string } = {}) {
   return spawnSync(process.execPath, ['--import', 'tsx', path.join(root, 'cli/ringlet.ts'), ...args], {
@@ -29,23 +26,10 @@ function cli(args: string[], options: { input?: string } = {}) {
 const lastJson = (stdout: string) => JSON.parse(stdout.trim().split('\n').at(-1)!);
 
 before(async () => {
-  const corpus = path.join(work, 'corpus');
-  fs.mkdirSync(corpus);
-  // Two Swedish novels are enough text for a 512-token vocabulary and a few hundred windows.
-  for (const name of ['SWE11729834_Sandel.xml', 'SWE1175632_Steenhoff.xml'])
-    fs.copyFileSync(path.join(root, '../shared/data/eltec/swe', name), path.join(corpus, name));
-  await prepareDataset({
-    inputs: [corpus],
-    outDir: dataset,
-    vocab: 512,
-    seed: 1,
-    valFraction: 0.5,
-    command: ['test'],
-    progress: false,
-  });
+  await prepareTinyDataset(root, work);
   fs.writeFileSync(
     configFile,
-    JSON.stringify({ model: tinyModel, training: { batch_size: 4, eval_windows: 8, log_every: 1000 } }),
+    JSON.stringify({ model: TINY_MODEL, training: { batch_size: 4, eval_windows: 8, log_every: 1000 } }),
   );
 });
 
@@ -147,7 +131,7 @@ test('resuming with a different model shape is refused', async () => {
   await train(config(out, { maxSteps: 1 }), { resume: false, log: quiet(out) });
   fs.writeFileSync(
     path.join(work, 'wider.json'),
-    JSON.stringify({ model: { ...tinyModel, d_model: 64 }, training: { batch_size: 4, eval_windows: 8 } }),
+    JSON.stringify({ model: { ...TINY_MODEL, d_model: 64 }, training: { batch_size: 4, eval_windows: 8 } }),
   );
   await assert.rejects(
     train(loadTrainConfig(path.join(work, 'wider.json'), { data: dataset, out, maxSteps: 2 }), { resume: true, log: quiet(out) }),

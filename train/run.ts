@@ -7,7 +7,14 @@ import { readManifest } from '../data/manifest.js';
 import { openSplit } from '../data/shards.js';
 import { Tokenizer } from '../lm/tokenizer.js';
 import { initParams, paramsFromTensors, type Params } from '../lm/model.js';
-import { ModelConfigSchema, flopsPerToken, parameterCount, presetConfig, type ModelConfig } from '../lm/model-config.js';
+import {
+  ModelConfigSchema,
+  flopsPerToken,
+  parameterCount,
+  presetConfig,
+  type ModelConfig,
+  modelDimensions,
+} from '../lm/model-config.js';
 import { checkCompatible, listCheckpoints, readCheckpoint, writeCheckpoint } from '../lm/checkpoint.js';
 import { describeIssues, type TrainConfig } from './config.js';
 import { AdamW } from './optimizer.js';
@@ -285,12 +292,7 @@ export async function train(
     checkpoint: checkpointPath,
     backend: backend.name,
     interrupted: stopSignal !== null,
-    d_model: model.d_model,
-    n_layers: model.n_layers,
-    n_heads: model.n_heads,
-    n_kv_heads: model.n_kv_heads,
-    context: model.context,
-    vocab: model.vocab,
+    ...modelDimensions(model),
     ...observed,
   };
 }

@@ -38,6 +38,7 @@ import { DistributedConfigSchema, type DistributedConfig } from '../coordinator/
 import { jsonLog, type JsonLog } from '../coordinator/log.js';
 import { windowRanges } from '../coordinator/data-log.js';
 import { HealthServer } from '../coordinator/health.js';
+import { withSpan } from '../observability/tracing.js';
 import { cursorPosition, shardAssignment, sliceBatch } from './shard.js';
 
 export interface WorkerOptions {
@@ -424,6 +425,7 @@ export class Worker {
     const { start, end } = shardAssignment(globalBatch, a.worldSize, a.rank);
     const names = [...s.params.keys()];
     const sizes = names.map((n) => s.params.get(n)!.size);
+    const gradientBytes = sizes.reduce((n, size) => n + size * 4, 0); // float32 buffer the ring sums
     const lastStep = () => Math.min(s.horizonSteps ?? Infinity, t.until_step ?? Infinity, this.stopAfter || Infinity);
 
     while (s.step < lastStep()) {
@@ -455,7 +457,9 @@ export class Worker {
       }
       const computeMs = performance.now() - computeStarted;
       const reduceStarted = performance.now();
-      await ring.allReduce(flat, s.step + 1);
+      await withSpan('allreduce', { 'ringlet.step': s.step + 1, 'ringlet.bytes': gradientBytes }, () =>
+        ring.allReduce(flat, s.step + 1),
+      );
       const allreduceMs = performance.now() - reduceStarted;
       if (ring.aborted) throw new Aborted('aborted during the all-reduce');
       const grads = new Map(names.map((name, i) => [name, tf.tensor(flat[i], s.params.get(name)!.shape)]));
@@ -479,6 +483,7 @@ export class Worker {
         lr,
         computeMs,
         allreduceMs,
+        allreduceBytes: a.worldSize > 1 ? gradientBytes : 0,
         windows: windowRanges(position + start, end - start, job.sampler.windows),
       });
       if (reply.stopAfterStep) this.stopAfter = reply.stopAfterStep;

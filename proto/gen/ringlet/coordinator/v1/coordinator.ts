@@ -129,6 +129,8 @@ export interface ReportStepRequest {
   allreduceMs: number;
   /** the windows this rank consumed in the step */
   windows: WindowRange[];
+  /** size of the gradient buffer all-reduced in the step (0: a ring of one) */
+  allreduceBytes: number;
 }
 
 export interface ReportStepResponse {
@@ -1426,6 +1428,7 @@ function createBaseReportStepRequest(): ReportStepRequest {
     computeMs: 0,
     allreduceMs: 0,
     windows: [],
+    allreduceBytes: 0,
   };
 }
 
@@ -1463,6 +1466,9 @@ export const ReportStepRequest: MessageFns<ReportStepRequest> = {
     }
     for (const v of message.windows) {
       WindowRange.encode(v!, writer.uint32(90).fork()).join();
+    }
+    if (message.allreduceBytes !== 0) {
+      writer.uint32(96).uint64(message.allreduceBytes);
     }
     return writer;
   },
@@ -1568,6 +1574,14 @@ export const ReportStepRequest: MessageFns<ReportStepRequest> = {
             message.windows.push(WindowRange.decode(reader, reader.uint32()));
             continue;
           }
+          case 12: {
+            if (tag !== 96) {
+              break;
+            }
+
+            message.allreduceBytes = longToNumber(reader.uint64());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1613,6 +1627,11 @@ export const ReportStepRequest: MessageFns<ReportStepRequest> = {
           ? globalThis.Number(object.allreduce_ms)
           : 0,
       windows: globalThis.Array.isArray(object?.windows) ? object.windows.map((e: any) => WindowRange.fromJSON(e)) : [],
+      allreduceBytes: isSet(object.allreduceBytes)
+        ? globalThis.Number(object.allreduceBytes)
+        : isSet(object.allreduce_bytes)
+          ? globalThis.Number(object.allreduce_bytes)
+          : 0,
     };
   },
 
@@ -1651,6 +1670,9 @@ export const ReportStepRequest: MessageFns<ReportStepRequest> = {
     if (message.windows?.length) {
       obj.windows = message.windows.map((e) => WindowRange.toJSON(e));
     }
+    if (message.allreduceBytes !== 0) {
+      obj.allreduceBytes = Math.round(message.allreduceBytes);
+    }
     return obj;
   },
 
@@ -1670,6 +1692,7 @@ export const ReportStepRequest: MessageFns<ReportStepRequest> = {
     message.computeMs = object.computeMs ?? 0;
     message.allreduceMs = object.allreduceMs ?? 0;
     message.windows = object.windows?.map((e) => WindowRange.fromPartial(e)) || [];
+    message.allreduceBytes = object.allreduceBytes ?? 0;
     return message;
   },
 };

@@ -1,5 +1,5 @@
-// Shared by the observability tests: a small Swedish dataset prepared in seconds, and a model small
-// enough that a training step takes milliseconds.
+// Shared by the tests that train: a small Swedish dataset prepared in seconds, and a model small enough
+// that a training step takes milliseconds.
 import fs from 'node:fs';
 import path from 'node:path';
 import { prepareDataset } from '../data/prepare.js';

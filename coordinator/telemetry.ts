@@ -1,0 +1,103 @@
+// The job's metrics as the coordinator sees them (docs/observability.md, "Wiring in the coordinator"):
+// one /metrics for the whole job on observability.metrics_port, fed by the step reports of every rank,
+// the ring's membership, and this machine's power meter (all workers of `ringlet train --workers N` run
+// here). Built from the observability parts; train/run.ts's single-process twin is TrainTelemetry.
+import { startJobMetrics } from '../observability/job-metrics.js';
+import { busBandwidth, type MetricsServer, type RingletMetrics } from '../observability/metrics.js';
+import type { ObservabilityConfig } from '../observability/config.js';
+import { modelFlopsUtilisation, resolvePeak, type Peak } from '../observability/mfu.js';
+import { EnergyMeter } from '../observability/power.js';
+import { startTracing, type Tracing } from '../observability/tracing.js';
+import type { TelemetrySummary } from '../observability/train-telemetry.js';
+
+export interface CommittedStep {
+  step: number;
+  tokens: number; // global batch tokens
+  samples: number; // global batch windows
+  step_s: number; // since the previous committed step (or the ring forming)
+  tokens_per_s: number;
+  loss: number; // global mean: the sum of the ranks' shares
+  lr: number;
+  grad_norm: number;
+  straggler_lag_s: number; // first to last report of the step
+  allreduce_bytes: number; // gradient buffer size, the same on every rank
+  allreduce_s: number; // the slowest rank's all-reduce
+  ranks: number;
+}
+
+export class JobTelemetry {
+  private closed: Promise<TelemetrySummary> | null = null;
+
+  private constructor(
+    readonly metrics: RingletMetrics,
+    readonly peak: Peak,
+    private readonly flopsPerToken: number,
+    private readonly energy: EnergyMeter,
+    private readonly server: MetricsServer | null,
+    private readonly tracing: Tracing | null,
+  ) {}
+
+  /** Starts the meter and, with metrics_port set, the server. The peak covers every worker (CPU: a core each). */
+  static async start(config: ObservabilityConfig, options: { flopsPerToken: number; workers: number }) {
+    const tracing = await startTracing('ringlet-coordinator');
+    const energy = await EnergyMeter.forMachine(config);
+    const peak = resolvePeak(config, config.device === 'auto' ? 'cpu' : config.device, options.workers);
+    const { metrics: m, server } = await startJobMetrics(config, energy, peak, { expected: options.workers, live: 0 });
+    return new JobTelemetry(m, peak, options.flopsPerToken, energy, server, tracing);
+  }
+
+  get metricsUrl(): string | null {
+    return this.server?.url ?? null;
+  }
+
+  step(s: CommittedStep): void {
+    const m = this.metrics;
+    m.trainTokens.inc(s.tokens);
+    m.trainSamples.inc(s.samples);
+    m.trainSteps.inc();
+    m.trainStep.set(s.step);
+    m.stepDuration.observe(s.step_s);
+    m.tokensPerSecond.set(s.tokens_per_s);
+    m.loss.set(s.loss);
+    m.learningRate.set(s.lr);
+    m.gradNorm.set(s.grad_norm);
+    m.modelFlops.set(s.tokens_per_s * this.flopsPerToken);
+    m.mfu.set(
+      { device: this.peak.device, precision: this.peak.precision, peak_flops: String(this.peak.flops) },
+      modelFlopsUtilisation(s.tokens_per_s, this.flopsPerToken, this.peak.flops),
+    );
+    m.stragglerLag.set(s.straggler_lag_s);
+    if (s.allreduce_bytes > 0) {
+      m.allreduceBytes.inc(s.allreduce_bytes);
+      m.allreduceDuration.observe(s.allreduce_s);
+      m.allreduceBusBandwidth.set(busBandwidth(s.allreduce_bytes, s.ranks, s.allreduce_s));
+    }
+  }
+
+  /** Stops the meter and the server once (the summary and the coordinator's close both call it). */
+  close(tokensPerS = 0): Promise<TelemetrySummary> {
+    this.closed ??= (async () => {
+      const t = await this.energy.stop();
+      await this.server?.close();
+      await this.tracing?.flush();
+      return {
+        mfu: modelFlopsUtilisation(tokensPerS, this.flopsPerToken, this.peak.flops),
+        energy_j: t.energy_j,
+        emissions_g: t.emissions_g,
+        run_energy_j: t.energy_j,
+        run_emissions_g: t.emissions_g,
+        energy_estimated: t.estimated,
+        energy_kwh: t.energy_kwh,
+        pue: t.pue,
+        carbon_intensity_g_per_kwh: t.carbon_intensity_g_per_kwh,
+        carbon_source: t.carbon_source,
+        peak_flops: this.peak.flops,
+        peak_device: this.peak.device,
+        peak_precision: this.peak.precision,
+        peak_source: this.peak.source,
+        flops_per_token: this.flopsPerToken,
+      };
+    })();
+    return this.closed;
+  }
+}

@@ -1,0 +1,36 @@
+// What every training job's telemetry starts with, single-process (train-telemetry.ts) or distributed
+// (coordinator/telemetry.ts): the metrics with their constant gauges set, power samples feeding the
+// energy and emissions counters (PUE and grid intensity applied), and /metrics served when asked.
+import type { ObservabilityConfig } from './config.js';
+import { createMetrics, serveMetrics, type MetricsServer, type RingletMetrics } from './metrics.js';
+import type { Peak } from './mfu.js';
+import type { EnergyMeter } from './power.js';
+
+export async function startJobMetrics(
+  config: ObservabilityConfig,
+  energy: EnergyMeter,
+  peak: Peak,
+  workers: { expected: number; live: number },
+): Promise<{ metrics: RingletMetrics; server: MetricsServer | null }> {
+  const metrics = createMetrics();
+  metrics.peakFlops.set({ device: peak.device, precision: peak.precision }, peak.flops);
+  metrics.mfu.set({ device: peak.device, precision: peak.precision, peak_flops: String(peak.flops) }, 0);
+  metrics.workersExpected.set(workers.expected);
+  metrics.workersLive.set(workers.live);
+  metrics.stragglerLag.set(0);
+  const totals = energy.totals();
+  metrics.pue.set(totals.pue);
+  metrics.carbonIntensity.set({ region: config.carbon_region.toUpperCase() }, totals.carbon_intensity_g_per_kwh);
+  energy.onSample((readings) => {
+    for (const r of readings) {
+      const labels = { device: r.device, source: r.source };
+      metrics.power.set(labels, r.watts);
+      const joules = r.joules * totals.pue;
+      metrics.energy.inc(labels, joules);
+      metrics.emissions.inc(labels, (joules / 3.6e6) * totals.carbon_intensity_g_per_kwh);
+    }
+  });
+  energy.start(config.power_poll_s);
+  const server = config.metrics_port === undefined ? null : await serveMetrics(config.metrics_port, metrics.registry);
+  return { metrics, server };
+}
