@@ -2,7 +2,7 @@
 // one /metrics for the whole job on observability.metrics_port, fed by the step reports of every rank,
 // the ring's membership, and this machine's power meter (all workers of `ringlet train --workers N` run
 // here). Built from the observability parts; train/run.ts's single-process twin is TrainTelemetry.
-import { startJobMetrics } from '../observability/job-metrics.js';
+import { recordStep, startJobMetrics } from '../observability/job-metrics.js';
 import { busBandwidth, type MetricsServer, type RingletMetrics } from '../observability/metrics.js';
 import type { ObservabilityConfig } from '../observability/config.js';
 import { modelFlopsUtilisation, resolvePeak, type Peak } from '../observability/mfu.js';
@@ -52,20 +52,7 @@ export class JobTelemetry {
 
   step(s: CommittedStep): void {
     const m = this.metrics;
-    m.trainTokens.inc(s.tokens);
-    m.trainSamples.inc(s.samples);
-    m.trainSteps.inc();
-    m.trainStep.set(s.step);
-    m.stepDuration.observe(s.step_s);
-    m.tokensPerSecond.set(s.tokens_per_s);
-    m.loss.set(s.loss);
-    m.learningRate.set(s.lr);
-    m.gradNorm.set(s.grad_norm);
-    m.modelFlops.set(s.tokens_per_s * this.flopsPerToken);
-    m.mfu.set(
-      { device: this.peak.device, precision: this.peak.precision, peak_flops: String(this.peak.flops) },
-      modelFlopsUtilisation(s.tokens_per_s, this.flopsPerToken, this.peak.flops),
-    );
+    recordStep(m, s, this.flopsPerToken, this.peak);
     m.stragglerLag.set(s.straggler_lag_s);
     if (s.allreduce_bytes > 0) {
       m.allreduceBytes.inc(s.allreduce_bytes);

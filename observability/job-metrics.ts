@@ -3,7 +3,7 @@
 // energy and emissions counters (PUE and grid intensity applied), and /metrics served when asked.
 import type { ObservabilityConfig } from './config.js';
 import { createMetrics, serveMetrics, type MetricsServer, type RingletMetrics } from './metrics.js';
-import type { Peak } from './mfu.js';
+import { modelFlopsUtilisation, type Peak } from './mfu.js';
 import type { EnergyMeter } from './power.js';
 
 export async function startJobMetrics(
@@ -33,4 +33,33 @@ export async function startJobMetrics(
   energy.start(config.power_poll_s);
   const server = config.metrics_port === undefined ? null : await serveMetrics(config.metrics_port, metrics.registry);
   return { metrics, server };
+}
+
+/** The figures of one optimizer step that both telemetries record. */
+export interface StepFigures {
+  step: number;
+  tokens: number;
+  samples: number;
+  step_s: number;
+  tokens_per_s: number;
+  loss: number;
+  lr: number;
+  grad_norm: number;
+}
+
+/** Records one optimizer step's training metrics and MFU; returns the MFU. */
+export function recordStep(metrics: RingletMetrics, s: StepFigures, flopsPerToken: number, peak: Peak): number {
+  metrics.trainTokens.inc(s.tokens);
+  metrics.trainSamples.inc(s.samples);
+  metrics.trainSteps.inc();
+  metrics.trainStep.set(s.step);
+  metrics.stepDuration.observe(s.step_s);
+  metrics.tokensPerSecond.set(s.tokens_per_s);
+  metrics.loss.set(s.loss);
+  metrics.learningRate.set(s.lr);
+  metrics.gradNorm.set(s.grad_norm);
+  metrics.modelFlops.set(s.tokens_per_s * flopsPerToken);
+  const mfu = modelFlopsUtilisation(s.tokens_per_s, flopsPerToken, peak.flops);
+  metrics.mfu.set({ device: peak.device, precision: peak.precision, peak_flops: String(peak.flops) }, mfu);
+  return mfu;
 }

@@ -4,22 +4,11 @@
 import os from 'node:os';
 import { flopsPerToken, type ModelConfig } from '../lm/model-config.js';
 import type { ObservabilityConfig } from './config.js';
-import { startJobMetrics } from './job-metrics.js';
+import { recordStep, startJobMetrics, type StepFigures } from './job-metrics.js';
 import type { MetricsServer, RingletMetrics } from './metrics.js';
 import { deviceFromGpuName, modelFlopsUtilisation, resolvePeak, type Peak } from './mfu.js';
 import { EnergyMeter, type EnergyTotals } from './power.js';
 import { startTracing, withSpan, type Tracing } from './tracing.js';
-
-export interface StepReport {
-  step: number;
-  loss: number;
-  lr: number;
-  grad_norm: number;
-  tokens: number; // tokens in this step
-  samples: number; // windows in this step
-  step_s: number;
-  tokens_per_s: number; // since this invocation started
-}
 
 /** Energy so far, this invocation and the whole run (resumed runs carry the checkpoint's totals). */
 export interface RunEnergy {
@@ -85,20 +74,8 @@ export class TrainTelemetry {
   }
 
   /** Records one optimizer step; returns the step's MFU and the energy so far. */
-  step(r: StepReport): { mfu: number } & RunEnergy {
-    const m = this.metrics;
-    m.trainTokens.inc(r.tokens);
-    m.trainSamples.inc(r.samples);
-    m.trainSteps.inc();
-    m.trainStep.set(r.step);
-    m.tokensPerSecond.set(r.tokens_per_s);
-    m.stepDuration.observe(r.step_s);
-    m.loss.set(r.loss);
-    m.learningRate.set(r.lr);
-    m.gradNorm.set(r.grad_norm);
-    m.modelFlops.set(r.tokens_per_s * this.flopsPerToken);
-    const mfu = this.mfu(r.tokens_per_s);
-    m.mfu.set({ device: this.peak.device, precision: this.peak.precision, peak_flops: String(this.peak.flops) }, mfu);
+  step(r: StepFigures): { mfu: number } & RunEnergy {
+    const mfu = recordStep(this.metrics, r, this.flopsPerToken, this.peak);
     return { mfu, ...this.runEnergy(this.energy.totals()) };
   }
 
