@@ -315,7 +315,9 @@ forEachSimd('softmax cross-entropy forward and backward match float64, numerical
     close('lse', lse, ref.lse);
     // loss = lse − logit[target] cancels when the target dominates, so float32 holds it to the scale of lse.
     const lseScale = Math.max(...ref.lse.map(Math.abs));
-    loss.forEach((l, r) => assert.ok(Math.abs(l - ref.loss[r]) <= TOL * lseScale, `loss row ${r}: ${l} vs ${ref.loss[r]} (seed ${SEED})`));
+    loss.forEach((l, r) =>
+      assert.ok(Math.abs(l - ref.loss[r]) <= TOL * lseScale, `loss row ${r}: ${l} vs ${ref.loss[r]} (seed ${SEED})`),
+    );
     const dlogits = new Float32Array(rows * V);
     n.xentBwd(logits, targets, lse, new Float32Array(rows).fill(1 / rows), dlogits, rows, V);
     // dlogits = (softmax − onehot)/rows cancels at a dominant target: judge it on the scale of its terms, 1/rows.

@@ -62,7 +62,16 @@ export class AdamW {
         const m = this.m.get(name)!;
         const v = this.v.get(name)!;
         const weightDecay_ = isDecayed(name, p.shape) ? weightDecay : 0;
-        const fused = fusedAdamW(p, grads.get(name)!, m, v, { lr, beta1, beta2, eps, weightDecay: weightDecay_, correction1, correction2, gradScale });
+        const fused = fusedAdamW(p, grads.get(name)!, m, v, {
+          lr,
+          beta1,
+          beta2,
+          eps,
+          weightDecay: weightDecay_,
+          correction1,
+          correction2,
+          gradScale,
+        });
         if (fused) {
           // One native pass (lm/ops.ts); the same arithmetic as below.
           p.assign(fused[0]);
