@@ -48,13 +48,13 @@ export const PEAKS: Record<string, DevicePeak> = {
 };
 
 /**
- * One CPU core's peak for Ringlet's CPU backends: XNNPACK's fp32 matmul measured at ~17 GFLOP/s on one
- * thread of this project's 2-core Zen 5 machine (bench/README.md). A measured figure, not the core's
- * theoretical FMA peak, so CPU MFU says how close training gets to the best matmul the backend has.
- * Set observability.cpu_peak_flops_per_core to a figure measured on your machine.
+ * One CPU core's fp32 peak: `ringlet bench peak` (12 independent chains of AVX-512 FMAs) measured 175.7
+ * GFLOP/s on one core of this project's 2-core Zen 5 machine (bench/README.md). A measured hardware
+ * peak, so MFU stays below 1 whatever the kernels reach. Other machines: run `ringlet bench peak` and set
+ * observability.cpu_peak_flops_per_core.
  */
-export const CPU_PEAK_FLOPS_PER_CORE = 17e9;
-export const CPU_PEAK_SOURCE = 'measured: XNNPACK fp32 matmul, one thread (bench/README.md)';
+export const CPU_PEAK_FLOPS_PER_CORE = 175.7e9;
+export const CPU_PEAK_SOURCE = 'measured: ringlet bench peak, AVX-512 FMA, one core of the reference Zen 5 machine';
 
 /** Maps an nvidia-smi GPU name to a PEAKS key, or null when the table does not know it. */
 export function deviceFromGpuName(name: string): string | null {

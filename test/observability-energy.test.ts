@@ -142,7 +142,7 @@ test('MFU divides model FLOP/s by the dense datasheet peak, and the peak is over
   assert.equal(resolvePeak(config({ precision: 'tf32' }), 'h100-sxm', 8).flops, 8 * 495e12);
   assert.equal(resolvePeak(config({ precision: 'fp32' }), 'a100', 1).flops, 19.5e12);
   assert.equal(resolvePeak(config({ precision: 'bf16', peak_flops: 1e15 }), 'h100-sxm', 2).flops, 2e15);
-  assert.equal(resolvePeak(config({}), 'cpu', 2).flops, 34e9);
+  assert.equal(resolvePeak(config({}), 'cpu', 2).flops, 2 * 175.7e9);
   assert.equal(resolvePeak(config({ cpu_peak_flops_per_core: 50e9 }), 'cpu', 2).flops, 100e9);
   assert.throws(() => resolvePeak(config({ precision: 'bf16' }), 'v100-sxm', 1), /no bf16 figure/);
   assert.throws(() => resolvePeak(config({}), 'tpu-v9', 1), /unknown device "tpu-v9"/);
