@@ -5,8 +5,9 @@
 // straight into outputs allocated there, so nothing is copied.
 import * as tf from '@tensorflow/tfjs';
 import { broadcast_util, util } from '@tensorflow/tfjs';
-import type { BatchMatMulAttrs, KernelBackend, KernelConfig, KernelFunc, TensorInfo } from '@tensorflow/tfjs';
+import type { KernelBackend, KernelConfig, KernelFunc, TensorInfo } from '@tensorflow/tfjs';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
+import { matMulShape } from './matmul-shape.js';
 import { loadNative, type NativeKernels } from './native.js';
 
 export type NativeBackendName = 'wasm' | 'cpu';
@@ -110,15 +111,7 @@ const f32 = (a: Arr) => a as Float32Array;
 
 function batchMatMul(native: NativeKernels, io: Io, fallback: KernelConfig): KernelFunc {
   return (args) => {
-    const a = args.inputs.a as TensorInfo;
-    const b = args.inputs.b as TensorInfo;
-    const { transposeA, transposeB } = args.attrs as unknown as BatchMatMulAttrs;
-    const m = transposeA ? a.shape.at(-1)! : a.shape.at(-2)!;
-    const k = transposeA ? a.shape.at(-2)! : a.shape.at(-1)!;
-    const kB = transposeB ? b.shape.at(-1)! : b.shape.at(-2)!;
-    const n = transposeB ? b.shape.at(-2)! : b.shape.at(-1)!;
-    const outerA = a.shape.slice(0, -2);
-    const outerB = b.shape.slice(0, -2);
+    const { a, b, transposeA, transposeB, m, k, kB, n, outerA, outerB } = matMulShape(args);
     const batchA = util.sizeFromShape(outerA);
     const batchB = util.sizeFromShape(outerB);
     if (a.dtype !== 'float32' || b.dtype !== 'float32' || k !== kB || a.shape.length < 2 || b.shape.length < 2)

@@ -4,8 +4,9 @@
 // matmuls, runs a scalar loop at ~2 GFLOP/s. This wrapper turns those cases into XNNPACK ones
 // (8-17x faster on tiny-LM shapes; figures from bench/matmul.ts).
 import { broadcast_util, util } from '@tensorflow/tfjs';
-import type { BatchMatMulAttrs, KernelConfig, KernelFunc, TensorInfo } from '@tensorflow/tfjs';
+import type { KernelConfig, KernelFunc, TensorInfo } from '@tensorflow/tfjs';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
+import { matMulShape } from './matmul-shape.js';
 
 // Below this many flops per XNNPACK call, its per-call overhead (operator creation, weight
 // packing, copies) costs more than the stock loop saves. Measured on 1 thread, 64 batches: at
@@ -23,15 +24,7 @@ const MIN_FLOPS_PER_CALL = 16384;
 export function fastWasmBatchMatMulConfig(stock: KernelConfig, transpose: KernelConfig): KernelConfig {
   const kernelFunc: KernelFunc = (args) => {
     const backend = args.backend as BackendWasm;
-    const a = args.inputs.a as TensorInfo;
-    const b = args.inputs.b as TensorInfo;
-    const { transposeA, transposeB } = args.attrs as unknown as BatchMatMulAttrs;
-    const m = transposeA ? a.shape.at(-1)! : a.shape.at(-2)!;
-    const k = transposeA ? a.shape.at(-2)! : a.shape.at(-1)!;
-    const kB = transposeB ? b.shape.at(-1)! : b.shape.at(-2)!;
-    const n = transposeB ? b.shape.at(-2)! : b.shape.at(-1)!;
-    const outerA = a.shape.slice(0, -2);
-    const outerB = b.shape.slice(0, -2);
+    const { a, b, transposeA, transposeB, m, k, kB, n, outerA, outerB } = matMulShape(args);
     const plan =
       a.dtype !== 'float32' || b.dtype !== 'float32' || k !== kB
         ? 'stock' // the stock kernel throws its own clear errors for these
