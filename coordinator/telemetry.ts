@@ -2,7 +2,7 @@
 // one /metrics for the whole job on observability.metrics_port, fed by the step reports of every rank,
 // the ring's membership, and this machine's power meter (all workers of `ringlet train --workers N` run
 // here). Built from the observability parts; train/run.ts's single-process twin is TrainTelemetry.
-import { recordStep, startJobMetrics } from '../observability/job-metrics.js';
+import { accountingSummary, recordStep, startJobMetrics } from '../observability/job-metrics.js';
 import { busBandwidth, type MetricsServer, type RingletMetrics } from '../observability/metrics.js';
 import type { ObservabilityConfig } from '../observability/config.js';
 import { modelFlopsUtilisation, resolvePeak, type Peak } from '../observability/mfu.js';
@@ -74,15 +74,7 @@ export class JobTelemetry {
         run_energy_j: t.energy_j,
         run_emissions_g: t.emissions_g,
         energy_estimated: t.estimated,
-        energy_kwh: t.energy_kwh,
-        pue: t.pue,
-        carbon_intensity_g_per_kwh: t.carbon_intensity_g_per_kwh,
-        carbon_source: t.carbon_source,
-        peak_flops: this.peak.flops,
-        peak_device: this.peak.device,
-        peak_precision: this.peak.precision,
-        peak_source: this.peak.source,
-        flops_per_token: this.flopsPerToken,
+        ...accountingSummary(t, this.peak, this.flopsPerToken),
       };
     })();
     return this.closed;

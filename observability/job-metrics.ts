@@ -4,7 +4,7 @@
 import type { ObservabilityConfig } from './config.js';
 import { createMetrics, serveMetrics, type MetricsServer, type RingletMetrics } from './metrics.js';
 import { modelFlopsUtilisation, type Peak } from './mfu.js';
-import type { EnergyMeter } from './power.js';
+import type { EnergyMeter, EnergyTotals } from './power.js';
 
 export async function startJobMetrics(
   config: ObservabilityConfig,
@@ -62,4 +62,19 @@ export function recordStep(metrics: RingletMetrics, s: StepFigures, flopsPerToke
   const mfu = modelFlopsUtilisation(s.tokens_per_s, flopsPerToken, peak.flops);
   metrics.mfu.set({ device: peak.device, precision: peak.precision, peak_flops: String(peak.flops) }, mfu);
   return mfu;
+}
+
+/** The closing summary's fields that say how energy, emissions and MFU were computed. */
+export function accountingSummary(t: EnergyTotals, peak: Peak, flopsPerToken: number) {
+  return {
+    energy_kwh: t.energy_kwh,
+    pue: t.pue,
+    carbon_intensity_g_per_kwh: t.carbon_intensity_g_per_kwh,
+    carbon_source: t.carbon_source,
+    peak_flops: peak.flops,
+    peak_device: peak.device,
+    peak_precision: peak.precision,
+    peak_source: peak.source,
+    flops_per_token: flopsPerToken,
+  };
 }

@@ -4,7 +4,7 @@
 import os from 'node:os';
 import { flopsPerToken, type ModelConfig } from '../lm/model-config.js';
 import type { ObservabilityConfig } from './config.js';
-import { recordStep, startJobMetrics, type StepFigures } from './job-metrics.js';
+import { accountingSummary, recordStep, startJobMetrics, type StepFigures } from './job-metrics.js';
 import type { MetricsServer, RingletMetrics } from './metrics.js';
 import { deviceFromGpuName, modelFlopsUtilisation, resolvePeak, type Peak } from './mfu.js';
 import { EnergyMeter, type EnergyTotals } from './power.js';
@@ -123,15 +123,7 @@ export class TrainTelemetry {
     return {
       mfu: this.mfu(tokensPerS),
       ...energy,
-      energy_kwh: t.energy_kwh,
-      pue: t.pue,
-      carbon_intensity_g_per_kwh: t.carbon_intensity_g_per_kwh,
-      carbon_source: t.carbon_source,
-      peak_flops: this.peak.flops,
-      peak_device: this.peak.device,
-      peak_precision: this.peak.precision,
-      peak_source: this.peak.source,
-      flops_per_token: this.flopsPerToken,
+      ...accountingSummary(t, this.peak, this.flopsPerToken),
     };
   }
 }
