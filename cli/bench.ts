@@ -72,7 +72,7 @@ const peakBench = new Command('peak')
 
 const scalingBench = new Command('scaling')
   .description('tokens/s of a training job on 1 process and on 2 worker processes with the ring all-reduce')
-  .requiredOption('--data <dir>', 'dataset folder from `ringlet data prepare`')
+  .option('--data <dir>', 'dataset folder from `ringlet data prepare` (the main job prepares runs/data/eng)', 'runs/data/eng')
   .option('--preset <name>', 'model preset', 'micro')
   .option('--steps <n>', 'optimizer steps per run', intArg('--steps'), 10)
   .option('--batch-size <n>', 'global batch in windows', intArg('--batch-size'), 16)
