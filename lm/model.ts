@@ -33,10 +33,11 @@ export function initParams(c: ModelConfig, seed: number): Params {
       const std = name.endsWith('.wo') || name.endsWith('.w_down') ? residualStd : 0.02;
       for (let i = 0; i < size; i++) data[i] = rng.normal() * std;
     }
+    // Unnamed variables: tfjs names must be unique per process, and a process may hold several models.
     params.set(
       name,
       tf.tidy(() => tf.variable(tf.tensor(data, shape), true)),
-    ); // unnamed: tfjs names must be unique per process
+    );
   }
   return params;
 }
