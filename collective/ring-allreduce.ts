@@ -9,9 +9,15 @@
 // Sums are kept in fp32. With fp16 compression the wire carries halves; a segment's owner rounds its final
 // sum to fp16 before the all-gather, so every rank (the owner included) holds the very same values.
 import * as grpc from '@grpc/grpc-js';
-import { CollectiveServiceClient, Encoding, Phase, type ExchangeRequest } from '../proto/gen/ringlet/collective/v1/collective.js';
+import {
+  type CollectiveServiceClient,
+  Encoding,
+  Phase,
+  type ExchangeRequest,
+} from '../proto/gen/ringlet/collective/v1/collective.js';
 import { channelCredentials, tokenMetadata, type TlsFiles } from './auth.js';
 import { RingError, type Inbox } from './endpoint.js';
+import { CollectiveWireClient } from './wire.js';
 import { decodeHalf, encodeHalf, roundToHalf } from './fp16.js';
 
 export const DEFAULT_BUCKET_BYTES = 25 * 1024 * 1024;
@@ -58,7 +64,7 @@ export class Ring {
     this.scratch = new Float32Array(this.chunkElements);
     this.client =
       o.worldSize > 1
-        ? new CollectiveServiceClient(o.next, channelCredentials(o.tls), {
+        ? new CollectiveWireClient(o.next, channelCredentials(o.tls), {
             'grpc.max_send_message_length': (o.chunkBytes ?? DEFAULT_CHUNK_BYTES) + 4096,
           })
         : null;
@@ -145,7 +151,7 @@ export class Ring {
       );
       const target = buf.subarray(offset, offset + elements);
       const values = this.decode(chunk.data, elements);
-      if (phase === Phase.PHASE_REDUCE_SCATTER) for (let i = 0; i < elements; i++) target[i] += values[i];
+      if (phase === Phase.PHASE_REDUCE_SCATTER) addInto(target, values);
       else target.set(values);
     };
 
@@ -186,6 +192,12 @@ export class Ring {
     this.stream?.end();
     this.client?.close();
   }
+}
+
+/** target += values, element-wise (a plain function, so the hot loop is not compiled as part of an async closure). */
+function addInto(target: Float32Array, values: Float32Array): void {
+  const n = target.length;
+  for (let i = 0; i < n; i++) target[i] += values[i];
 }
 
 function gather(buffers: Float32Array[], start: number, length: number): Float32Array {

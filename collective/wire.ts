@@ -1,0 +1,97 @@
+// The ring's sending side of CollectiveService.Exchange with a serializer of its own. The generated one
+// (ts-proto over @bufbuild/protobuf's BinaryWriter) copies a chunk's float bytes three times before grpc-js
+// frames them: into the writer's chunk list, into the buffer `finish()` concatenates, and once more in the
+// generated `Buffer.from(...)`. This one measures the message, allocates one Buffer and writes the header
+// fields and the data into it: one copy, one allocation per chunk. The bytes are the generated encoder's,
+// byte for byte (same field order, proto3 defaults omitted; checked in test/collective.test.ts), so the
+// receiver (and any other implementation of collective.proto) decodes them with the generated code.
+// Decoding needs nothing special: the generated decoder already keeps `data` as a view of the message.
+import * as grpc from '@grpc/grpc-js';
+import {
+  CollectiveServiceService,
+  ExchangeRequest,
+  type CollectiveServiceClient,
+} from '../proto/gen/ringlet/collective/v1/collective.js';
+
+/** Bytes of `v` as a protobuf varint; `v` is a non-negative integer below 2^53. */
+function varintLength(v: number): number {
+  let n = 1;
+  while (v >= 128) {
+    v = Math.floor(v / 128);
+    n++;
+  }
+  return n;
+}
+
+function writeVarint(buf: Buffer, pos: number, v: number): number {
+  while (v >= 128) {
+    buf[pos++] = (v % 128) | 128;
+    v = Math.floor(v / 128);
+  }
+  buf[pos++] = v;
+  return pos;
+}
+
+const UINT_FIELDS = [
+  // [field number, key] in field order, after job_id (1); all non-negative varints
+  ['ringEpoch', 16],
+  ['fromRank', 24],
+  ['step', 32],
+  ['bucket', 40],
+  ['bucketElements', 48],
+  ['phase', 56],
+  ['round', 64],
+  ['segment', 72],
+  ['offset', 80],
+  ['encoding', 88],
+] as const;
+
+/** `message` as protobuf, in one Buffer. Values the fast path does not cover go to the generated encoder. */
+export function encodeExchangeRequest(message: ExchangeRequest): Buffer {
+  let size = 0;
+  for (const [field] of UINT_FIELDS) {
+    const v = message[field];
+    if (!Number.isSafeInteger(v) || v < 0 || (field !== 'step' && v > 0xffffffff))
+      return Buffer.from(ExchangeRequest.encode(message).finish());
+    if (v !== 0) size += 1 + varintLength(v);
+  }
+  const jobIdBytes = Buffer.byteLength(message.jobId, 'utf8');
+  if (jobIdBytes > 0) size += 1 + varintLength(jobIdBytes) + jobIdBytes;
+  const dataBytes = message.data.length;
+  if (dataBytes > 0) size += 1 + varintLength(dataBytes) + dataBytes;
+
+  const buf = Buffer.allocUnsafe(size);
+  let pos = 0;
+  if (jobIdBytes > 0) {
+    buf[pos++] = 10;
+    pos = writeVarint(buf, pos, jobIdBytes);
+    pos += buf.write(message.jobId, pos, 'utf8');
+  }
+  for (const [field, key] of UINT_FIELDS) {
+    const v = message[field];
+    if (v === 0) continue;
+    buf[pos++] = key;
+    pos = writeVarint(buf, pos, v);
+  }
+  if (dataBytes > 0) {
+    buf[pos++] = 98;
+    pos = writeVarint(buf, pos, dataBytes);
+    buf.set(message.data, pos);
+  }
+  return buf;
+}
+
+/** CollectiveService with the one-copy request serializer (the rest is the generated definition). */
+export const CollectiveWireService = {
+  exchange: { ...CollectiveServiceService.exchange, requestSerialize: encodeExchangeRequest },
+} as const;
+
+/** A client of CollectiveService that sends with `encodeExchangeRequest`; typed as the generated client. */
+export const CollectiveWireClient = grpc.makeGenericClientConstructor(
+  CollectiveWireService,
+  'ringlet.collective.v1.CollectiveService',
+) as unknown as new (
+  address: string,
+  credentials: grpc.ChannelCredentials,
+  options?: Partial<grpc.ClientOptions>,
+) => CollectiveServiceClient;
