@@ -64,7 +64,8 @@ CREATE TABLE IF NOT EXISTS evaluations (
 CREATE INDEX IF NOT EXISTS evaluations_key ON evaluations (key, status);
 `;
 
-interface EvaluationRow {
+/** An evaluation joined with its checkpoint (SELECT below). */
+interface EvaluationRow extends CheckpointRecord {
   id: string;
   key: string;
   status: EvaluationStatus;
@@ -74,12 +75,6 @@ interface EvaluationRow {
   error: string | null;
   created_at: string;
   finished_at: string | null;
-  path: string;
-  model_sha256: string;
-  run_dir: string | null;
-  job: string | null;
-  step: number;
-  tokens_seen: number;
 }
 
 const SELECT = `SELECT e.id, e.key, e.status, e.source, e.request, e.result, e.error, e.created_at, e.finished_at,
