@@ -8,10 +8,13 @@ import { jsonLog } from '../coordinator/log.js';
 import { NatsBus } from '../controlplane/nats-bus.js';
 import { InProcessBus, type Bus } from '../controlplane/bus.js';
 import { intArg, numberArg, runCommand } from './output.js';
+import { addTlsOptions } from './tls-options.js';
 import { addTrainOptions } from './train.js';
 
 export const coordinatorCommand = addTrainOptions(
-  new Command('coordinator').description('coordinate a distributed training job: rendezvous, ring, checkpoints, recovery'),
+  addTlsOptions(new Command('coordinator')).description(
+    'coordinate a distributed training job: rendezvous, ring, checkpoints, recovery',
+  ),
 )
   .option('--resume', 'continue from the latest checkpoint in --out')
   .option('--dist-config <file>', 'JSON file of distributed settings (see coordinator/config.ts)')
@@ -29,9 +32,6 @@ export const coordinatorCommand = addTrainOptions(
   .option('--bucket-bytes <n>', 'all-reduce bucket size', intArg('--bucket-bytes'))
   .option('--chunk-bytes <n>', 'ring chunk size (under the gRPC message limit)', intArg('--chunk-bytes'))
   .option('--fp16', 'compress ring traffic to half precision (sums stay fp32)')
-  .option('--tls-ca <pem>', 'mTLS: CA certificate')
-  .option('--tls-cert <pem>', 'mTLS: this service certificate')
-  .option('--tls-key <pem>', 'mTLS: its key')
   .option('--nats <url>', 'publish control-plane events to NATS JetStream (default: in-process bus)')
   .action((opts) =>
     runCommand(opts, async () => {

@@ -1,9 +1,11 @@
 // `ringlet worker --coordinator HOST:PORT`: one worker actor of a distributed job (see docs/distributed.md).
 import { Command } from 'commander';
+import { tlsFromFlags } from '../collective/auth.js';
 import { Worker } from '../worker/worker.js';
 import { intArg, runCommand } from './output.js';
+import { addTlsOptions } from './tls-options.js';
 
-export const workerCommand = new Command('worker')
+export const workerCommand = addTlsOptions(new Command('worker'))
   .description('join a distributed training job and train on a shard of its data')
   .requiredOption('--coordinator <host:port>', "the coordinator's gRPC address")
   .option('--job-id <id>', 'job to join (default: RINGLET_JOB_ID or "ringlet")')
@@ -12,15 +14,12 @@ export const workerCommand = new Command('worker')
   .option('--port <n>', 'ring endpoint port (0: any free port)', intArg('--port'))
   .option('--http-port <n>', 'serve /healthz, /readyz and /status on this port (0: any free port)', intArg('--http-port'))
   .option('--connect-timeout <ms>', 'keep trying to reach the coordinator this long', intArg('--connect-timeout'))
-  .option('--tls-ca <pem>', 'mTLS: CA certificate')
-  .option('--tls-cert <pem>', 'mTLS: this service certificate')
-  .option('--tls-key <pem>', 'mTLS: its key')
   .option('--json', 'print a JSON summary as the last line')
   .action((opts) =>
     runCommand(opts, async () => {
       const token = opts.token ?? process.env.RINGLET_TOKEN;
       if (!token) throw new Error('give the join token with --token or RINGLET_TOKEN');
-      const tls = opts.tlsCa ? { ca: opts.tlsCa, cert: opts.tlsCert, key: opts.tlsKey } : undefined;
+      const tls = tlsFromFlags(opts);
       const worker = new Worker({
         coordinator: opts.coordinator,
         token,

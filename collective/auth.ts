@@ -12,6 +12,19 @@ export interface TlsFiles {
   key: string; // its private key (PEM)
 }
 
+/** The --tls-ca/--tls-cert/--tls-key flags (commander's tlsCa, tlsCert, tlsKey) as TlsFiles: all three, or none. */
+export function tlsFromFlags(flags: Record<string, unknown>): TlsFiles | undefined {
+  const file = (key: string) => (typeof flags[key] === 'string' && flags[key] !== '' ? (flags[key] as string) : undefined);
+  const [ca, cert, key] = [file('tlsCa'), file('tlsCert'), file('tlsKey')];
+  const missing = Object.entries({ '--tls-ca': ca, '--tls-cert': cert, '--tls-key': key })
+    .filter(([, v]) => v === undefined)
+    .map(([flag]) => flag);
+  if (missing.length === 3) return undefined;
+  if (missing.length > 0)
+    throw new Error(`mutual TLS needs --tls-ca, --tls-cert and --tls-key together (missing ${missing.join(', ')})`);
+  return { ca: ca!, cert: cert!, key: key! };
+}
+
 export function tokenMetadata(token: string): grpc.Metadata {
   const md = new grpc.Metadata();
   md.set(TOKEN_HEADER, token);

@@ -3,6 +3,7 @@
 // variables, then flags (the last wins), validated once where it enters.
 import fs from 'node:fs';
 import { z } from 'zod';
+import { tlsFromFlags } from '../collective/auth.js';
 import { describeIssues } from '../train/config.js';
 
 const int = (min: number, max: number) => z.number().int().min(min).max(max);
@@ -80,7 +81,8 @@ export function loadDistributedConfig(
       key === 'fp16' ? value === '1' || value === 'true' : /^[0-9.]+$/.test(value) && key !== 'token' ? Number(value) : value;
   }
   for (const [flag, key] of Object.entries(DISTRIBUTED_FLAGS)) if (flags[flag] !== undefined) raw[key] = flags[flag];
-  if (flags.tlsCa || flags.tlsCert || flags.tlsKey) raw.tls = { ca: flags.tlsCa, cert: flags.tlsCert, key: flags.tlsKey };
+  const tls = tlsFromFlags(flags);
+  if (tls) raw.tls = tls;
   const parsed = DistributedConfigSchema.safeParse(raw);
   if (!parsed.success) throw new Error(describeIssues(parsed.error, 'distributed config'));
   return parsed.data;

@@ -9,7 +9,7 @@ import { after, test } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
 import { CollectiveEndpoint } from '../collective/endpoint.js';
 import { Ring } from '../collective/ring-allreduce.js';
-import { tokenMetadata, type TlsFiles } from '../collective/auth.js';
+import { tlsFromFlags, tokenMetadata, type TlsFiles } from '../collective/auth.js';
 import { fromHalf, toHalf } from '../collective/fp16.js';
 import {
   CollectiveServiceClient,
@@ -350,4 +350,14 @@ test('mutual TLS: the ring runs over TLS, and a client without a certificate is 
     client.close();
     assert.ok(err && err.code === grpc.status.UNAVAILABLE, `expected the handshake to fail, got ${err?.code} ${err?.details}`);
   }
+});
+
+test('mutual TLS takes all three files or none, and names the missing flags', () => {
+  assert.equal(tlsFromFlags({}), undefined);
+  assert.deepEqual(tlsFromFlags({ tlsCa: 'ca.pem', tlsCert: 'c.pem', tlsKey: 'k.pem' }), {
+    ca: 'ca.pem',
+    cert: 'c.pem',
+    key: 'k.pem',
+  });
+  assert.throws(() => tlsFromFlags({ tlsCa: 'ca.pem' }), /missing --tls-cert, --tls-key/);
 });
