@@ -65,18 +65,11 @@ function rmsNorm(x: tf.Tensor2D, gain: tf.Tensor, eps: number): tf.Tensor2D {
   return ops.rmsNorm(x, gain, eps); // fused when the native kernels are active (lm/ops.ts)
 }
 
-/** cos and sin of position·θ_i for positions start..start+T-1, each [T, head_dim/2]. */
-function ropeTables(c: ModelConfig, start: number, T: number): [tf.Tensor2D, tf.Tensor2D] {
-  const half = c.d_model / c.n_heads / 2;
-  const cos = new Float32Array(T * half);
-  const sin = new Float32Array(T * half);
-  for (let t = 0; t < T; t++)
-    for (let i = 0; i < half; i++) {
-      const angle = (start + t) * Math.pow(c.rope_theta, -i / half);
-      cos[t * half + i] = Math.cos(angle);
-      sin[t * half + i] = Math.sin(angle);
-    }
-  return [tf.tensor2d(cos, [T, half]), tf.tensor2d(sin, [T, half])];
+/** cos and sin of position·θ_i for positions start..start+T-1 as tensors, each [T, head_dim/2] (lm/ops.ts computes and caches them). */
+function ropeTensors(c: ModelConfig, start: number, T: number): [tf.Tensor2D, tf.Tensor2D] {
+  const headDim = c.d_model / c.n_heads;
+  const { cos, sin } = ops.ropeTables(c.rope_theta, headDim, start, T);
+  return [tf.tensor2d(cos, [T, headDim / 2]), tf.tensor2d(sin, [T, headDim / 2])];
 }
 
 /** Rotates the two halves of each head's vector ([B, H, T, head_dim]), as Llama's reference code does. */
@@ -99,6 +92,12 @@ function splitHeads(x: tf.Tensor2D, B: number, T: number, heads: number): tf.Ten
   return x.reshape([B, T, heads, -1]).transpose([0, 2, 1, 3]);
 }
 
+/** What the plain attention path needs at every layer, built once per forward pass. */
+interface PlainAttentionTables {
+  rope: [tf.Tensor2D, tf.Tensor2D];
+  mask: tf.Tensor2D;
+}
+
 function attention(
   p: (name: string) => tf.Variable,
   l: number,
@@ -107,16 +106,17 @@ function attention(
   B: number,
   T: number,
   start: number,
-  cache?: KvCache,
+  cache: KvCache | undefined,
+  plain: PlainAttentionTables | null, // null when the fused kernel runs
 ): tf.Tensor2D {
-  if (!cache && ops.fusedKernelsActive()) {
+  if (!plain) {
     const dims = { B, T, H: c.n_heads, Hkv: c.n_kv_heads };
     const [q, k, v] = (['wq', 'wk', 'wv'] as const).map((w) => linear(x, p(`layers.${l}.${w}`)));
     return linear(ops.fusedSelfAttention(q, k, v, dims, c.rope_theta), p(`layers.${l}.wo`));
   }
   const headDim = c.d_model / c.n_heads;
   const group = c.n_heads / c.n_kv_heads; // query heads that share one key/value head
-  const [cos, sin] = ropeTables(c, start, T);
+  const [cos, sin] = plain.rope;
   const q = applyRope(splitHeads(linear(x, p(`layers.${l}.wq`)), B, T, c.n_heads), cos, sin);
   let k = applyRope(splitHeads(linear(x, p(`layers.${l}.wk`)), B, T, c.n_kv_heads), cos, sin);
   let v = splitHeads(linear(x, p(`layers.${l}.wv`)), B, T, c.n_kv_heads);
@@ -133,7 +133,7 @@ function attention(
   const scores = tf
     .matMul(qGrouped, k, false, true)
     .mul(1 / Math.sqrt(headDim))
-    .add(causalMask(start, T, group));
+    .add(plain.mask);
   const out = tf.matMul(tf.softmax(scores), v).reshape([B, c.n_heads, T, headDim]);
   return linear(out.transpose([0, 2, 1, 3]).reshape([B * T, c.d_model]), p(`layers.${l}.wo`));
 }
@@ -158,9 +158,13 @@ export function forward(
   const p = (name: string) => params.get(name)!;
   const [B, T] = tokens.shape;
   const start = options.cache?.length ?? 0;
+  const plain =
+    !options.cache && ops.fusedKernelsActive()
+      ? null
+      : { rope: ropeTensors(c, start, T), mask: causalMask(start, T, c.n_heads / c.n_kv_heads) };
   let x = tf.gather(p('tok_embedding'), tokens.reshape([B * T])) as tf.Tensor2D;
   for (let l = 0; l < c.n_layers; l++) {
-    x = x.add(attention(p, l, rmsNorm(x, p(`layers.${l}.attn_norm`), c.norm_eps), c, B, T, start, options.cache));
+    x = x.add(attention(p, l, rmsNorm(x, p(`layers.${l}.attn_norm`), c.norm_eps), c, B, T, start, options.cache, plain));
     x = x.add(swiglu(p, l, rmsNorm(x, p(`layers.${l}.mlp_norm`), c.norm_eps)));
   }
   if (options.cache) options.cache.length = start + T;
@@ -172,10 +176,7 @@ export function forward(
   return tf.matMul(rmsNorm(x, p('final_norm'), c.norm_eps), p('tok_embedding'), false, true);
 }
 
-/**
- * Mean next-token cross-entropy in nats: −log softmax(logits)[target]. Built on logSoftmax, whose gradient
- * is one fused expression; logSumExp's goes through max() and an elementwise Equal over the whole logits.
- */
+/** Mean next-token cross-entropy in nats, −log softmax(logits)[target]: fused, or the plain composition (lm/ops.ts). */
 export function crossEntropy(logits: tf.Tensor2D, targets: tf.Tensor1D): tf.Scalar {
   return ops.crossEntropy(logits, targets);
 }
