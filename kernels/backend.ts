@@ -7,6 +7,7 @@ import * as tf from '@tensorflow/tfjs';
 import { getThreadsCount, setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
 import { wasmUnsortedSegmentSumConfig } from './wasm-unsorted-segment-sum.js';
 import { fastWasmBatchMatMulConfig } from './wasm-batch-matmul.js';
+import { wasmSharedIdentityConfig } from './wasm-identity.js';
 import { installNativeKernels } from './native-kernels.js';
 import { loadNative, warnNativeUnavailableOnce } from './native.js';
 
@@ -57,7 +58,7 @@ async function setupWasm(): Promise<BackendInfo> {
     name: 'wasm',
     description:
       `wasm (${simd ? 'SIMD' : 'no SIMD'}, ${threads} thread${threads === 1 ? '' : 's'})` +
-      ' + UnsortedSegmentSum kernel + transposed/batched-matmul fast path' +
+      ' + UnsortedSegmentSum kernel + transposed/batched-matmul fast path + copy-free Identity' +
       nativeDescription(),
   };
 }
@@ -76,7 +77,7 @@ function nativeDescription(): string {
 let wasmKernelsInstalled = false;
 
 /**
- * Registers UnsortedSegmentSum and replaces BatchMatMul on wasm. Run before the backend
+ * Registers UnsortedSegmentSum and replaces BatchMatMul and Identity on wasm. Run before the backend
  * initialises, tfjs then calls the kept setupFunc of the stock BatchMatMul (run after, that has
  * already happened). Unregistering first avoids tfjs's "already registered" warning.
  */
@@ -96,6 +97,8 @@ function installWasmKernels(): void {
   if (tf.getKernel(tf.UnsortedSegmentSum, 'wasm') === undefined) {
     tf.registerKernel(wasmUnsortedSegmentSumConfig);
   }
+  tf.unregisterKernel(tf.Identity, 'wasm');
+  tf.registerKernel(wasmSharedIdentityConfig);
   // The native sgemm BatchMatMul and fused kernels, when the addon is built; the fast path above stays
   // as their fallback for the products sgemm does not take.
   installNativeKernels('wasm', tf.getKernel(tf.BatchMatMul, 'wasm')!);

@@ -37,7 +37,7 @@ test('wasm is the default, SIMD and single-threaded, with Ringlet kernels, and s
     // The native kernels add their own clause when the addon is built (kernels/native).
     assert.match(
       info.description,
-      /^wasm \(SIMD, 1 thread\) \+ UnsortedSegmentSum kernel \+ transposed\/batched-matmul fast path( \+ native kernels \(.*\))?$/,
+      /^wasm \(SIMD, 1 thread\) \+ UnsortedSegmentSum kernel \+ transposed\/batched-matmul fast path \+ copy-free Identity( \+ native kernels \(.*\))?$/,
     );
     assert.ok(tf.getKernel('UnsortedSegmentSum', 'wasm'), 'UnsortedSegmentSum registered on wasm');
     const cpu = await setupBackend('cpu');
@@ -48,6 +48,18 @@ test('wasm is the default, SIMD and single-threaded, with Ringlet kernels, and s
     assert.equal((await setupBackend('wasm')).name, 'wasm');
   });
   assert.deepEqual(warnings, []);
+});
+
+test('on wasm a clone shares its buffer and outlives the original', async () => {
+  await setupBackend('wasm');
+  const x = tf.tensor1d([1, 2, 3]);
+  const buffers = tf.memory().numDataBuffers;
+  const y = tf.clone(x);
+  assert.equal(tf.memory().numDataBuffers, buffers, 'no second buffer');
+  x.dispose();
+  assert.deepEqual([...y.dataSync()], [1, 2, 3]);
+  y.dispose();
+  assert.equal(tf.memory().numDataBuffers, buffers - 1, 'freed with the last reference');
 });
 
 test('tensorflow backends name the missing package and how to install it', skipWithTfNode, async () => {
