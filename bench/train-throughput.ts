@@ -1,14 +1,14 @@
 // Training throughput of a preset: tokens/s and achieved GFLOP/s (6N + 12·L·d·T per token, PaLM appendix B),
 // MFU against this machine's measured FMA peak (bench/peak.ts), peak RSS, time per kernel (one profiled
-// step), on random tokens (throughput does not depend on the text). With --workers N, N worker threads,
-// one per core, each train on their own batches and average gradients through shared memory before every
-// AdamW step. With --peer, the PyTorch peer (bench/peers/torch_train.py, same architecture and batch, one
+// step), on random tokens (throughput does not depend on the text). With --workers N, N worker processes,
+// one per core, each train on their own batches and average their gradients with the ring all-reduce over
+// loopback gRPC (collective/) before every AdamW step, as `ringlet train --workers N` does minus the
+// coordinator. With --peer, the PyTorch peer (bench/peers/torch_train.py, same architecture and batch, one
 // thread) runs in the same invocation, so the ratio is measured side by side.
-import { spawnSync } from 'node:child_process';
+import { fork, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Worker } from 'node:worker_threads';
 import * as tf from '@tensorflow/tfjs';
 import { setupBackend } from '../kernels/backend.js';
 import { initParams } from '../lm/model.js';
@@ -31,120 +31,108 @@ export interface ThroughputOptions {
   profile?: boolean;
 }
 
-/** What worker threads share: one gradient slot per worker, and a barrier. */
-export interface WorkerShared {
-  rank: number;
-  workers: number;
-  grads: SharedArrayBuffer; // workers × parameters float32
-  barrier: SharedArrayBuffer; // [arrived, generation] int32
-}
+/** Sums gradient buffers across the workers, in place (the ring all-reduce in a worker process). */
+export type AllReduce = (buffers: Float32Array[], step: number) => Promise<void>;
 
-interface WorkerResult {
+export interface WorkerResult {
   backend: string;
   backend_description: string;
   step_seconds: number[];
+  allreduce_seconds: number[];
+  peak_rss_bytes: number;
   kernel_ms?: Record<string, number>;
 }
 
-function barrierWait(shared: WorkerShared): void {
-  const b = new Int32Array(shared.barrier);
-  const generation = Atomics.load(b, 1);
-  if (Atomics.add(b, 0, 1) === shared.workers - 1) {
-    Atomics.store(b, 0, 0);
-    Atomics.add(b, 1, 1);
-    Atomics.notify(b, 1);
-  } else {
-    while (Atomics.load(b, 1) === generation) Atomics.wait(b, 1, generation, 1000);
-  }
-}
-
-/** One worker's timed steps (and, on rank 0, a profiled step). */
-export async function runThroughput(o: ThroughputOptions, shared?: WorkerShared): Promise<WorkerResult> {
+/** One worker's timed steps (and, alone, a profiled step). With `ring`, gradients are averaged through it. */
+export async function runThroughput(
+  o: ThroughputOptions,
+  ring?: { rank: number; workers: number; allReduce: AllReduce },
+): Promise<WorkerResult> {
   const backend = await setupBackend(o.backend as never);
   const model = presetConfig(o.preset);
   const params = initParams(model, 1); // the same seed in every worker: identical replicas
   const optimizer = new AdamW(params, { beta1: 0.9, beta2: 0.95, eps: 1e-8, weightDecay: 0.1 });
-  const rng = new Rng(7 + (shared?.rank ?? 0));
+  const rng = new Rng(7 + (ring?.rank ?? 0));
   const batch = (): Batch => {
     const n = o.batchSize * model.context;
     const inputs = new Int32Array(n).map(() => rng.int(model.vocab));
     const targets = new Int32Array(n).map(() => rng.int(model.vocab));
     return { inputs, targets, batch: o.batchSize, context: model.context };
   };
-  const total = parameterCount(model).total;
-  const step = shared
-    ? () => {
+  const allreduceSeconds: number[] = [];
+  let stepNumber = 0;
+  const step = ring
+    ? async () => {
         const { grads } = computeGradients(params, model, [batch()]);
-        const all = new Float32Array(shared.grads);
-        let offset = shared.rank * total;
-        for (const g of grads.values()) {
-          all.set(g.dataSync() as Float32Array, offset);
-          offset += g.size;
-        }
-        barrierWait(shared);
-        const averaged = new Map<string, tf.Tensor>();
-        offset = 0;
-        for (const [name, g] of grads) {
-          const sum = new Float32Array(g.size);
-          for (let w = 0; w < shared.workers; w++) {
-            const slot = all.subarray(w * total + offset, w * total + offset + g.size);
-            for (let i = 0; i < sum.length; i++) sum[i] += slot[i];
-          }
-          for (let i = 0; i < sum.length; i++) sum[i] /= shared.workers;
-          averaged.set(name, tf.tensor(sum, g.shape));
-          offset += g.size;
-          g.dispose();
-        }
-        barrierWait(shared); // every worker has read every slot before any writes the next step's
+        const flat = [...grads.values()].map((g) => g.dataSync() as Float32Array);
+        const started = performance.now();
+        await ring.allReduce(flat, ++stepNumber);
+        allreduceSeconds.push((performance.now() - started) / 1000);
+        const averaged = new Map(
+          [...grads].map(([name, g], i) => [name, tf.tidy(() => tf.tensor(flat[i], g.shape).div(ring.workers))]),
+        );
+        tf.dispose([...grads.values()]);
         applyGradients(optimizer, averaged, 1e-3, 1);
         tf.dispose([...averaged.values()]);
       }
-    : () => trainStep(params, model, optimizer, [batch()], 1e-3, 1);
-  for (let i = 0; i < o.warmupSteps; i++) step();
+    : async () => void trainStep(params, model, optimizer, [batch()], 1e-3, 1);
+  for (let i = 0; i < o.warmupSteps; i++) await step();
+  allreduceSeconds.length = 0;
   const stepSeconds: number[] = [];
   for (let i = 0; i < o.steps; i++) {
     const started = performance.now();
-    step();
+    await step();
     stepSeconds.push((performance.now() - started) / 1000);
   }
   let kernelMs: Record<string, number> | undefined;
-  if (o.profile !== false && (shared?.rank ?? 0) === 0 && !shared) {
-    const profile = await tf.profile(() => {
-      step();
-    });
+  if (o.profile !== false && !ring) {
+    const profile = await tf.profile(() => step());
     const sums = new Map<string, number>();
     for (const k of profile.kernels) sums.set(k.name, (sums.get(k.name) ?? 0) + Number(k.kernelTimeMs));
     kernelMs = Object.fromEntries([...sums].sort((a, b) => b[1] - a[1]).map(([n, ms]) => [n, Math.round(ms * 10) / 10]));
   }
-  return { backend: backend.name, backend_description: backend.description, step_seconds: stepSeconds, kernel_ms: kernelMs };
+  return {
+    backend: backend.name,
+    backend_description: backend.description,
+    step_seconds: stepSeconds,
+    allreduce_seconds: allreduceSeconds,
+    peak_rss_bytes: process.resourceUsage().maxRSS * 1024,
+    kernel_ms: kernelMs,
+  };
 }
 
+/** Messages between the benchmark and its worker processes (bench/train-worker.ts). */
+export type WorkerMessage =
+  | { address: string } // worker → parent: its collective endpoint is listening
+  | { ring: string[] } // parent → worker: every rank's endpoint, in rank order
+  | { result: WorkerResult }
+  | { error: string };
+
 function runWorkers(o: ThroughputOptions, workers: number): Promise<WorkerResult[]> {
-  const model = presetConfig(o.preset);
-  const total = parameterCount(model).total;
-  const grads = new SharedArrayBuffer(workers * total * 4);
-  const barrier = new SharedArrayBuffer(8);
-  const isTs = import.meta.url.endsWith('.ts');
-  const file = new URL(`./train-worker.${isTs ? 'ts' : 'js'}`, import.meta.url);
-  return Promise.all(
-    Array.from(
-      { length: workers },
-      (_, rank) =>
-        new Promise<WorkerResult>((resolve, reject) => {
-          const workerData = { options: { ...o, profile: false }, shared: { rank, workers, grads, barrier } };
-          // From the TypeScript sources (tsx), the worker registers tsx's loader before importing the file.
-          const w = isTs
-            ? new Worker(`import('tsx/esm/api').then((t) => { t.register(); return import(${JSON.stringify(file.href)}); })`, {
-                eval: true,
-                workerData,
-              })
-            : new Worker(file, { workerData });
-          w.once('message', resolve);
-          w.once('error', reject);
-          w.once('exit', (code) => code !== 0 && reject(new Error(`worker ${rank} exited with status ${code}`)));
-        }),
-    ),
+  const file = fileURLToPath(new URL(`./train-worker.${import.meta.url.endsWith('.ts') ? 'ts' : 'js'}`, import.meta.url));
+  // fork() passes this process's execArgv on, so from the TypeScript sources the children load tsx too.
+  const children: ChildProcess[] = Array.from({ length: workers }, (_, rank) =>
+    fork(file, [JSON.stringify({ options: { ...o, profile: false }, rank, workers })], { serialization: 'advanced' }),
   );
+  const message = (child: ChildProcess, rank: number) =>
+    new Promise<WorkerMessage>((resolve, reject) => {
+      const onExit = (code: number | null) => reject(new Error(`bench worker ${rank} exited with status ${code}`));
+      child.once('exit', onExit);
+      child.once('message', (m: WorkerMessage) => {
+        child.off('exit', onExit);
+        if ('error' in m) reject(new Error(`bench worker ${rank}: ${m.error}`));
+        else resolve(m);
+      });
+    });
+  const run = async () => {
+    const addresses = (await Promise.all(children.map(message))).map((m) => (m as { address: string }).address);
+    const results = Promise.all(children.map(message));
+    for (const child of children) child.send({ ring: addresses } satisfies WorkerMessage);
+    return (await results).map((m) => (m as { result: WorkerResult }).result);
+  };
+  return run().finally(() => {
+    for (const child of children) if (child.exitCode === null) child.kill();
+  });
 }
 
 function peerScript(): string {
@@ -200,11 +188,12 @@ export async function benchTrainThroughput(o: ThroughputOptions) {
   const peak = measurePeak(0.9, workers);
   const results = workers === 1 ? [await runThroughput(o)] : await runWorkers(o, workers);
   const tokensPerStep = o.batchSize * model.context;
-  // Workers step in lockstep (the gradient exchange is a barrier): tokens/s is the sum over workers.
+  // Workers step in lockstep (the all-reduce waits for every rank): tokens/s is the sum over workers.
   const perWorker = results.map((r) => (tokensPerStep * r.step_seconds.length) / r.step_seconds.reduce((a, b) => a + b, 0));
   const tokensPerS = perWorker.reduce((a, b) => a + b, 0);
   const gflops = (tokensPerS * flopsPerToken(model)) / 1e9;
   const peakGflops = peak.gflops_per_core * workers;
+  const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
   const sorted = [...results[0].step_seconds].sort((a, b) => a - b);
   const peer = o.peer ? runPeer(model, o.batchSize, o.steps, o.warmupSteps) : null;
   const peerGenerous = peer ? peer.tokens_per_s * workers : null;
@@ -226,7 +215,9 @@ export async function benchTrainThroughput(o: ThroughputOptions) {
     mfu: gflops / peakGflops,
     step_s_median: sorted[Math.floor(sorted.length / 2)],
     step_s_min: sorted[0],
-    peak_rss_bytes: process.resourceUsage().maxRSS * 1024,
+    ...(workers > 1 ? { allreduce_s_median: median(results.flatMap((r) => r.allreduce_seconds)) } : {}),
+    // Per worker: the largest of the workers' own peak RSS (with one worker, this process's).
+    peak_rss_bytes: Math.max(...results.map((r) => r.peak_rss_bytes)),
     ...(results[0].kernel_ms ? { kernel_ms: results[0].kernel_ms } : {}),
     ...(peer
       ? {

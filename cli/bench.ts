@@ -13,7 +13,12 @@ const trainBench = new Command('train')
   .option('--batch-size <n>', 'windows per step', intArg('--batch-size'), 16)
   .option('--steps <n>', 'timed steps', intArg('--steps'), 10)
   .option('--warmup-steps <n>', 'untimed steps first', intArg('--warmup-steps'), 2)
-  .option('--workers <n>', 'data-parallel workers, one thread each, gradients averaged every step', intArg('--workers'), 1)
+  .option(
+    '--workers <n>',
+    'data-parallel worker processes, gradients averaged by the ring all-reduce every step',
+    intArg('--workers'),
+    1,
+  )
   .option('--peer', 'also run the PyTorch peer (bench/peers/torch_train.py, 1 thread) in the same invocation')
   .option('--json', 'print a JSON summary as the last line')
   .action((opts) =>
@@ -75,7 +80,12 @@ const scalingBench = new Command('scaling')
   .option('--data <dir>', 'dataset folder from `ringlet data prepare` (the main job prepares runs/data/eng)', 'runs/data/eng')
   .option('--preset <name>', 'model preset', 'micro')
   .option('--steps <n>', 'optimizer steps per run', intArg('--steps'), 10)
-  .option('--batch-size <n>', 'global batch in windows', intArg('--batch-size'), 16)
+  .option(
+    '--batch-size <n>',
+    'windows per worker per step (weak scaling: 2 workers take twice the global batch)',
+    intArg('--batch-size'),
+    16,
+  )
   .option('--json', 'print a JSON summary as the last line')
   .action((opts) =>
     runCommand(opts, () => benchScaling({ data: opts.data, preset: opts.preset, steps: opts.steps, batchSize: opts.batchSize })),
