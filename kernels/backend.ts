@@ -9,6 +9,7 @@ import { wasmUnsortedSegmentSumConfig } from './wasm-unsorted-segment-sum.js';
 import { fastWasmBatchMatMulConfig } from './wasm-batch-matmul.js';
 import { wasmSharedIdentityConfig } from './wasm-identity.js';
 import { installNativeKernels } from './native-kernels.js';
+import { installLeanGradients } from './lean-gradients.js';
 import { loadNative, warnNativeUnavailableOnce } from './native.js';
 
 export const BACKEND_NAMES = ['wasm', 'cpu', 'tensorflow', 'tensorflow-gpu', 'auto'] as const;
@@ -29,6 +30,7 @@ type TfNodeBackend = keyof typeof TF_NODE_PACKAGES;
 
 /** Makes `name` the active tfjs backend and says what it is. */
 export async function setupBackend(name: BackendName = 'wasm'): Promise<BackendInfo> {
+  installLeanGradients(); // every backend: gradients freed as the backward pass goes
   switch (name) {
     case 'wasm':
       return setupWasm();

@@ -22,8 +22,7 @@ export const KERNELS = {
   rope: 'RingletRope',
   attention: 'RingletAttention',
   attentionGrad: 'RingletAttentionGrad',
-  crossEntropy: 'RingletCrossEntropy',
-  crossEntropyGrad: 'RingletCrossEntropyGrad',
+  linearCrossEntropy: 'RingletLinearCrossEntropy',
   adamw: 'RingletAdamW',
 } as const;
 
@@ -106,6 +105,7 @@ const cpuIo: Io = {
 };
 
 const f32 = (a: Arr) => a as Float32Array;
+const EMPTY = new Float32Array(0);
 
 // ---- BatchMatMul through sgemm.
 
@@ -265,30 +265,16 @@ function fusedKernels(native: NativeKernels, io: Io): Array<[string, KernelFunc]
       },
     ],
     [
-      KERNELS.crossEntropy,
-      ({ inputs, backend }) => {
-        const { logits, targets } = inputs as Record<string, TensorInfo>;
-        const [rows, V] = logits.shape;
-        return io.run(
-          backend,
-          [logits, targets],
-          [
-            [[rows], 'float32'],
-            [[rows], 'float32'],
-          ],
-          ([lv, tv], [loss, lse]) => native.xentFwd(f32(lv), tv as Int32Array, loss, lse, rows, V),
-        );
-      },
-    ],
-    [
-      KERNELS.crossEntropyGrad,
-      ({ inputs, backend }) => {
-        const { logits, targets, lse, dy } = inputs as Record<string, TensorInfo>;
-        const [rows, V] = logits.shape;
-        return t(
-          io.run(backend, [logits, targets, lse, dy], [[logits.shape, 'float32']], ([lv, tv, sv, dyv], [dl]) =>
-            native.xentBwd(f32(lv), tv as Int32Array, f32(sv), f32(dyv), dl, rows, V),
-          )[0],
+      KERNELS.linearCrossEntropy,
+      ({ inputs, backend, attrs }) => {
+        const { h, w, targets } = inputs as Record<string, TensorInfo>;
+        const { withGrad } = attrs as unknown as { withGrad: boolean };
+        const [rows, d] = h.shape;
+        const V = w.shape[0];
+        const outputs: Array<[number[], 'float32']> = [[[rows], 'float32']];
+        if (withGrad) outputs.push([h.shape, 'float32'], [w.shape, 'float32']);
+        return io.run(backend, [h, w, targets], outputs, ([hv, wv, tv], [loss, dh, dw]) =>
+          native.linearXent(f32(hv), f32(wv), tv as Int32Array, loss, dh ?? EMPTY, dw ?? EMPTY, rows, d, V, withGrad),
         );
       },
     ],

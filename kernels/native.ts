@@ -51,6 +51,19 @@ export interface NativeKernels {
   ): void;
   xentFwd(logits: F32, targets: I32, loss: F32, lse: F32, rows: number, V: number): void;
   xentBwd(logits: F32, targets: I32, lse: F32, dloss: F32, dlogits: F32, rows: number, V: number): void;
+  /** Output projection and cross-entropy by chunks of rows (addon.cc LinearXent); dh and dw only with withGrad. */
+  linearXent(
+    h: F32,
+    w: F32,
+    targets: I32,
+    loss: F32,
+    dh: F32,
+    dw: F32,
+    rows: number,
+    d: number,
+    V: number,
+    withGrad: boolean,
+  ): void;
   adamw(
     p: F32,
     g: F32,

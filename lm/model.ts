@@ -141,15 +141,15 @@ function attention(
 function swiglu(p: (name: string) => tf.Variable, l: number, x: tf.Tensor2D): tf.Tensor2D {
   const gate = linear(x, p(`layers.${l}.w_gate`));
   const up = linear(x, p(`layers.${l}.w_up`));
-  return linear(ops.swigluGate(gate, up), p(`layers.${l}.w_down`));
+  return ops.swigluDown(gate, up, p(`layers.${l}.w_down`) as tf.Tensor as tf.Tensor2D);
 }
 
 /**
- * Logits [B·T, vocab] for tokens [B, T] (or only the last position's, [B, vocab], with lastOnly).
- * With a cache, the tokens continue the cached sequence and their keys and values are appended to it;
- * the caller owns the cache's tensors and disposes the ones it replaces.
+ * The final normalised hidden states [B·T, d] for tokens [B, T] (or only the last position's, [B, d], with
+ * lastOnly). With a cache, the tokens continue the cached sequence and their keys and values are appended
+ * to it; the caller owns the cache's tensors and disposes the ones it replaces.
  */
-export function forward(
+export function hidden(
   params: Params,
   c: ModelConfig,
   tokens: tf.Tensor2D,
@@ -164,8 +164,11 @@ export function forward(
       : { rope: ropeTensors(c, start, T), mask: causalMask(start, T, c.n_heads / c.n_kv_heads) };
   let x = tf.gather(p('tok_embedding'), tokens.reshape([B * T])) as tf.Tensor2D;
   for (let l = 0; l < c.n_layers; l++) {
-    x = x.add(attention(p, l, rmsNorm(x, p(`layers.${l}.attn_norm`), c.norm_eps), c, B, T, start, options.cache, plain));
-    x = x.add(swiglu(p, l, rmsNorm(x, p(`layers.${l}.mlp_norm`), c.norm_eps)));
+    x = ops.residualAdd(
+      x,
+      attention(p, l, rmsNorm(x, p(`layers.${l}.attn_norm`), c.norm_eps), c, B, T, start, options.cache, plain),
+    );
+    x = ops.residualAdd(x, swiglu(p, l, rmsNorm(x, p(`layers.${l}.mlp_norm`), c.norm_eps)));
   }
   if (options.cache) options.cache.length = start + T;
   if (options.lastOnly)
@@ -173,15 +176,25 @@ export function forward(
       .reshape([B, T, c.d_model])
       .slice([0, T - 1, 0], [B, 1, c.d_model])
       .reshape([B, c.d_model]);
-  return tf.matMul(rmsNorm(x, p('final_norm'), c.norm_eps), p('tok_embedding'), false, true);
+  return rmsNorm(x, p('final_norm'), c.norm_eps);
 }
 
-/** Mean next-token cross-entropy in nats, −log softmax(logits)[target]: fused, or the plain composition (lm/ops.ts). */
-export function crossEntropy(logits: tf.Tensor2D, targets: tf.Tensor1D): tf.Scalar {
-  return ops.crossEntropy(logits, targets);
+/** Logits [B·T, vocab] (or [B, vocab] with lastOnly): the hidden states through the tied embedding. */
+export function forward(
+  params: Params,
+  c: ModelConfig,
+  tokens: tf.Tensor2D,
+  options: { cache?: KvCache; lastOnly?: boolean } = {},
+): tf.Tensor2D {
+  return tf.matMul(hidden(params, c, tokens, options), params.get('tok_embedding')!, false, true);
 }
 
-/** The training objective for a batch: inputs and targets are [B, T] int32, targets shifted by one. */
+/**
+ * Mean next-token cross-entropy in nats for a batch, the training objective: inputs and targets are [B, T]
+ * int32, targets shifted by one. The output projection and the loss are one operation (lm/ops.ts), so the
+ * fused path never holds the whole [B·T, vocab] logits.
+ */
 export function lossOn(params: Params, c: ModelConfig, inputs: tf.Tensor2D, targets: tf.Tensor2D): tf.Scalar {
-  return crossEntropy(forward(params, c, inputs), targets.reshape([-1]) as tf.Tensor1D);
+  const embedding = params.get('tok_embedding')! as tf.Tensor as tf.Tensor2D;
+  return ops.linearCrossEntropy(hidden(params, c, inputs), embedding, targets.reshape([-1]) as tf.Tensor1D);
 }

@@ -32,22 +32,52 @@ export function plainRmsNorm(x: tf.Tensor2D, gain: tf.Tensor, eps: number): tf.T
   return x.mul(tf.rsqrt(x.square().mean(-1, true).add(eps))).mul(gain);
 }
 
-// ---- SwiGLU's gate: silu(gate)·up, elementwise.
+// ---- SwiGLU's gate and the down projection: (silu(gate)·up)·w_down. Fused, the gated product is not kept
+// for the backward pass (which would hold a [rows, ffn_hidden] tensor per layer until then): the backward
+// recomputes it from gate and up, an elementwise pass, to form w_down's gradient.
 
-export function swigluGate(gate: tf.Tensor2D, up: tf.Tensor2D): tf.Tensor2D {
-  if (!fusedKernelsActive()) return plainSwigluGate(gate, up);
-  const op = tf.customGrad((a, b, save) => {
-    (save as tf.GradSaveFunc)([a as tf.Tensor, b as tf.Tensor]);
+export function swigluDown(gate: tf.Tensor2D, up: tf.Tensor2D, wDown: tf.Tensor2D): tf.Tensor2D {
+  if (!fusedKernelsActive()) return tf.matMul(plainSwigluGate(gate, up), wDown);
+  const swiglu = (a: tf.Tensor, b: tf.Tensor) => run(KERNELS.swiglu, { a, b }) as tf.Tensor2D;
+  const op = tf.customGrad((a, b, w, save) => {
+    (save as tf.GradSaveFunc)([a as tf.Tensor, b as tf.Tensor, w as tf.Tensor]);
+    const gated = swiglu(a as tf.Tensor, b as tf.Tensor);
+    const value = tf.matMul(gated, w as tf.Tensor2D);
+    gated.dispose();
     return {
-      value: run(KERNELS.swiglu, { a: a as tf.Tensor, b: b as tf.Tensor }) as tf.Tensor,
-      gradFunc: (dy: tf.Tensor, [as, bs]: Saved) => runMany(KERNELS.swigluGrad, { a: as, b: bs, dy }),
+      value,
+      gradFunc: (dy: tf.Tensor, [as, bs, ws]: Saved) => {
+        const gated = swiglu(as, bs);
+        const dw = tf.matMul(gated, dy as tf.Tensor2D, true, false);
+        gated.dispose();
+        const [da, db] = runMany(KERNELS.swigluGrad, {
+          a: as,
+          b: bs,
+          dy: tf.matMul(dy as tf.Tensor2D, ws as tf.Tensor2D, false, true),
+        });
+        return [da, db, dw];
+      },
     };
   });
-  return op(gate, up) as tf.Tensor2D;
+  return op(gate, up, wDown) as tf.Tensor2D;
 }
 
 export function plainSwigluGate(gate: tf.Tensor2D, up: tf.Tensor2D): tf.Tensor2D {
   return gate.mul(tf.sigmoid(gate)).mul<tf.Tensor2D>(up);
+}
+
+// ---- The residual stream's addition of two same-shaped tensors. tf.add saves both operands for its
+// backward pass only to read their shapes (for broadcasting); with equal shapes the gradient is dy for
+// both, so the fused path saves nothing and the branch outputs can go as soon as the forward pass is done.
+
+export function residualAdd(x: tf.Tensor2D, y: tf.Tensor2D): tf.Tensor2D {
+  if (!fusedKernelsActive()) return x.add(y);
+  if (!tf.util.arraysEqual(x.shape, y.shape)) throw new Error(`residualAdd: shapes [${x.shape}] and [${y.shape}] differ`);
+  const op = tf.customGrad((a, b) => ({
+    value: tf.add(a as tf.Tensor, b as tf.Tensor),
+    gradFunc: (dy: tf.Tensor) => [dy, dy],
+  }));
+  return op(x, y) as tf.Tensor2D;
 }
 
 // ---- Rotary position embeddings on [B·T, heads·hd] (each head's two halves rotate, as in Llama's
@@ -133,23 +163,33 @@ export function fusedSelfAttention(
   return fusedCausalAttention(fusedRope(q, dims.T, dims.H, ropeTheta), fusedRope(k, dims.T, dims.Hkv, ropeTheta), v, dims);
 }
 
-// ---- Mean softmax cross-entropy of logits [rows, V] against int32 targets [rows], in nats.
+// ---- Mean softmax cross-entropy of the output projection h·wᵀ (h [rows, d], w [V, d]) against int32
+// targets [rows], in nats. Fused, the [rows, V] logits never exist whole (kernels/native addon.cc
+// LinearXent), and under a gradient tape the gradients of h and w come out of the same pass, since the
+// loss is the last operation; outside one (evaluation) only the loss is computed.
 
-export function crossEntropy(logits: tf.Tensor2D, targets: tf.Tensor1D): tf.Scalar {
-  if (!fusedKernelsActive()) return plainCrossEntropy(logits, targets);
-  const rows = logits.shape[0];
-  const op = tf.customGrad((lIn, tIn, save) => {
-    const [loss, lse] = runMany(KERNELS.crossEntropy, { logits: lIn as tf.Tensor, targets: tIn as tf.Tensor });
-    (save as tf.GradSaveFunc)([lIn as tf.Tensor, tIn as tf.Tensor, lse]);
+export function linearCrossEntropy(h: tf.Tensor2D, w: tf.Tensor2D, targets: tf.Tensor1D): tf.Scalar {
+  if (!fusedKernelsActive()) return plainCrossEntropy(tf.matMul(h, w, false, true), targets);
+  if (!gradientsBeingTaken())
+    return tf.tidy(() => runMany(KERNELS.linearCrossEntropy, { h, w, targets }, { withGrad: false })[0].mean() as tf.Scalar);
+  const op = tf.customGrad((hIn, wIn, tIn, save) => {
+    const [loss, dh, dw] = runMany(
+      KERNELS.linearCrossEntropy,
+      { h: hIn as tf.Tensor, w: wIn as tf.Tensor, targets: tIn as tf.Tensor },
+      { withGrad: true },
+    );
+    (save as tf.GradSaveFunc)([dh, dw]);
     return {
       value: loss.mean() as tf.Scalar,
-      gradFunc: (dy: tf.Tensor, [ls, ts, ss]: Saved) => [
-        run(KERNELS.crossEntropyGrad, { logits: ls, targets: ts, lse: ss, dy: tf.fill([rows], 1 / rows).mul(dy) }) as tf.Tensor,
-        tf.zeros(ts.shape), // targets are integers: no gradient
-      ],
+      gradFunc: (dy: tf.Tensor, [dhs, dws]: Saved) => [dhs.mul(dy), dws.mul(dy), tf.zeros((tIn as tf.Tensor).shape)],
     };
   });
-  return op(logits, targets) as tf.Scalar;
+  return op(h, w, targets) as tf.Scalar;
+}
+
+/** Whether a gradient tape is recording (tf.variableGrads and friends run their function under one). */
+function gradientsBeingTaken(): boolean {
+  return (tf.engine() as unknown as { state: { gradientDepth: number } }).state.gradientDepth > 0;
 }
 
 /**

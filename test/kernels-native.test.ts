@@ -273,6 +273,8 @@ forEachSimd('RoPE forward and backward match float64, numerically checked', (n, 
 forEachSimd('causal attention forward and backward match float64 (GQA, several key blocks), numerically checked', (n, rng) => {
   for (const [B, T, H, Hkv, hd] of [
     [1, 70, 2, 1, 10], // T > the 64-key block: the online softmax rescales across blocks
+    [1, 150, 4, 2, 32], // three blocks, the last of 22 queries (a part-filled group of keys); whole vectors of head size
+    [2, 67, 3, 1, 48], // head size padded to whole micro-tiles; a last block of 3 queries
     [2, 9, 3, 3, 7],
     [1, 1, 1, 1, 5],
   ]) {

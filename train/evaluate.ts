@@ -1,7 +1,7 @@
 // Validation figures: mean loss in nats per token, and bits per byte, which does not depend on the
 // tokenizer (so English and Swedish models, or two vocabularies, compare fairly).
 import * as tf from '@tensorflow/tfjs';
-import { crossEntropy, forward, type Params } from '../lm/model.js';
+import { lossOn, type Params } from '../lm/model.js';
 import type { ModelConfig } from '../lm/model-config.js';
 import { chunkBatch, type Batch, type TokenArray } from './batches.js';
 
@@ -15,8 +15,9 @@ export function evaluate(
   let nats = 0;
   for (const b of chunkBatch(windows, batchSize)) {
     nats += tf.tidy(() => {
-      const logits = forward(params, model, tf.tensor2d(b.inputs, [b.batch, b.context], 'int32'));
-      return crossEntropy(logits, tf.tensor1d(b.targets, 'int32')).dataSync()[0] * b.targets.length;
+      const inputs = tf.tensor2d(b.inputs, [b.batch, b.context], 'int32');
+      const targets = tf.tensor2d(b.targets, [b.batch, b.context], 'int32');
+      return lossOn(params, model, inputs, targets).dataSync()[0] * b.targets.length;
     });
   }
   let bytes = 0;

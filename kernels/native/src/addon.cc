@@ -5,6 +5,7 @@
 #include <node_api.h>
 #include <cblas.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdint>
@@ -186,6 +187,20 @@ void check_attention_dims(long H, long Hkv, long hd) {
   if (hd == 0 || hd > 512) throw ArgError{"attention: head size must be 1..512", true};
 }
 
+// The attention kernels' scratch: attn_scratch_floats(T, hd) floats (kernels.h) from a 64-byte boundary,
+// so their tiles start on cache lines and whole AVX-512 vectors.
+class AttnScratch {
+ public:
+  AttnScratch(long T, long hd) : buf_(attn_scratch_floats(T, hd) + 16) {}
+  float* data() {
+    const auto at = reinterpret_cast<std::uintptr_t>(buf_.data());
+    return reinterpret_cast<float*>((at + 63) & ~std::uintptr_t{63});
+  }
+
+ private:
+  std::vector<float> buf_;
+};
+
 // attnFwd(q, k, v, o, lse, B, T, H, Hkv, hd)
 napi_value AttnFwd(napi_env env, napi_callback_info info) {
   return guard(env, [&] {
@@ -193,9 +208,11 @@ napi_value AttnFwd(napi_env env, napi_callback_info info) {
     const long B = a.dim(5, "B"), T = a.dim(6, "T"), H = a.dim(7, "H"), Hkv = a.dim(8, "Hkv"), hd = a.dim(9, "hd");
     check_attention_dims(H, Hkv, hd);
     const long nq = B * T * H * hd, nk = B * T * Hkv * hd;
-    std::vector<float> scratch(2 * T * hd);
-    g_kernels->attn_fwd(a.f32(0, nq, "q"), a.f32(1, nk, "k"), a.f32(2, nk, "v"), a.f32(3, nq, "o"),
-                        a.f32(4, B * H * T, "lse"), B, T, H, Hkv, hd, scratch.data());
+    const float *q = a.f32(0, nq, "q"), *k = a.f32(1, nk, "k"), *v = a.f32(2, nk, "v");
+    float *o = a.f32(3, nq, "o"), *lse = a.f32(4, B * H * T, "lse");
+    // After the length checks, which bound T (unless B is 0: then there is nothing to do).
+    AttnScratch scratch(B > 0 ? T : 0, hd);
+    g_kernels->attn_fwd(q, k, v, o, lse, B, T, H, Hkv, hd, scratch.data());
     return undefined(env);
   });
 }
@@ -207,10 +224,11 @@ napi_value AttnBwd(napi_env env, napi_callback_info info) {
     const long B = a.dim(9, "B"), T = a.dim(10, "T"), H = a.dim(11, "H"), Hkv = a.dim(12, "Hkv"), hd = a.dim(13, "hd");
     check_attention_dims(H, Hkv, hd);
     const long nq = B * T * H * hd, nk = B * T * Hkv * hd;
-    std::vector<float> scratch(2 * T * hd);
-    g_kernels->attn_bwd(a.f32(0, nq, "q"), a.f32(1, nk, "k"), a.f32(2, nk, "v"), a.f32(3, nq, "o"),
-                        a.f32(4, B * H * T, "lse"), a.f32(5, nq, "dout"), a.f32(6, nq, "dq"), a.f32(7, nk, "dk"),
-                        a.f32(8, nk, "dv"), B, T, H, Hkv, hd, scratch.data());
+    const float *q = a.f32(0, nq, "q"), *k = a.f32(1, nk, "k"), *v = a.f32(2, nk, "v"), *o = a.f32(3, nq, "o");
+    const float *lse = a.f32(4, B * H * T, "lse"), *dout = a.f32(5, nq, "dout");
+    float *dq = a.f32(6, nq, "dq"), *dk = a.f32(7, nk, "dk"), *dv = a.f32(8, nk, "dv");
+    AttnScratch scratch(B > 0 ? T : 0, hd);  // after the length checks, as in AttnFwd
+    g_kernels->attn_bwd(q, k, v, o, lse, dout, dq, dk, dv, B, T, H, Hkv, hd, scratch.data());
     return undefined(env);
   });
 }
@@ -231,6 +249,45 @@ napi_value XentFwd(napi_env env, napi_callback_info info) {
     const int32_t* t = a.i32(1, rows, "targets");
     check_targets(t, rows, V);
     g_kernels->xent_fwd(a.f32(0, rows * V, "logits"), t, a.f32(2, rows, "loss"), a.f32(3, rows, "lse"), rows, V);
+    return undefined(env);
+  });
+}
+
+// linearXent(h, w, targets, loss, dh, dw, rows, d, V, withGrad): the output projection and the softmax
+// cross-entropy in one pass over chunks of rows, so the [rows, V] logits never exist whole: per chunk,
+// logits = h·wᵀ, the loss and log-sum-exp; with withGrad also, since the loss is the last operation and
+// its gradient is known, dlogits = (softmax − onehot)/rows in place of the logits, dh = dlogits·w and
+// dw += dlogitsᵀ·h (the mean loss's gradients; the caller scales them by the upstream gradient).
+// Same FLOPs as the unfused forward and backward, no recomputation. Without withGrad, dh and dw are unused.
+napi_value LinearXent(napi_env env, napi_callback_info info) {
+  return guard(env, [&] {
+    Args a(env, info, 10);
+    const long rows = a.dim(6, "rows"), d = a.dim(7, "d"), V = a.dim(8, "V");
+    const bool with_grad = a.flag(9);
+    const float* h = a.f32(0, rows * d, "h");
+    const float* w = a.f32(1, V * d, "w");
+    const int32_t* t = a.i32(2, rows, "targets");
+    check_targets(t, rows, V);
+    float* loss = a.f32(3, rows, "loss");
+    float* dh = with_grad ? a.f32(4, rows * d, "dh") : nullptr;
+    float* dw = with_grad ? a.f32(5, V * d, "dw") : nullptr;
+    if (rows == 0 || V == 0) return undefined(env);
+    // ~16 MB of logits per chunk: large enough for sgemm to run near its best, small next to the whole.
+    const long chunk = std::max(1L, std::min(rows, (4L << 20) / V));
+    std::vector<float> logits(chunk * V), lse(chunk), dloss(chunk, 1.0f / (float)rows);
+    if (with_grad && d > 0) std::memset(dw, 0, sizeof(float) * V * d);
+    for (long r0 = 0; r0 < rows; r0 += chunk) {
+      const long n = std::min(chunk, rows - r0);
+      if (d > 0)
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, V, d, 1.0f, h + r0 * d, d, w, d, 0.0f, logits.data(), V);
+      else
+        std::memset(logits.data(), 0, sizeof(float) * n * V);
+      g_kernels->xent_fwd(logits.data(), t + r0, loss + r0, lse.data(), n, V);
+      if (!with_grad || d == 0) continue;
+      g_kernels->xent_bwd(logits.data(), t + r0, lse.data(), dloss.data(), logits.data(), n, V);  // in place
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, d, V, 1.0f, logits.data(), V, w, d, 0.0f, dh + r0 * d, d);
+      cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, V, d, n, 1.0f, logits.data(), V, h + r0 * d, d, 1.0f, dw, d);
+    }
     return undefined(env);
   });
 }
@@ -356,6 +413,7 @@ NAPI_MODULE_INIT() {
       {"attnBwd", nullptr, AttnBwd, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"xentFwd", nullptr, XentFwd, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"xentBwd", nullptr, XentBwd, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"linearXent", nullptr, LinearXent, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"adamw", nullptr, Adamw, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"fmaPeak", nullptr, FmaPeak, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"info", nullptr, Info, nullptr, nullptr, nullptr, napi_default, nullptr},

@@ -21,6 +21,25 @@
              long n, float lr, float beta1, float beta2, float eps, float wd, float c1, float c2, float gscale);   \
   double fma_loop(long iters, float* sink);
 
+// Attention works on tiles of ATT_BLOCK queries × ATT_BLOCK keys (equal, so a query block's diagonal tile
+// starts at its first query); scratch rows are padded to ATT_HD_ALIGN floats (a multiple of every SIMD
+// level's micro-tile width) and T to whole blocks, so micro-tiles never run past a scratch row or tile;
+// the last, part-filled group of key rows read in place is copied to ATT_TAIL_ROWS rows (at least every
+// level's rows per micro-tile) instead of reading past the tensor.
+constexpr long ATT_BLOCK = 64;
+constexpr long ATT_HD_ALIGN = 32;
+constexpr long ATT_TAIL_ROWS = 8;
+inline long att_round_up(long x, long m) { return (x + m - 1) / m * m; }
+// Floats of scratch attn_fwd and attn_bwd need (the backward's, the larger): per (batch, kv head) K's rows
+// and the dK and dV accumulators [Tp, hdp]; per query block Q and dO transposed [hd, ATT_BLOCK], their
+// rows and the dQ accumulator [ATT_BLOCK, hdp], two transposed tiles [ATT_BLOCK, ATT_BLOCK], two values
+// per query, and a ragged group of key rows [ATT_TAIL_ROWS, hd].
+inline long attn_scratch_floats(long T, long hd) {
+  const long Tp = att_round_up(T, ATT_BLOCK), hdp = att_round_up(hd, ATT_HD_ALIGN);
+  return 3 * Tp * hdp + 2 * hd * ATT_BLOCK + 3 * ATT_BLOCK * hdp + 2 * ATT_BLOCK * ATT_BLOCK + 2 * ATT_BLOCK +
+         ATT_TAIL_ROWS * hd;
+}
+
 namespace ringlet_avx512 {
 RINGLET_DECLARE_KERNELS
 }
