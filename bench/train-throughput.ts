@@ -64,14 +64,21 @@ export async function runThroughput(
   const step = ring
     ? async () => {
         const { grads } = computeGradients(params, model, [batch()]);
-        const flat = [...grads.values()].map((g) => g.dataSync() as Float32Array);
-        const started = performance.now();
-        await ring.allReduce(flat, ++stepNumber);
-        allreduceSeconds.push((performance.now() - started) / 1000);
-        const averaged = new Map(
-          [...grads].map(([name, g], i) => [name, tf.tidy(() => tf.tensor(flat[i], g.shape).div(ring.workers))]),
-        );
+        // One buffer for all gradients (the ring reduces it in place), a view per parameter; each worker's
+        // gradient weighs 1/workers, so the ring's sum is the mean.
+        const all = new Float32Array(parameterCount(model).total);
+        let offset = 0;
+        const views = [...grads].map(([name, g]) => {
+          const view = all.subarray(offset, (offset += g.size));
+          const values = g.dataSync() as Float32Array;
+          for (let i = 0; i < view.length; i++) view[i] = values[i] / ring.workers;
+          return [name, view, g.shape] as const;
+        });
         tf.dispose([...grads.values()]);
+        const started = performance.now();
+        await ring.allReduce([all], ++stepNumber);
+        allreduceSeconds.push((performance.now() - started) / 1000);
+        const averaged = new Map(views.map(([name, view, shape]) => [name, tf.tensor(view, shape)]));
         applyGradients(optimizer, averaged, 1e-3, 1);
         tf.dispose([...averaged.values()]);
       }

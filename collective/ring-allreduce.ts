@@ -99,11 +99,11 @@ export class Ring {
     if (this.o.worldSize === 1) return stats;
     if (this.aborted) throw this.controller.signal.reason;
     const total = buffers.reduce((n, b) => n + b.length, 0);
-    const single = buffers.length === 1 && total <= this.bucketElements ? buffers[0] : null;
+    const single = buffers.length === 1 ? buffers[0] : null;
     for (let start = 0, bucket = 0; start < total; start += this.bucketElements, bucket++) {
       const length = Math.min(this.bucketElements, total - start);
-      // A lone buffer that fits is reduced where it lies; otherwise fuse (copy in, reduce, copy out).
-      const flat = single ?? gather(buffers, start, length);
+      // A lone buffer is reduced where it lies, a bucket at a time; several are fused (copied in and out).
+      const flat = single ? single.subarray(start, start + length) : gather(buffers, start, length);
       stats.bytesSent += await this.reduceBucket(flat, step, bucket);
       if (!single) scatter(flat, buffers, start);
       stats.buckets += 1;

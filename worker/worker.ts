@@ -426,6 +426,7 @@ export class Worker {
     const names = [...s.params.keys()];
     const sizes = names.map((n) => s.params.get(n)!.size);
     const gradientBytes = sizes.reduce((n, size) => n + size * 4, 0); // float32 buffer the ring sums
+    const offsets = sizes.map((_, i) => sizes.slice(0, i).reduce((a, b) => a + b, 0));
     const lastStep = () => Math.min(s.horizonSteps ?? Infinity, t.until_step ?? Infinity, this.stopAfter || Infinity);
 
     while (s.step < lastStep()) {
@@ -442,7 +443,9 @@ export class Worker {
       const mine = sliceBatch(batch, start, end);
       // Each micro-batch's mean gradient weighs by its share of the global batch: the ring's sum is then
       // the global batch's mean gradient, whatever the number of workers.
-      const flat = sizes.map((n) => new Float32Array(n));
+      // One buffer for all gradients, a view per parameter: the ring reduces it in place, bucket by bucket.
+      const all = new Float32Array(gradientBytes / 4);
+      const flat = offsets.map((offset, i) => all.subarray(offset, offset + sizes[i]));
       let loss = 0;
       for (const mb of mine.batch > 0 ? chunkBatch(mine, t.batch_size) : []) {
         const w = mb.batch / globalBatch;
@@ -458,7 +461,7 @@ export class Worker {
       const computeMs = performance.now() - computeStarted;
       const reduceStarted = performance.now();
       await withSpan('allreduce', { 'ringlet.step': s.step + 1, 'ringlet.bytes': gradientBytes }, () =>
-        ring.allReduce(flat, s.step + 1),
+        ring.allReduce([all], s.step + 1),
       );
       const allreduceMs = performance.now() - reduceStarted;
       if (ring.aborted) throw new Aborted('aborted during the all-reduce');
