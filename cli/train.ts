@@ -5,7 +5,9 @@ import { loadTrainConfig } from '../train/config.js';
 import { launchLocal } from '../coordinator/launch.js';
 import { train } from '../train/run.js';
 import { ProgressLog } from '../train/progress.js';
+import { tlsFromFlags } from '../collective/auth.js';
 import { intArg, numberArg, runCommand } from './output.js';
+import { addTlsOptions } from './tls-options.js';
 
 /** The options that make a TrainConfig, shared with `ringlet coordinator`. */
 export const addTrainOptions = (command: Command): Command =>
@@ -34,8 +36,10 @@ export const addTrainOptions = (command: Command): Command =>
     .option('--metrics-port <port>', 'serve Prometheus metrics at http://127.0.0.1:PORT/metrics', intArg('--metrics-port'))
     .option('--json', 'print a JSON summary as the last line');
 
-export const trainCommand = addTrainOptions(
-  new Command('train').description('train a model on a prepared dataset; SIGINT/SIGTERM write a checkpoint and exit'),
+export const trainCommand = addTlsOptions(
+  addTrainOptions(
+    new Command('train').description('train a model on a prepared dataset; SIGINT/SIGTERM write a checkpoint and exit'),
+  ),
 )
   .option('--resume', 'continue from the latest checkpoint in --out')
   .option('--workers [n]', 'train on n worker processes with a ring all-reduce (no value: one per core)')
@@ -45,7 +49,10 @@ export const trainCommand = addTrainOptions(
       const workers = opts.workers === true ? os.availableParallelism() : opts.workers === undefined ? 1 : Number(opts.workers);
       if (!Number.isInteger(workers) || workers < 1)
         throw new Error(`--workers must be a positive integer (got "${opts.workers}")`);
-      if (workers > 1) return { ...(await launchLocal(config, { workers, resume: Boolean(opts.resume) })) };
+      // With --workers, the coordinator and every worker get the same certificate (all on this machine).
+      const tls = tlsFromFlags(opts);
+      if (tls && workers === 1) throw new Error('--tls-* secure the gRPC between processes: they need --workers 2 or more');
+      if (workers > 1) return { ...(await launchLocal(config, { workers, resume: Boolean(opts.resume), tls })) };
       const summary = await train(config, { resume: Boolean(opts.resume), log: new ProgressLog(config.out) });
       return { ...summary, workers: 1, restarts: 0, samples_skipped: 0, samples_repeated: 0 };
     }),

@@ -7,6 +7,7 @@ import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import readline from 'node:readline';
+import type { TlsFiles } from '../collective/auth.js';
 import type { TrainConfig } from '../train/config.js';
 import type { DistributedSummary } from './run.js';
 
@@ -14,6 +15,7 @@ export interface LaunchOptions {
   workers: number;
   resume: boolean;
   extraCoordinatorArgs?: string[];
+  tls?: TlsFiles; // mutual TLS for the coordinator and every worker, one certificate for this machine
 }
 
 function ringlet(args: string[], env: NodeJS.ProcessEnv): ChildProcess {
@@ -26,6 +28,7 @@ export async function launchLocal(train: TrainConfig, o: LaunchOptions): Promise
   const configFile = path.join(path.resolve(train.out), 'train-config.json');
   fs.writeFileSync(configFile, JSON.stringify(train, null, 2));
   const env = { ...process.env, RINGLET_TOKEN: process.env.RINGLET_TOKEN ?? randomBytes(24).toString('hex') };
+  const tlsArgs = o.tls ? ['--tls-ca', o.tls.ca, '--tls-cert', o.tls.cert, '--tls-key', o.tls.key] : [];
   const coordinator = ringlet(
     [
       'coordinator',
@@ -37,6 +40,7 @@ export async function launchLocal(train: TrainConfig, o: LaunchOptions): Promise
       String(o.workers),
       ...(o.resume ? ['--resume'] : []),
       ...(o.extraCoordinatorArgs ?? []),
+      ...tlsArgs,
       '--json',
     ],
     env,
@@ -57,7 +61,7 @@ export async function launchLocal(train: TrainConfig, o: LaunchOptions): Promise
     }
     if (record.msg === 'listening' && workers.length === 0)
       for (let i = 0; i < o.workers; i++) {
-        const w = ringlet(['worker', '--coordinator', record.address!, '--json'], env);
+        const w = ringlet(['worker', '--coordinator', record.address!, ...tlsArgs, '--json'], env);
         w.stdout!.resume();
         readline.createInterface({ input: w.stderr! }).on('line', (l) => process.stderr.write(`${l}\n`));
         workers.push(w);

@@ -1,15 +1,13 @@
 // The ring all-reduce over real gRPC on loopback: sums, bit-identical results, buckets and chunks, fp16,
 // and the rejection of bad chunks (each with a clear status) while the endpoint keeps serving.
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import { after, test } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
 import { CollectiveEndpoint } from '../collective/endpoint.js';
 import { Ring } from '../collective/ring-allreduce.js';
-import { tlsFromFlags, tokenMetadata, type TlsFiles } from '../collective/auth.js';
+import { tlsFromFlags, tokenMetadata } from '../collective/auth.js';
+import { makeCertificates } from './tls-fixture.js';
 import { fromHalf, toHalf } from '../collective/fp16.js';
 import {
   CollectiveServiceClient,
@@ -271,48 +269,6 @@ test('bad chunks are rejected with a clear status, and the endpoint goes on serv
   assert.deepEqual([...work[0][0]], [11, 22, 33]);
   assert.deepEqual([...work[1][0]], [11, 22, 33]);
 });
-
-/** A CA and one certificate it signed for 127.0.0.1 (server and client use), made with openssl. */
-function makeCertificates(): TlsFiles {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ringlet-tls-'));
-  const f = (name: string) => path.join(dir, name);
-  const run = (args: string[]) => execFileSync('openssl', args, { stdio: 'ignore' });
-  run([
-    'req',
-    '-x509',
-    '-newkey',
-    'rsa:2048',
-    '-nodes',
-    '-days',
-    '1',
-    '-subj',
-    '/CN=ringlet-test-ca',
-    '-keyout',
-    f('ca.key'),
-    '-out',
-    f('ca.pem'),
-  ]);
-  run(['req', '-newkey', 'rsa:2048', '-nodes', '-subj', '/CN=127.0.0.1', '-keyout', f('node.key'), '-out', f('node.csr')]);
-  fs.writeFileSync(f('ext.cnf'), 'subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth,clientAuth\n');
-  run([
-    'x509',
-    '-req',
-    '-in',
-    f('node.csr'),
-    '-CA',
-    f('ca.pem'),
-    '-CAkey',
-    f('ca.key'),
-    '-CAcreateserial',
-    '-days',
-    '1',
-    '-extfile',
-    f('ext.cnf'),
-    '-out',
-    f('node.pem'),
-  ]);
-  return { ca: f('ca.pem'), cert: f('node.pem'), key: f('node.key') };
-}
 
 test('mutual TLS: the ring runs over TLS, and a client without a certificate is refused', async () => {
   const tls = makeCertificates();

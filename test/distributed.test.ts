@@ -11,6 +11,7 @@ import readline from 'node:readline';
 import { after, before, test } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
 import { TINY_MODEL, prepareTinyDataset } from './tiny-dataset.js';
+import { makeCertificates } from './tls-fixture.js';
 import { readCheckpoint } from '../lm/checkpoint.js';
 import { loadTrainConfig } from '../train/config.js';
 import { train } from '../train/run.js';
@@ -100,9 +101,11 @@ before(async () => {
   reference = await weights(out);
 });
 
-test('2 worker processes with global batch 8 match 1 process with batch 8 within 1e-5 on every parameter', async () => {
+test('2 worker processes with global batch 8 match 1 process with batch 8 within 1e-5 on every parameter (over mTLS)', async () => {
   const out = path.join(work, 'two');
-  const r = await finish(ringlet(['train', ...trainFlags, '--out', out, '--workers', '2', '--json']));
+  const tls = makeCertificates(); // `train --workers` hands the certificate to the coordinator and both workers
+  const tlsFlags = ['--tls-ca', tls.ca, '--tls-cert', tls.cert, '--tls-key', tls.key];
+  const r = await finish(ringlet(['train', ...trainFlags, '--out', out, '--workers', '2', ...tlsFlags, '--json']));
   assert.equal(r.code, 0, JSON.stringify(r.summary));
   const s = r.summary;
   for (const field of [
