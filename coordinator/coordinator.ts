@@ -318,10 +318,13 @@ export class Coordinator {
     if (ranks.size === this.ring.length) this.stepComplete(req.step, ranks);
     this.decideSchedule(req.step);
     if (!this.stopAfter && this.timeUp()) this.requestStop(`time limit of ${this.train.training.time_limit} s`);
+    const energy = this.telemetry?.runEnergy();
     return {
       stopAfterStep: this.stopAfter,
       horizonSteps: this.horizon?.steps ?? 0,
       horizonFromStep: this.horizon?.from ?? 0,
+      runEnergyJ: energy?.run_energy_j ?? 0,
+      runEmissionsG: energy?.run_emissions_g ?? 0,
     };
   }
 

@@ -54,6 +54,7 @@ export async function createCoordinator(
   const telemetry = await JobTelemetry.start(train.observability, {
     flopsPerToken: flopsPerToken(model),
     workers: dist.max_workers,
+    carried: meta?.metrics, // energy and emissions of the run so far
   });
   const coordinator = new Coordinator(train, dist, info, { bus: options.bus, log: options.log, telemetry });
   const counts = parameterCount(model);

@@ -33,17 +33,31 @@ export class JobTelemetry {
     readonly peak: Peak,
     private readonly flopsPerToken: number,
     private readonly energy: EnergyMeter,
+    private readonly carried: { energy_j: number; emissions_g: number },
     private readonly server: MetricsServer | null,
     private readonly tracing: Tracing | null,
   ) {}
 
-  /** Starts the meter and, with metrics_port set, the server. The peak covers every worker (CPU: a core each). */
-  static async start(config: ObservabilityConfig, options: { flopsPerToken: number; workers: number }) {
+  /**
+   * Starts the meter and, with metrics_port set, the server. The peak covers every worker (CPU: a core each).
+   * `carried`: the energy and emissions of the run before this start (from the checkpoint it resumes).
+   */
+  static async start(
+    config: ObservabilityConfig,
+    options: { flopsPerToken: number; workers: number; carried?: { energy_j?: number; emissions_g?: number } },
+  ) {
     const tracing = await startTracing('ringlet-coordinator');
     const energy = await EnergyMeter.forMachine(config);
     const peak = resolvePeak(config, config.device === 'auto' ? 'cpu' : config.device, options.workers);
     const { metrics: m, server } = await startJobMetrics(config, energy, peak, { expected: options.workers, live: 0 });
-    return new JobTelemetry(m, peak, options.flopsPerToken, energy, server, tracing);
+    const carried = { energy_j: options.carried?.energy_j ?? 0, emissions_g: options.carried?.emissions_g ?? 0 };
+    return new JobTelemetry(m, peak, options.flopsPerToken, energy, carried, server, tracing);
+  }
+
+  /** The run's energy and emissions so far, carried ones included, as of the meter's latest sample. */
+  runEnergy(): { run_energy_j: number; run_emissions_g: number } {
+    const t = this.energy.totals();
+    return { run_energy_j: this.carried.energy_j + t.energy_j, run_emissions_g: this.carried.emissions_g + t.emissions_g };
   }
 
   get metricsUrl(): string | null {
@@ -71,8 +85,8 @@ export class JobTelemetry {
         mfu: modelFlopsUtilisation(tokensPerS, this.flopsPerToken, this.peak.flops),
         energy_j: t.energy_j,
         emissions_g: t.emissions_g,
-        run_energy_j: t.energy_j,
-        run_emissions_g: t.emissions_g,
+        run_energy_j: this.carried.energy_j + t.energy_j,
+        run_emissions_g: this.carried.emissions_g + t.emissions_g,
         energy_estimated: t.estimated,
         ...accountingSummary(t, this.peak, this.flopsPerToken),
       };

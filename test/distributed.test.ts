@@ -131,6 +131,11 @@ test('2 worker processes with global batch 8 match 1 process with batch 8 within
   assert.equal(s.ranks_identical, true, 'every rank hashes its weights at each checkpoint; they must agree bit for bit');
   assertClose(reference, await weights(out), 1e-5);
   assert.ok(Math.abs(s.val_loss - referenceLoss) < 1e-4, `${s.val_loss} vs ${referenceLoss}`);
+  const metrics = (await readCheckpoint(out)).meta.metrics ?? {};
+  assert.ok(
+    metrics.energy_j > 0 && metrics.emissions_g > 0,
+    `the checkpoint carries the run's energy: ${JSON.stringify(metrics)}`,
+  );
 });
 
 test('kill -9 of one of 3 workers mid-run: the ring re-forms, nothing is lost or repeated, the result is unchanged', async () => {
@@ -261,6 +266,8 @@ test('kill -9 of the coordinator: the workers reconnect to its restart, which re
   });
   await firstDone;
   assert.ok(killedAt > 0, 'the first coordinator was killed mid-run');
+  const energyBefore = (await readCheckpoint(out)).meta.metrics?.energy_j ?? 0; // of the checkpoint the restart resumes
+  assert.ok(energyBefore > 0);
   const r = await finish(ringlet([...args, '--resume'], env));
   assert.equal(
     r.code,
@@ -277,6 +284,7 @@ test('kill -9 of the coordinator: the workers reconnect to its restart, which re
   assert.equal(r.summary.samples_skipped, 0);
   assert.equal(r.summary.samples_repeated, 0);
   assertClose(reference, await weights(out), 1e-5);
+  assert.ok(((await readCheckpoint(out)).meta.metrics?.energy_j ?? 0) > energyBefore, 'energy is carried across the restart');
   await Promise.all(workers.map((w) => new Promise((resolve) => (w.exitCode !== null ? resolve(null) : w.on('exit', resolve)))));
   assert.deepEqual(
     workers.map((w) => w.exitCode),

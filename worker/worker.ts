@@ -93,6 +93,7 @@ export class Worker {
   private wake: (() => void) | null = null;
   private ringError = '';
   private stopAfter = 0;
+  private runEnergy: { energy_j?: number; emissions_g?: number } = {}; // from the latest step report's reply
   private horizon: { steps: number; from: number } | null = null;
   private leaving = false;
   private heartbeat: NodeJS.Timeout | null = null;
@@ -490,6 +491,7 @@ export class Worker {
         windows: windowRanges(position + start, end - start, job.sampler.windows),
       });
       if (reply.stopAfterStep) this.stopAfter = reply.stopAfterStep;
+      if (reply.runEnergyJ > 0) this.runEnergy = { energy_j: reply.runEnergyJ, emissions_g: reply.runEmissionsG };
       if (reply.horizonSteps && !this.horizon) this.horizon = { steps: reply.horizonSteps, from: reply.horizonFromStep };
       const final =
         s.step >= lastStep() || (this.horizon !== null && s.step >= this.horizon.steps && s.step + 1 >= this.horizon.from);
@@ -517,7 +519,9 @@ export class Worker {
     let checkpoint = '';
     let metrics: Record<string, number> = {};
     if (a.rank === 0) {
-      metrics = { ...this.evaluate(), unigram_loss: job.unigram };
+      // Energy and emissions as the coordinator's meter saw them at this step's report (as train/run.ts
+      // stores them), so a resumed run carries them on.
+      metrics = { ...this.evaluate(), unigram_loss: job.unigram, ...this.runEnergy };
       const buffers = (vars: Map<string, tf.Variable>) =>
         new Map([...vars].map(([name, v]) => [name, { shape: v.shape, data: v.dataSync() as Float32Array }]));
       checkpoint = await writeCheckpoint(

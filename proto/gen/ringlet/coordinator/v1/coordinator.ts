@@ -142,6 +142,12 @@ export interface ReportStepResponse {
    */
   horizonSteps: number;
   horizonFromStep: number;
+  /**
+   * Energy and emissions of the whole run so far (carried across resumes), from the coordinator's meter:
+   * rank 0 writes them into the checkpoint it saves after this step, as a single-process run does.
+   */
+  runEnergyJ: number;
+  runEmissionsG: number;
 }
 
 export interface CheckpointBarrierRequest {
@@ -1698,7 +1704,7 @@ export const ReportStepRequest: MessageFns<ReportStepRequest> = {
 };
 
 function createBaseReportStepResponse(): ReportStepResponse {
-  return { stopAfterStep: 0, horizonSteps: 0, horizonFromStep: 0 };
+  return { stopAfterStep: 0, horizonSteps: 0, horizonFromStep: 0, runEnergyJ: 0, runEmissionsG: 0 };
 }
 
 export const ReportStepResponse: MessageFns<ReportStepResponse> = {
@@ -1711,6 +1717,12 @@ export const ReportStepResponse: MessageFns<ReportStepResponse> = {
     }
     if (message.horizonFromStep !== 0) {
       writer.uint32(24).uint64(message.horizonFromStep);
+    }
+    if (message.runEnergyJ !== 0) {
+      writer.uint32(33).double(message.runEnergyJ);
+    }
+    if (message.runEmissionsG !== 0) {
+      writer.uint32(41).double(message.runEmissionsG);
     }
     return writer;
   },
@@ -1752,6 +1764,22 @@ export const ReportStepResponse: MessageFns<ReportStepResponse> = {
             message.horizonFromStep = longToNumber(reader.uint64());
             continue;
           }
+          case 4: {
+            if (tag !== 33) {
+              break;
+            }
+
+            message.runEnergyJ = reader.double();
+            continue;
+          }
+          case 5: {
+            if (tag !== 41) {
+              break;
+            }
+
+            message.runEmissionsG = reader.double();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1781,6 +1809,16 @@ export const ReportStepResponse: MessageFns<ReportStepResponse> = {
         : isSet(object.horizon_from_step)
           ? globalThis.Number(object.horizon_from_step)
           : 0,
+      runEnergyJ: isSet(object.runEnergyJ)
+        ? globalThis.Number(object.runEnergyJ)
+        : isSet(object.run_energy_j)
+          ? globalThis.Number(object.run_energy_j)
+          : 0,
+      runEmissionsG: isSet(object.runEmissionsG)
+        ? globalThis.Number(object.runEmissionsG)
+        : isSet(object.run_emissions_g)
+          ? globalThis.Number(object.run_emissions_g)
+          : 0,
     };
   },
 
@@ -1795,6 +1833,12 @@ export const ReportStepResponse: MessageFns<ReportStepResponse> = {
     if (message.horizonFromStep !== 0) {
       obj.horizonFromStep = Math.round(message.horizonFromStep);
     }
+    if (message.runEnergyJ !== 0) {
+      obj.runEnergyJ = floatToJson(message.runEnergyJ);
+    }
+    if (message.runEmissionsG !== 0) {
+      obj.runEmissionsG = floatToJson(message.runEmissionsG);
+    }
     return obj;
   },
 
@@ -1806,6 +1850,8 @@ export const ReportStepResponse: MessageFns<ReportStepResponse> = {
     message.stopAfterStep = object.stopAfterStep ?? 0;
     message.horizonSteps = object.horizonSteps ?? 0;
     message.horizonFromStep = object.horizonFromStep ?? 0;
+    message.runEnergyJ = object.runEnergyJ ?? 0;
+    message.runEmissionsG = object.runEmissionsG ?? 0;
     return message;
   },
 };
