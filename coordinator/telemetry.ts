@@ -27,6 +27,7 @@ export interface CommittedStep {
 
 export class JobTelemetry {
   private closed: Promise<TelemetrySummary> | null = null;
+  private lastSampleMs = -Infinity;
 
   private constructor(
     readonly metrics: RingletMetrics,
@@ -65,6 +66,12 @@ export class JobTelemetry {
   }
 
   step(s: CommittedStep): void {
+    // A fresh energy sample at least every half second of steps, so that the totals the next step report
+    // hands to rank 0 (for its checkpoint) are at most that old, whatever the meter's own interval.
+    if (performance.now() - this.lastSampleMs >= 500) {
+      this.lastSampleMs = performance.now();
+      void this.energy.sample();
+    }
     const m = this.metrics;
     recordStep(m, s, this.flopsPerToken, this.peak);
     m.stragglerLag.set(s.straggler_lag_s);
