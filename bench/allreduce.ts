@@ -2,7 +2,9 @@
 // its own event loop and its own gRPC endpoint (as a worker process has); the main thread only starts them
 // and collects timings. Bus bandwidth follows NCCL's definition: size / time × 2(N-1)/N, the rate at which
 // each rank's link carries data. Raw TCP is one socket between two threads moving the same bytes, so it
-// is the ceiling a loopback link offers here.
+// is the ceiling a loopback link offers here. The TCP ring is the same topology as the all-reduce with
+// nothing else: N threads, each sending to the next and receiving from the previous at once, so it shows
+// what the machine's cores and loopback give N concurrent links (the rest is gRPC, copies and sums).
 import net from 'node:net';
 import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
 import { CollectiveEndpoint } from '../collective/endpoint.js';
@@ -23,12 +25,23 @@ export interface AllReduceRow {
   busbw_bytes_per_s: number;
   tcp_bytes_per_s: number;
   busbw_vs_tcp: number;
+  tcp_ring_bytes_per_s: number; // per link, N threads in a ring of plain sockets
+  busbw_vs_tcp_ring: number;
 }
 
 const JOB = 'bench';
 const TOKEN = 'bench-token-not-secret';
 
-type Msg = { address?: string; ring?: string[]; seconds?: number[]; tcpPort?: number; bytes?: number; done?: boolean };
+type Msg = {
+  address?: string;
+  ring?: string[];
+  seconds?: number[];
+  tcpPort?: number;
+  bytes?: number;
+  done?: boolean;
+  next?: number;
+  linkSeconds?: number;
+};
 
 function thread(data: object): Worker {
   const url = new URL(import.meta.url);
@@ -100,6 +113,47 @@ async function tcpSinkThread() {
   parentPort!.once('message', () => server.close());
 }
 
+/** One thread of the TCP ring: listens, then sends `bytes` to the next thread while taking as much from the previous. */
+async function tcpRingThread(d: { bytes: number }) {
+  let received = 0;
+  let receivedAll!: () => void;
+  const allIn = new Promise<void>((resolve) => (receivedAll = resolve));
+  const server = net.createServer((socket) =>
+    socket.on('data', (b) => {
+      received += b.length;
+      if (received >= d.bytes) receivedAll();
+    }),
+  );
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  parentPort!.postMessage({ tcpPort: (server.address() as net.AddressInfo).port });
+  const { next } = await new Promise<Msg>((resolve) => parentPort!.once('message', resolve));
+  const socket = await new Promise<net.Socket>((resolve) => {
+    const s = net.connect(next!, '127.0.0.1', () => resolve(s));
+  });
+  await new Promise<Msg>((resolve) => parentPort!.once('message', resolve)); // all connected: go
+  const block = Buffer.alloc(1 << 20, 7);
+  const t0 = performance.now();
+  for (let sent = 0; sent < d.bytes; sent += block.length)
+    if (!socket.write(block)) await new Promise((r) => socket.once('drain', r));
+  await allIn;
+  parentPort!.postMessage({ linkSeconds: (performance.now() - t0) / 1000 });
+  socket.destroy();
+  server.close();
+}
+
+/** Per-link throughput of N threads in a ring of plain TCP sockets, all links busy at once (the slowest link). */
+async function tcpRingThroughput(n: number, bytes: number): Promise<number> {
+  const threads = Array.from({ length: n }, () => thread({ role: 'tcp-ring', bytes }));
+  const ports = (await Promise.all(threads.map(next))).map((m) => m.tcpPort!);
+  threads.forEach((t, i) => t.postMessage({ next: ports[(i + 1) % n] }));
+  await new Promise((r) => setTimeout(r, 50)); // connections established
+  const done = Promise.all(threads.map(next));
+  threads.forEach((t) => t.postMessage({ done: true }));
+  const seconds = Math.max(...(await done).map((m) => m.linkSeconds!));
+  await Promise.all(threads.map((t) => t.terminate()));
+  return bytes / seconds;
+}
+
 /** Raw TCP throughput over loopback: `bytes` from this thread to a sink thread, until it acknowledges. */
 async function tcpThroughput(bytes: number): Promise<number> {
   const sink = thread({ role: 'tcp-sink', bytes });
@@ -123,6 +177,7 @@ export async function benchAllReduce(o: AllReduceBenchOptions): Promise<{ rows: 
   const tcp = await tcpThroughput(256 << 20);
   const rows: AllReduceRow[] = [];
   for (const n of o.workers) {
+    const tcpRing = await tcpRingThroughput(n, 128 << 20);
     const ranks = Array.from({ length: n }, (_, rank) =>
       thread({ role: 'rank', rank, n, sizes: o.sizesMiB, iterations: o.iterations, chunkBytes: o.chunkBytes, fp16: o.fp16 }),
     );
@@ -145,6 +200,8 @@ export async function benchAllReduce(o: AllReduceBenchOptions): Promise<{ rows: 
         busbw_bytes_per_s: busbw,
         tcp_bytes_per_s: tcp,
         busbw_vs_tcp: busbw / tcp,
+        tcp_ring_bytes_per_s: tcpRing,
+        busbw_vs_tcp_ring: busbw / tcpRing,
       });
     });
   }
@@ -155,4 +212,5 @@ if (!isMainThread) {
   const d = workerData as { role: string };
   if (d.role === 'rank') await rankThread(workerData);
   else if (d.role === 'tcp-sink') await tcpSinkThread();
+  else if (d.role === 'tcp-ring') await tcpRingThread(workerData);
 }

@@ -63,7 +63,8 @@ const allReduceBench = new Command('allreduce')
         process.stderr.write(
           `N=${row.workers} ${String(row.size_mib).padStart(3)} MiB  ${(row.seconds * 1000).toFixed(1).padStart(8)} ms  ` +
             `busbw ${(row.busbw_bytes_per_s / 1e6).toFixed(0).padStart(5)} MB/s  raw TCP ${(row.tcp_bytes_per_s / 1e6).toFixed(0)} MB/s  ` +
-            `(${(100 * row.busbw_vs_tcp).toFixed(0)}%)\n`,
+            `(${(100 * row.busbw_vs_tcp).toFixed(0)}%)  TCP ring ${(row.tcp_ring_bytes_per_s / 1e6).toFixed(0)} MB/s per link ` +
+            `(${(100 * row.busbw_vs_tcp_ring).toFixed(0)}%)\n`,
         );
       return { ...r };
     }),
