@@ -42,13 +42,12 @@ export function generate(params: Params, c: ModelConfig, prompt: number[], o: Ge
         pending = context.slice(context.length - Math.floor(c.context / 2));
       }
       const previous = [...cache.k, ...cache.v];
-      const logits = tf.tidy(
-        () =>
-          forward(params, c, tf.tensor2d(pending, [1, pending.length], 'int32'), {
-            cache,
-            lastOnly: true,
-          }).dataSync() as Float32Array,
+      // Read the row outside tidy(): tidy walks what it returns, and a typed array's every index with it.
+      const row = tf.tidy(() =>
+        forward(params, c, tf.tensor2d(pending, [1, pending.length], 'int32'), { cache, lastOnly: true }),
       );
+      const logits = row.dataSync() as Float32Array;
+      row.dispose();
       previous.forEach((t) => t.dispose());
       const next = sampleToken(logits, context, o, rng);
       if (next === o.stopToken) {

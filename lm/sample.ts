@@ -16,9 +16,10 @@ export function sampleToken(logits: Float32Array, history: Iterable<number>, o: 
       scores[id] = scores[id] > 0 ? scores[id] / o.repetitionPenalty : scores[id] * o.repetitionPenalty;
   if (o.temperature === 0) return argmax(scores);
 
-  // Candidates in descending order of score, cut by top-k, turned into probabilities, cut by top-p.
-  let order = Array.from(scores.keys()).sort((a, b) => scores[b] - scores[a] || a - b);
-  if (o.topK > 0) order = order.slice(0, o.topK);
+  // Candidates in descending order of score (ties: lower id first), cut by top-k, turned into
+  // probabilities, cut by top-p. With top-k, only the k best are found and sorted (not the vocabulary).
+  const before = (a: number, b: number) => scores[b] - scores[a] || a - b;
+  const order = o.topK > 0 && o.topK < scores.length ? topK(scores, o.topK, before) : Array.from(scores.keys()).sort(before);
   const max = scores[order[0]];
   const weights = order.map((id) => Math.exp((scores[id] - max) / o.temperature));
   const total = weights.reduce((a, b) => a + b, 0);
@@ -40,6 +41,24 @@ export function sampleToken(logits: Float32Array, history: Iterable<number>, o: 
     if (u < 0) return order[i];
   }
   return order[kept - 1];
+}
+
+/** The k ids that come first under `before`, in that order: one pass keeping a sorted list of the best k. */
+function topK(scores: Float32Array, k: number, before: (a: number, b: number) => number): number[] {
+  const best: number[] = [];
+  for (let id = 0; id < scores.length; id++) {
+    if (best.length === k && before(id, best[k - 1]) >= 0) continue; // not better than the worst kept
+    let lo = 0;
+    let hi = best.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (before(id, best[mid]) < 0) hi = mid;
+      else lo = mid + 1;
+    }
+    best.splice(lo, 0, id);
+    if (best.length > k) best.pop();
+  }
+  return best;
 }
 
 function argmax(a: Float32Array): number {

@@ -55,3 +55,29 @@ test('the same seed samples the same tokens', () => {
   };
   assert.deepEqual(draw(), draw());
 });
+
+test('top-k samples exactly as sorting the whole vocabulary and cutting it to k would', () => {
+  // The reference: the full sort (descending score, ties by id), cut to k, softmax, a draw with the same rng.
+  function reference(row: Float32Array, k: number, temperature: number, rng: Rng): number {
+    const order = Array.from(row.keys())
+      .sort((a, b) => row[b] - row[a] || a - b)
+      .slice(0, k);
+    const weights = order.map((id) => Math.exp((row[id] - row[order[0]]) / temperature));
+    let u = rng.next() * weights.reduce((a, b) => a + b, 0);
+    for (let i = 0; i < k; i++) if ((u -= weights[i]) < 0) return order[i];
+    return order[k - 1];
+  }
+  const rng = new Rng(5);
+  for (let trial = 0; trial < 50; trial++) {
+    const row = Float32Array.from({ length: 300 }, () => Math.round(rng.normal() * 3) / 2); // coarse: many ties
+    const k = 1 + rng.int(40);
+    const temperature = [0.3, 1, 5][trial % 3];
+    const [a, b] = [new Rng(trial), new Rng(trial)];
+    for (let i = 0; i < 40; i++)
+      assert.equal(
+        sampleToken(row, [], { ...plain, temperature, topK: k }, a),
+        reference(row, k, temperature, b),
+        `trial ${trial}`,
+      );
+  }
+});
