@@ -15,7 +15,7 @@ import { initParams } from '../lm/model.js';
 import { flopsPerToken, parameterCount, presetConfig, type ModelConfig, modelDimensions } from '../lm/model-config.js';
 import { Rng } from '../lm/rng.js';
 import { AdamW } from '../train/optimizer.js';
-import { applyGradients, computeGradients, trainStep } from '../train/step.js';
+import { accumulateFlat, applyGradients, computeGradients, gradientsFromFlat, trainStep } from '../train/step.js';
 import type { Batch } from '../train/batches.js';
 import { measurePeak } from './peak.js';
 
@@ -64,21 +64,15 @@ export async function runThroughput(
   const step = ring
     ? async () => {
         const { grads } = computeGradients(params, model, [batch()]);
-        // One buffer for all gradients (the ring reduces it in place), a view per parameter; each worker's
-        // gradient weighs 1/workers, so the ring's sum is the mean.
+        // All gradients in one buffer (the ring reduces it in place), each worker's weighing 1/workers, so the
+        // ring's sum is the mean.
         const all = new Float32Array(parameterCount(model).total);
-        let offset = 0;
-        const views = [...grads].map(([name, g]) => {
-          const view = all.subarray(offset, (offset += g.size));
-          const values = g.dataSync() as Float32Array;
-          for (let i = 0; i < view.length; i++) view[i] = values[i] / ring.workers;
-          return [name, view, g.shape] as const;
-        });
+        accumulateFlat(all, params, grads, 1 / ring.workers);
         tf.dispose([...grads.values()]);
         const started = performance.now();
         await ring.allReduce([all], ++stepNumber);
         allreduceSeconds.push((performance.now() - started) / 1000);
-        const averaged = new Map(views.map(([name, view, shape]) => [name, tf.tensor(view, shape)]));
+        const averaged = gradientsFromFlat(all, params);
         applyGradients(optimizer, averaged, 1e-3, 1);
         tf.dispose([...averaged.values()]);
       }

@@ -60,6 +60,15 @@ function finish(child: ChildProcess, onLog: (r: Record<string, unknown>) => void
   );
 }
 
+/** The last log records other than step lines, one per line: what a failed run's assertion shows. */
+function lastLogs(logs: Record<string, unknown>[]): string {
+  return logs
+    .filter((l) => l.msg !== 'step')
+    .slice(-25)
+    .map((l) => JSON.stringify(l))
+    .join('\n');
+}
+
 async function weights(runDir: string) {
   return (await readCheckpoint(runDir)).weights; // a run folder reads as its latest checkpoint
 }
@@ -198,15 +207,7 @@ test('kill -9 of one of 3 workers mid-run: the ring re-forms, nothing is lost or
   assert.equal((await fetch(`http://${http}/healthz`)).status, 200);
 
   const r = await done;
-  assert.equal(
-    r.code,
-    0,
-    r.logs
-      .filter((l) => l.msg !== 'step')
-      .slice(-25)
-      .map((l) => JSON.stringify(l))
-      .join('\n'),
-  );
+  assert.equal(r.code, 0, lastLogs(r.logs));
   assert.ok(killedAt > 0 && killedAt < STEPS, `the kill must land mid-run (at step ${killedAt})`);
   const s = r.summary;
   assert.equal(s.step, STEPS);
@@ -269,15 +270,7 @@ test('kill -9 of the coordinator: the workers reconnect to its restart, which re
   const energyBefore = (await readCheckpoint(out)).meta.metrics?.energy_j ?? 0; // of the checkpoint the restart resumes
   assert.ok(energyBefore > 0);
   const r = await finish(ringlet([...args, '--resume'], env));
-  assert.equal(
-    r.code,
-    0,
-    r.logs
-      .filter((l) => l.msg !== 'step')
-      .slice(-25)
-      .map((l) => JSON.stringify(l))
-      .join('\n'),
-  );
+  assert.equal(r.code, 0, lastLogs(r.logs));
   const resumedFrom = r.logs.find((l) => l.msg === 'ring formed');
   assert.ok(Number(resumedFrom?.step) >= 4, `resumed from a checkpoint, not from scratch: ${JSON.stringify(resumedFrom)}`);
   assert.equal(r.summary.step, STEPS);

@@ -5,6 +5,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { loadNative, nativeUnavailableReason } from '../kernels/native.js';
 import { Rng } from '../lm/rng.js';
+import { relativeError } from './backend-compare.js';
 
 const native = loadNative();
 const skip = native ? false : `native kernels unavailable: ${nativeUnavailableReason()}`;
@@ -40,16 +41,6 @@ function reference(h: Float32Array, w: Float32Array, targets: Int32Array, rows: 
   return { loss, dh, dw };
 }
 
-function relErr(actual: ArrayLike<number>, expected: ArrayLike<number>): number {
-  let diff = 0;
-  let scale = 0;
-  for (let i = 0; i < expected.length; i++) {
-    diff = Math.max(diff, Math.abs(actual[i] - expected[i]));
-    scale = Math.max(scale, Math.abs(expected[i]));
-  }
-  return scale === 0 ? diff : diff / scale;
-}
-
 // (rows, d, V): small and odd; one row; V so large that a chunk holds ~59 rows, so 131 rows take three.
 for (const [rows, d, V] of [
   [37, 19, 53],
@@ -71,7 +62,7 @@ for (const [rows, d, V] of [
       ['dh', dh, ref.dh],
       ['dw', dw, ref.dw],
     ] as const) {
-      const e = relErr(actual, expected);
+      const e = relativeError(actual, expected);
       assert.ok(e < 1e-5, `${name}: relative error ${e.toExponential(2)} (seed ${SEED})`);
     }
     // Without gradients: the same losses, and the gradient arrays are not needed at all.

@@ -5,6 +5,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { detectBlasCoreType, loadNative, nativeUnavailableReason, type NativeKernels } from '../kernels/native.js';
 import { Rng } from '../lm/rng.js';
+import { relativeError } from './backend-compare.js';
 
 const native = loadNative();
 const skip = native ? false : `native kernels unavailable: ${nativeUnavailableReason()}`;
@@ -19,23 +20,10 @@ function rand(rng: Rng, n: number, scale = 1): Float32Array {
 }
 const f64 = (a: ArrayLike<number>): V => Float64Array.from(a);
 
-/**
- * max|a − b| / max|b|: the error relative to the reference's scale (entries near zero do not blow it up).
- * A reference that is exactly zero (e.g. dq when each query sees one key) has no scale: then the error is
- * absolute, since float32 rounding leaves ~1e-7 where float64 cancels exactly.
- */
-function relErr(actual: ArrayLike<number>, expected: ArrayLike<number>): number {
-  assert.equal(actual.length, expected.length, 'length');
-  let diff = 0;
-  let scale = 0;
-  for (let i = 0; i < expected.length; i++) {
-    diff = Math.max(diff, Math.abs(actual[i] - expected[i]));
-    scale = Math.max(scale, Math.abs(expected[i]));
-  }
-  return scale === 0 ? diff : diff / scale;
-}
+// The error relative to the reference's scale (backend-compare.ts); a reference that is exactly zero (dq when
+// each query sees one key) has no scale, and then it is absolute: float32 leaves ~1e-7 where float64 cancels.
 function close(label: string, actual: ArrayLike<number>, expected: ArrayLike<number>, tol = TOL): void {
-  const e = relErr(actual, expected);
+  const e = relativeError(actual, expected);
   assert.ok(e < tol, `${label}: relative error ${e.toExponential(2)} >= ${tol} (seed ${SEED})`);
 }
 

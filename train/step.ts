@@ -43,6 +43,25 @@ export function computeGradients(
   return { loss: lossSum / microBatches.length, grads: summed };
 }
 
+// ---- Gradients as one flat buffer, parameter after parameter in the parameters' order: what a data-parallel
+// worker hands to the ring all-reduce, which sums it in place.
+
+/** Adds weight × each gradient into `flat` (laid out in `params` order). */
+export function accumulateFlat(flat: Float32Array, params: Params, grads: Map<string, tf.Tensor>, weight: number): void {
+  let offset = 0;
+  for (const [name, p] of params) {
+    const values = grads.get(name)!.dataSync() as Float32Array;
+    for (let j = 0; j < p.size; j++) flat[offset + j] += values[j] * weight;
+    offset += p.size;
+  }
+}
+
+/** One tensor per parameter, read back from `flat` (laid out in `params` order); the caller disposes them. */
+export function gradientsFromFlat(flat: Float32Array, params: Params): Map<string, tf.Tensor> {
+  let offset = 0;
+  return new Map([...params].map(([name, p]) => [name, tf.tensor(flat.subarray(offset, (offset += p.size)), p.shape)]));
+}
+
 /** Clips the gradients to a global norm (0: no clipping) and applies AdamW; returns the norm before clipping. */
 export function applyGradients(optimizer: AdamW, grads: Map<string, tf.Tensor>, lr: number, gradClip: number): number {
   const gradNorm = tf.tidy(

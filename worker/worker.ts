@@ -32,7 +32,7 @@ import { resolveModelConfig } from '../train/run.js';
 import { AdamW } from '../train/optimizer.js';
 import { learningRate } from '../train/schedule.js';
 import { WindowSampler, chunkBatch, fixedWindows, type Batch, type DataCursor } from '../train/batches.js';
-import { applyGradients, computeGradients } from '../train/step.js';
+import { accumulateFlat, applyGradients, computeGradients, gradientsFromFlat } from '../train/step.js';
 import { evaluate, unigramLoss } from '../train/evaluate.js';
 import { DistributedConfigSchema, type DistributedConfig } from '../coordinator/config.js';
 import { jsonLog, type JsonLog } from '../coordinator/log.js';
@@ -424,10 +424,8 @@ export class Worker {
     const globalBatch = t.batch_size * t.grad_accum;
     const tokensPerStep = globalBatch * model.context;
     const { start, end } = shardAssignment(globalBatch, a.worldSize, a.rank);
-    const names = [...s.params.keys()];
-    const sizes = names.map((n) => s.params.get(n)!.size);
-    const gradientBytes = sizes.reduce((n, size) => n + size * 4, 0); // float32 buffer the ring sums
-    const offsets = sizes.map((_, i) => sizes.slice(0, i).reduce((a, b) => a + b, 0));
+    const gradientElements = [...s.params.values()].reduce((n, p) => n + p.size, 0);
+    const gradientBytes = gradientElements * 4; // the float32 buffer the ring sums
     const lastStep = () => Math.min(s.horizonSteps ?? Infinity, t.until_step ?? Infinity, this.stopAfter || Infinity);
 
     while (s.step < lastStep()) {
@@ -444,19 +442,14 @@ export class Worker {
       const mine = sliceBatch(batch, start, end);
       // Each micro-batch's mean gradient weighs by its share of the global batch: the ring's sum is then
       // the global batch's mean gradient, whatever the number of workers.
-      // One buffer for all gradients, a view per parameter: the ring reduces it in place, bucket by bucket.
-      const all = new Float32Array(gradientBytes / 4);
-      const flat = offsets.map((offset, i) => all.subarray(offset, offset + sizes[i]));
+      // All gradients in one buffer, which the ring reduces in place, bucket by bucket.
+      const all = new Float32Array(gradientElements);
       let loss = 0;
       for (const mb of mine.batch > 0 ? chunkBatch(mine, t.batch_size) : []) {
         const w = mb.batch / globalBatch;
         const g = computeGradients(s.params, model, [mb]);
         loss += g.loss * w;
-        names.forEach((name, i) => {
-          const values = g.grads.get(name)!.dataSync();
-          const acc = flat[i];
-          for (let j = 0; j < acc.length; j++) acc[j] += values[j] * w;
-        });
+        accumulateFlat(all, s.params, g.grads, w);
         for (const t2 of g.grads.values()) t2.dispose();
       }
       const computeMs = performance.now() - computeStarted;
@@ -466,7 +459,7 @@ export class Worker {
       );
       const allreduceMs = performance.now() - reduceStarted;
       if (ring.aborted) throw new Aborted('aborted during the all-reduce');
-      const grads = new Map(names.map((name, i) => [name, tf.tensor(flat[i], s.params.get(name)!.shape)]));
+      const grads = gradientsFromFlat(all, s.params);
       const gradNorm = applyGradients(s.optimizer, grads, lr, o.grad_clip);
       for (const g of grads.values()) g.dispose();
       const position = cursorPosition(s.cursor, job.sampler.windows);
