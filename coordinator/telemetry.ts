@@ -8,7 +8,13 @@ import type { ObservabilityConfig } from '../observability/config.js';
 import { modelFlopsUtilisation, resolvePeak, type Peak } from '../observability/mfu.js';
 import { EnergyMeter } from '../observability/power.js';
 import { startTracing, type Tracing } from '../observability/tracing.js';
-import type { TelemetrySummary } from '../observability/train-telemetry.js';
+import {
+  carriedEnergy,
+  runEnergy,
+  type CarriedEnergy,
+  type RunEnergy,
+  type TelemetrySummary,
+} from '../observability/train-telemetry.js';
 
 export interface CommittedStep {
   step: number;
@@ -34,7 +40,7 @@ export class JobTelemetry {
     readonly peak: Peak,
     private readonly flopsPerToken: number,
     private readonly energy: EnergyMeter,
-    private readonly carried: { energy_j: number; emissions_g: number },
+    private readonly carried: CarriedEnergy,
     private readonly server: MetricsServer | null,
     private readonly tracing: Tracing | null,
   ) {}
@@ -51,14 +57,12 @@ export class JobTelemetry {
     const energy = await EnergyMeter.forMachine(config);
     const peak = resolvePeak(config, config.device === 'auto' ? 'cpu' : config.device, options.workers);
     const { metrics: m, server } = await startJobMetrics(config, energy, peak, { expected: options.workers, live: 0 });
-    const carried = { energy_j: options.carried?.energy_j ?? 0, emissions_g: options.carried?.emissions_g ?? 0 };
-    return new JobTelemetry(m, peak, options.flopsPerToken, energy, carried, server, tracing);
+    return new JobTelemetry(m, peak, options.flopsPerToken, energy, carriedEnergy(options.carried), server, tracing);
   }
 
   /** The run's energy and emissions so far, carried ones included, as of the meter's latest sample. */
-  runEnergy(): { run_energy_j: number; run_emissions_g: number } {
-    const t = this.energy.totals();
-    return { run_energy_j: this.carried.energy_j + t.energy_j, run_emissions_g: this.carried.emissions_g + t.emissions_g };
+  runEnergy(): RunEnergy {
+    return runEnergy(this.energy.totals(), this.carried);
   }
 
   get metricsUrl(): string | null {
@@ -88,13 +92,10 @@ export class JobTelemetry {
       const t = await this.energy.stop();
       await this.server?.close();
       await this.tracing?.flush();
+      const { power_w: _power, ...energy } = runEnergy(t, this.carried);
       return {
         mfu: modelFlopsUtilisation(tokensPerS, this.flopsPerToken, this.peak.flops),
-        energy_j: t.energy_j,
-        emissions_g: t.emissions_g,
-        run_energy_j: this.carried.energy_j + t.energy_j,
-        run_emissions_g: this.carried.emissions_g + t.emissions_g,
-        energy_estimated: t.estimated,
+        ...energy,
         ...accountingSummary(t, this.peak, this.flopsPerToken),
       };
     })();

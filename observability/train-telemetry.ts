@@ -20,6 +20,25 @@ export interface RunEnergy {
   energy_estimated: boolean;
 }
 
+/** What a run carried in from the checkpoint it resumes (its metrics' energy_j and emissions_g; none: 0). */
+export type CarriedEnergy = { energy_j: number; emissions_g: number };
+
+export function carriedEnergy(metrics?: { energy_j?: number; emissions_g?: number }): CarriedEnergy {
+  return { energy_j: metrics?.energy_j ?? 0, emissions_g: metrics?.emissions_g ?? 0 };
+}
+
+/** The meter's totals for this invocation, and for the whole run with what it carried in. */
+export function runEnergy(t: EnergyTotals, carried: CarriedEnergy): RunEnergy {
+  return {
+    energy_j: t.energy_j,
+    emissions_g: t.emissions_g,
+    run_energy_j: carried.energy_j + t.energy_j,
+    run_emissions_g: carried.emissions_g + t.emissions_g,
+    power_w: t.power_w,
+    energy_estimated: t.estimated,
+  };
+}
+
 /** The fields a training summary gains: run energy and emissions, and the peak MFU was measured against. */
 export type TelemetrySummary = Omit<RunEnergy, 'power_w'> & {
   mfu: number; // over this invocation, against peak_flops
@@ -40,7 +59,7 @@ export class TrainTelemetry {
     readonly peak: Peak,
     readonly flopsPerToken: number,
     private readonly energy: EnergyMeter,
-    private readonly carried: { energy_j: number; emissions_g: number },
+    private readonly carried: CarriedEnergy,
     private readonly server: MetricsServer | null,
     private readonly tracing: Tracing | null,
   ) {}
@@ -60,7 +79,7 @@ export class TrainTelemetry {
     const cpuCores = options.backend.name === 'tensorflow' ? os.availableParallelism() : 1; // wasm and cpu run one thread
     const peak = resolvePeak(config, device, device === 'cpu' ? cpuCores : 1);
     const { metrics, server } = await startJobMetrics(config, energy, peak, { expected: 1, live: 1 });
-    const carried = { energy_j: options.carried?.energy_j ?? 0, emissions_g: options.carried?.emissions_g ?? 0 };
+    const carried = carriedEnergy(options.carried);
     return new TrainTelemetry(metrics, peak, flopsPerToken(options.model), energy, carried, server, tracing);
   }
 
@@ -76,7 +95,7 @@ export class TrainTelemetry {
   /** Records one optimizer step; returns the step's MFU and the energy so far. */
   step(r: StepFigures): { mfu: number } & RunEnergy {
     const mfu = recordStep(this.metrics, r, this.flopsPerToken, this.peak);
-    return { mfu, ...this.runEnergy(this.energy.totals()) };
+    return { mfu, ...runEnergy(this.energy.totals(), this.carried) };
   }
 
   mfu(tokensPerS: number): number {
@@ -100,18 +119,7 @@ export class TrainTelemetry {
   /** Energy so far, sampled now. */
   async energyNow(): Promise<RunEnergy> {
     await this.energy.sample();
-    return this.runEnergy(this.energy.totals());
-  }
-
-  private runEnergy(t: EnergyTotals): RunEnergy {
-    return {
-      energy_j: t.energy_j,
-      emissions_g: t.emissions_g,
-      run_energy_j: this.carried.energy_j + t.energy_j,
-      run_emissions_g: this.carried.emissions_g + t.emissions_g,
-      power_w: t.power_w,
-      energy_estimated: t.estimated,
-    };
+    return runEnergy(this.energy.totals(), this.carried);
   }
 
   /** Final sample, then the summary's fields (MFU at the run's mean tokens/s); stops the server, flushes spans. */
@@ -119,7 +127,7 @@ export class TrainTelemetry {
     const t = await this.energy.stop();
     await this.server?.close();
     await this.tracing?.flush();
-    const { power_w: _power, ...energy } = this.runEnergy(t);
+    const { power_w: _power, ...energy } = runEnergy(t, this.carried);
     return {
       mfu: this.mfu(tokensPerS),
       ...energy,
