@@ -15,7 +15,7 @@ import { initParams } from '../lm/model.js';
 import { flopsPerToken, parameterCount, presetConfig, type ModelConfig, modelDimensions } from '../lm/model-config.js';
 import { Rng } from '../lm/rng.js';
 import { AdamW } from '../train/optimizer.js';
-import { accumulateFlat, applyGradients, computeGradients, gradientsFromFlat, trainStep } from '../train/step.js';
+import { accumulateFlat, applyGradients, computeGradients, gradientsFromFlat } from '../train/step.js';
 import type { Batch } from '../train/batches.js';
 import { measurePeak } from './peak.js';
 
@@ -38,7 +38,9 @@ export interface WorkerResult {
   backend: string;
   backend_description: string;
   step_seconds: number[];
+  compute_seconds: number[]; // gradients of the step's batch (and, with a ring, flattening them)
   allreduce_seconds: number[];
+  apply_seconds: number[]; // clipping and the AdamW update
   peak_rss_bytes: number;
   kernel_ms?: Record<string, number>;
 }
@@ -59,26 +61,37 @@ export async function runThroughput(
     const targets = new Int32Array(n).map(() => rng.int(model.vocab));
     return { inputs, targets, batch: o.batchSize, context: model.context };
   };
-  const allreduceSeconds: number[] = [];
+  const phases = { compute: [] as number[], allreduce: [] as number[], apply: [] as number[] };
+  const timed = async <T>(into: number[], phase: () => T | Promise<T>): Promise<T> => {
+    const started = performance.now();
+    const out = await phase();
+    into.push((performance.now() - started) / 1000);
+    return out;
+  };
   let stepNumber = 0;
-  const step = ring
-    ? async () => {
-        const { grads } = computeGradients(params, model, [batch()]);
-        // All gradients in one buffer (the ring reduces it in place), each worker's weighing 1/workers, so the
-        // ring's sum is the mean.
-        const all = new Float32Array(parameterCount(model).total);
-        accumulateFlat(all, params, grads, 1 / ring.workers);
-        tf.dispose([...grads.values()]);
-        const started = performance.now();
-        await ring.allReduce([all], ++stepNumber);
-        allreduceSeconds.push((performance.now() - started) / 1000);
-        const averaged = gradientsFromFlat(all, params);
-        applyGradients(optimizer, averaged, 1e-3, 1);
-        tf.dispose([...averaged.values()]);
-      }
-    : async () => void trainStep(params, model, optimizer, [batch()], 1e-3, 1);
+  const step = async () => {
+    const grads = await timed(phases.compute, () => {
+      const { grads } = computeGradients(params, model, [batch()]);
+      if (!ring) return grads;
+      // All gradients in one buffer (the ring reduces it in place), each worker's weighing 1/workers, so the
+      // ring's sum is the mean.
+      const all = new Float32Array(parameterCount(model).total);
+      accumulateFlat(all, params, grads, 1 / ring.workers);
+      tf.dispose([...grads.values()]);
+      return all;
+    });
+    const averaged =
+      grads instanceof Float32Array
+        ? await timed(phases.allreduce, async () => {
+            await ring!.allReduce([grads], ++stepNumber);
+            return gradientsFromFlat(grads, params);
+          })
+        : grads;
+    await timed(phases.apply, () => applyGradients(optimizer, averaged, 1e-3, 1));
+    tf.dispose([...averaged.values()]);
+  };
   for (let i = 0; i < o.warmupSteps; i++) await step();
-  allreduceSeconds.length = 0;
+  for (const times of Object.values(phases)) times.length = 0;
   const stepSeconds: number[] = [];
   for (let i = 0; i < o.steps; i++) {
     const started = performance.now();
@@ -96,7 +109,9 @@ export async function runThroughput(
     backend: backend.name,
     backend_description: backend.description,
     step_seconds: stepSeconds,
-    allreduce_seconds: allreduceSeconds,
+    compute_seconds: phases.compute.slice(0, o.steps),
+    allreduce_seconds: phases.allreduce,
+    apply_seconds: phases.apply.slice(0, o.steps),
     peak_rss_bytes: process.resourceUsage().maxRSS * 1024,
     kernel_ms: kernelMs,
   };
@@ -216,7 +231,10 @@ export async function benchTrainThroughput(o: ThroughputOptions) {
     mfu: gflops / peakGflops,
     step_s_median: sorted[Math.floor(sorted.length / 2)],
     step_s_min: sorted[0],
+    // Medians over every worker's steps: gradients, the all-reduce (waiting for the slowest rank included), AdamW.
+    compute_s_median: median(results.flatMap((r) => r.compute_seconds)),
     ...(workers > 1 ? { allreduce_s_median: median(results.flatMap((r) => r.allreduce_seconds)) } : {}),
+    apply_s_median: median(results.flatMap((r) => r.apply_seconds)),
     // Per worker: the largest of the workers' own peak RSS (with one worker, this process's).
     peak_rss_bytes: Math.max(...results.map((r) => r.peak_rss_bytes)),
     ...(results[0].kernel_ms ? { kernel_ms: results[0].kernel_ms } : {}),

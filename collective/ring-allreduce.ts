@@ -19,6 +19,7 @@ import { channelCredentials, tokenMetadata, type TlsFiles } from './auth.js';
 import { RingError, type Inbox } from './endpoint.js';
 import { CollectiveWireClient } from './wire.js';
 import { decodeHalf, encodeHalf, roundToHalf } from './fp16.js';
+import { loadNative } from '../kernels/native.js';
 
 export const DEFAULT_BUCKET_BYTES = 25 * 1024 * 1024;
 export const DEFAULT_CHUNK_BYTES = 1024 * 1024;
@@ -215,11 +216,17 @@ export class Ring {
   }
 }
 
-/** target += values, element-wise (a plain function, so the hot loop is not compiled as part of an async closure). */
-function addInto(target: Float32Array, values: Float32Array): void {
-  const n = target.length;
-  for (let i = 0; i < n; i++) target[i] += values[i];
-}
+/** target += values, element-wise: the native kernel (SIMD; ~10× the JavaScript loop, which converts every
+ * element to a double and back), else a loop. Both round each sum to the same float, so ranks with and
+ * without the addon still end bit-identical. */
+const addInto: (target: Float32Array, values: Float32Array) => void = (() => {
+  const native = loadNative();
+  if (native) return (target, values) => native.addInto(target, values, target.length);
+  return (target, values) => {
+    const n = target.length;
+    for (let i = 0; i < n; i++) target[i] += values[i];
+  };
+})();
 
 function gather(buffers: Float32Array[], start: number, length: number): Float32Array {
   const flat = new Float32Array(length);

@@ -82,6 +82,8 @@ export interface NativeKernels {
     c2: number,
     gscale: number,
   ): void;
+  /** target += values over the first n elements (the ring all-reduce's sum). */
+  addInto(target: F32, values: F32, n: number): void;
   /** GFLOP/s of each of `threads` threads running fused multiply-adds for about `seconds`. */
   fmaPeak(threads: number, seconds: number): number[];
   info(): { simd: string; blasCore: string; blasConfig: string; blasThreads: number };

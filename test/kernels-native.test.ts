@@ -343,6 +343,20 @@ forEachSimd('AdamW update matches float64', (n, rng) => {
   close('p', po, rp);
 });
 
+forEachSimd('addInto rounds each sum as a float add does, bit for bit, and stops at n', (n, rng) => {
+  for (const size of [1, 15, 1003]) {
+    const t = rand(rng, size + 3, 1e3);
+    const v = rand(rng, size + 3, 1e-3); // sums that round
+    const want = Float32Array.from(t, (x, i) => (i < size ? Math.fround(x + v[i]) : x));
+    n.addInto(t.subarray(0), v, size);
+    assert.deepEqual(t, want, `size ${size}`);
+  }
+  // Views at an offset: the ring sums chunks in the middle of a bucket.
+  const bucket = new Float32Array(40).fill(1);
+  n.addInto(bucket.subarray(8, 24), new Float32Array(16).fill(2), 16);
+  assert.deepEqual([...bucket.slice(6, 26)], [1, 1, ...new Array(16).fill(3), 1, 1]);
+});
+
 test('sgemm matches float64 for every transpose and broadcast layout', { skip }, () => {
   const rng = new Rng(SEED);
   const [batch, m, k, n] = [3, 5, 19, 7];

@@ -101,6 +101,12 @@ test('the coordinator serves the metrics of a 2-worker job', { timeout: 120_000 
   assert.equal(await exited, 0, stderr);
   const summary = JSON.parse(stdout.trim().split('\n').at(-1)!);
   assert.equal(summary.workers, 2);
+  // The stop reaches each worker in a step report's reply, which a worker reads only after computing the next
+  // step's gradients: both still end on the same step, with the same weights, nothing repeated or skipped.
+  assert.equal(summary.ranks_identical, true, JSON.stringify(summary));
+  assert.equal(summary.samples_repeated, 0);
+  assert.equal(summary.samples_skipped, 0);
+  assert.equal(summary.interrupted, true);
   assert.ok(summary.energy_j > 0 && summary.emissions_g > 0 && summary.mfu > 0, JSON.stringify(summary));
   assert.equal(summary.peak_flops, 2 * CPU_PEAK_FLOPS_PER_CORE);
 });

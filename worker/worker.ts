@@ -428,16 +428,29 @@ export class Worker {
     const gradientBytes = gradientElements * 4; // the float32 buffer the ring sums
     const lastStep = () => Math.min(s.horizonSteps ?? Infinity, t.until_step ?? Infinity, this.stopAfter || Infinity);
 
+    // The step report's reply (stop, schedule horizon, energy) is awaited only when it is needed: before the
+    // next step's all-reduce, or before a checkpoint or evaluation. So its round trip (median 14 ms, up to
+    // ~50, of a ~300 ms micro step: the coordinator has to get a core) overlaps the next step's gradients.
+    // Everything the reply decides (whether step s was the last, the learning rate of step s+1) is still
+    // decided after it arrives, as if it had been awaited at once.
+    let pendingReport: Promise<ReportStepResponse> | null = null;
+    const settleReport = async () => {
+      if (!pendingReport) return;
+      const reply = await pendingReport;
+      pendingReport = null;
+      if (reply.stopAfterStep) this.stopAfter = reply.stopAfterStep;
+      if (reply.runEnergyJ > 0) this.runEnergy = { energy_j: reply.runEnergyJ, emissions_g: reply.runEmissionsG };
+      if (reply.horizonSteps && !this.horizon) this.horizon = { steps: reply.horizonSteps, from: reply.horizonFromStep };
+    };
+    const horizon = () => this.horizon; // read through a call: the reply sets it inside settleReport()
+    const isFinal = () => {
+      const h = horizon();
+      return s.step >= lastStep() || (h !== null && s.step >= h.steps && s.step + 1 >= h.from);
+    };
+
     while (s.step < lastStep()) {
       if (ring.aborted || this.epoch > a.ringEpoch) throw new Aborted(`ring epoch ${a.ringEpoch} is over`);
       const computeStarted = performance.now();
-      const horizonSteps = this.horizon && s.step + 1 >= this.horizon.from ? this.horizon.steps : s.horizonSteps;
-      const lr = learningRate(s.tokensSeen, {
-        lr: o.lr,
-        minLr: o.min_lr ?? o.lr / 10,
-        warmupTokens: o.warmup_steps * tokensPerStep,
-        totalTokens: horizonSteps === null ? Infinity : horizonSteps * tokensPerStep,
-      });
       const { batch, cursor } = job.sampler.next(globalBatch, s.cursor);
       const mine = sliceBatch(batch, start, end);
       // Each micro-batch's mean gradient weighs by its share of the global batch: the ring's sum is then
@@ -453,6 +466,18 @@ export class Worker {
         for (const t2 of g.grads.values()) t2.dispose();
       }
       const computeMs = performance.now() - computeStarted;
+      await settleReport();
+      // The previous step's reply may say that it was the last (a stop requested while this step computed):
+      // this step's gradients are dropped, as every rank's are, since every rank reads the same reply fields.
+      if (isFinal()) break;
+      const h = horizon();
+      const horizonSteps = h && s.step + 1 >= h.from ? h.steps : s.horizonSteps;
+      const lr = learningRate(s.tokensSeen, {
+        lr: o.lr,
+        minLr: o.min_lr ?? o.lr / 10,
+        warmupTokens: o.warmup_steps * tokensPerStep,
+        totalTokens: horizonSteps === null ? Infinity : horizonSteps * tokensPerStep,
+      });
       const reduceStarted = performance.now();
       await withSpan('allreduce', { 'ringlet.step': s.step + 1, 'ringlet.bytes': gradientBytes }, () =>
         ring.allReduce([all], s.step + 1),
@@ -469,7 +494,7 @@ export class Worker {
       if (horizonSteps !== s.horizonSteps && horizonSteps !== null) s.horizonSteps = horizonSteps;
       if (!Number.isFinite(loss)) throw new Error(`loss is ${loss} at step ${s.step}; lower the learning rate (now ${lr})`);
 
-      const reply = await this.unary<ReportStepRequest, ReportStepResponse>(this.client!.reportStep, {
+      pendingReport = this.unary<ReportStepRequest, ReportStepResponse>(this.client!.reportStep, {
         jobId: this.o.jobId,
         workerId: this.workerId,
         ringEpoch: a.ringEpoch,
@@ -483,16 +508,19 @@ export class Worker {
         allreduceBytes: a.worldSize > 1 ? gradientBytes : 0,
         windows: windowRanges(position + start, end - start, job.sampler.windows),
       });
-      if (reply.stopAfterStep) this.stopAfter = reply.stopAfterStep;
-      if (reply.runEnergyJ > 0) this.runEnergy = { energy_j: reply.runEnergyJ, emissions_g: reply.runEmissionsG };
-      if (reply.horizonSteps && !this.horizon) this.horizon = { steps: reply.horizonSteps, from: reply.horizonFromStep };
-      const final =
-        s.step >= lastStep() || (this.horizon !== null && s.step >= this.horizon.steps && s.step + 1 >= this.horizon.from);
-      if (final || s.step % cfg.checkpoint.every === 0) await this.checkpoint(a, final);
-      else if (a.rank === 0 && s.step % t.eval_every === 0) this.evaluate();
-      if (final) return true;
+      pendingReport.catch(() => {}); // a failed report surfaces where it is awaited
+      const checkpointDue = s.step % cfg.checkpoint.every === 0;
+      const evalDue = a.rank === 0 && s.step % t.eval_every === 0;
+      if (checkpointDue || evalDue || s.step >= lastStep()) {
+        await settleReport();
+        const final = isFinal();
+        if (final || checkpointDue) await this.checkpoint(a, final);
+        else this.evaluate();
+        if (final) return true;
+      }
       await new Promise((resolve) => setImmediate(resolve)); // let watch events and heartbeats through
     }
+    await settleReport();
     await this.checkpoint(a, true);
     return true;
   }

@@ -318,6 +318,15 @@ napi_value Adamw(napi_env env, napi_callback_info info) {
   });
 }
 
+napi_value AddInto(napi_env env, napi_callback_info info) {
+  return guard(env, [&] {
+    Args a(env, info, 3);
+    const long n = a.dim(2, "n");
+    g_kernels->add_into(a.f32(0, n, "target"), a.f32(1, n, "values"), n);
+    return undefined(env);
+  });
+}
+
 // fmaPeak(threads, seconds): each thread runs the FMA loop for about `seconds`; returns GFLOP/s per thread.
 napi_value FmaPeak(napi_env env, napi_callback_info info) {
   return guard(env, [&] {
@@ -415,6 +424,7 @@ NAPI_MODULE_INIT() {
       {"xentBwd", nullptr, XentBwd, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"linearXent", nullptr, LinearXent, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"adamw", nullptr, Adamw, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"addInto", nullptr, AddInto, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"fmaPeak", nullptr, FmaPeak, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"info", nullptr, Info, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"setSimd", nullptr, SetSimd, nullptr, nullptr, nullptr, napi_default, nullptr},

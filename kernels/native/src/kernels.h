@@ -19,6 +19,7 @@
                 long rows, long V);                                                                                \
   void adamw(const float* p, const float* g, const float* m, const float* v, float* po, float* mo, float* vo,     \
              long n, float lr, float beta1, float beta2, float eps, float wd, float c1, float c2, float gscale);   \
+  void add_into(float* t, const float* v, long n);                                                                \
   double fma_loop(long iters, float* sink);
 
 // Attention works on tiles of ATT_BLOCK queries × ATT_BLOCK keys (equal, so a query block's diagonal tile
@@ -62,6 +63,7 @@ struct KernelTable {
   decltype(&ringlet_scalar::xent_fwd) xent_fwd;
   decltype(&ringlet_scalar::xent_bwd) xent_bwd;
   decltype(&ringlet_scalar::adamw) adamw;
+  decltype(&ringlet_scalar::add_into) add_into;
   decltype(&ringlet_scalar::fma_loop) fma_loop;
 };
 
