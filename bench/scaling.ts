@@ -4,6 +4,8 @@
 // batch twice as large (halving each worker's batch instead would also measure how much slower the kernels
 // run on half the rows). Both figures exclude process start-up: the single run times its loop, the
 // distributed one from the ring's formation; both include the final evaluation and checkpoint.
+// This machine's speed drifts by tens of percent within minutes (other tenants), so with --repeats the two
+// runs alternate and the speedup is the median of the pairs' ratios, each pair run back to back.
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -17,9 +19,17 @@ export interface ScalingOptions {
   preset: string;
   steps: number;
   batchSize: number; // windows per worker per optimizer step
+  repeats: number; // pairs of runs (1 worker, then 2), alternating
 }
 
+const median = (xs: number[]) => {
+  const sorted = [...xs].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
+};
+
 export async function benchScaling(o: ScalingOptions) {
+  if (!(o.repeats >= 1)) throw new Error(`--repeats must be at least 1, got ${o.repeats}`);
   const work = fs.mkdtempSync(path.join(os.tmpdir(), 'ringlet-scaling-'));
   const config = (name: string, workers: number) => {
     const c = loadTrainConfig(undefined, {
@@ -35,17 +45,27 @@ export async function benchScaling(o: ScalingOptions) {
     return { ...c, training: { ...c.training, eval_windows: 8 } };
   };
   try {
-    const one = await train(config('one', 1), { resume: false, log: new ProgressLog(path.join(work, 'one'), { live: false }) });
-    const two = await launchLocal(config('two', 2), { workers: 2, resume: false });
+    const pairs: Array<{ one: { tokens_per_s: number; val_loss: number }; two: { tokens_per_s: number; val_loss: number } }> = [];
+    for (let r = 0; r < o.repeats; r++) {
+      const one = await train(config(`one-${r}`, 1), {
+        resume: false,
+        log: new ProgressLog(path.join(work, `one-${r}`), { live: false }),
+      });
+      const two = await launchLocal(config(`two-${r}`, 2), { workers: 2, resume: false });
+      pairs.push({ one, two });
+    }
+    const speedups = pairs.map((p) => p.two.tokens_per_s / p.one.tokens_per_s);
     return {
       preset: o.preset,
       steps: o.steps,
       batch_per_worker: o.batchSize,
-      tokens_per_s_1: one.tokens_per_s,
-      tokens_per_s_2: two.tokens_per_s,
-      speedup: two.tokens_per_s / one.tokens_per_s,
-      val_loss_1: one.val_loss,
-      val_loss_2: two.val_loss,
+      repeats: o.repeats,
+      tokens_per_s_1: median(pairs.map((p) => p.one.tokens_per_s)),
+      tokens_per_s_2: median(pairs.map((p) => p.two.tokens_per_s)),
+      speedup: median(speedups),
+      speedups: speedups.map((x) => Math.round(x * 1000) / 1000),
+      val_loss_1: pairs[0].one.val_loss,
+      val_loss_2: pairs[0].two.val_loss,
     };
   } finally {
     fs.rmSync(work, { recursive: true, force: true });

@@ -87,9 +87,12 @@ const scalingBench = new Command('scaling')
     intArg('--batch-size'),
     16,
   )
+  .option('--repeats <n>', 'pairs of runs, alternating; the speedup is the median of their ratios', intArg('--repeats'), 1)
   .option('--json', 'print a JSON summary as the last line')
   .action((opts) =>
-    runCommand(opts, () => benchScaling({ data: opts.data, preset: opts.preset, steps: opts.steps, batchSize: opts.batchSize })),
+    runCommand(opts, () =>
+      benchScaling({ data: opts.data, preset: opts.preset, steps: opts.steps, batchSize: opts.batchSize, repeats: opts.repeats }),
+    ),
   );
 
 export const benchCommand = new Command('bench')
