@@ -27,6 +27,7 @@ import { DataLog } from './data-log.js';
 import { HealthServer } from './health.js';
 import { jsonLog, type JsonLog } from './log.js';
 import type { JobTelemetry } from './telemetry.js';
+import { machineId } from '../observability/power.js';
 
 export type JobState = JobLifecycleEvent['state'];
 
@@ -58,6 +59,7 @@ interface WorkerEntry {
   id: string;
   name: string;
   address: string;
+  host: string; // its machine ('' when it did not say: taken as the coordinator's)
   lastSeen: number;
   watch: grpc.ServerWritableStream<unknown, WatchResponse> | null;
 }
@@ -232,11 +234,13 @@ export class Coordinator {
     return w;
   }
 
-  private join(req: { jobId: string; collectiveAddress: string; workerName: string }) {
+  private join(req: { jobId: string; collectiveAddress: string; workerName: string; host: string }) {
     if (req.jobId && req.jobId !== this.jobId)
       throw statusError(grpc.status.NOT_FOUND, `unknown job "${req.jobId}" (this coordinator runs "${this.jobId}")`);
     if (this.state === 'finished' || this.state === 'failed')
       throw statusError(grpc.status.FAILED_PRECONDITION, `job ${this.jobId} is ${this.state}`);
+    if (req.host.length > 255)
+      throw statusError(grpc.status.INVALID_ARGUMENT, `host id of ${req.host.length} characters (at most 255)`);
     if (!/^[^\s:]+:\d{1,5}$/.test(req.collectiveAddress))
       throw statusError(grpc.status.INVALID_ARGUMENT, `collective address "${req.collectiveAddress}" is not host:port`);
     for (const w of this.workers.values())
@@ -249,6 +253,7 @@ export class Coordinator {
       id,
       name: req.workerName.slice(0, 200),
       address: req.collectiveAddress,
+      host: req.host,
       lastSeen: Date.now(),
       watch: null,
     });
@@ -256,6 +261,7 @@ export class Coordinator {
       worker: id,
       name: req.workerName,
       address: req.collectiveAddress,
+      host: req.host || null,
       workers: this.workers.size,
     });
     return {
@@ -308,11 +314,15 @@ export class Coordinator {
 
   private reportStep(req: ReportStepRequest) {
     const w = this.known(req.jobId, req.workerId);
+    if (!(Number.isFinite(req.hostEnergyJ) && req.hostEnergyJ >= 0))
+      throw statusError(grpc.status.INVALID_ARGUMENT, `host energy ${req.hostEnergyJ} J is not a finite, non-negative number`);
     this.current(req.ringEpoch, req.rank, w);
     if (req.step > this.maxReported) this.maxReported = req.step;
     const ranks = this.reports.get(req.step) ?? new Map<number, ReportStepRequest>();
     if (ranks.has(req.rank)) throw statusError(grpc.status.ALREADY_EXISTS, `duplicate rank ${req.rank} for step ${req.step}`);
     ranks.set(req.rank, req);
+    if (req.hostEnergyJ > 0 && w.host !== '')
+      this.telemetry?.hostEnergy(w.id, w.host, req.hostEnergyJ, req.hostEnergySource.slice(0, 64) || 'unknown');
     if (!this.firstReport.has(req.step)) this.firstReport.set(req.step, Date.now());
     this.reports.set(req.step, ranks);
     if (ranks.size === this.ring.length) this.stepComplete(req.step, ranks);
@@ -497,6 +507,14 @@ export class Coordinator {
       restore: this.restore.path || 'seed',
       step: this.restore.step,
     });
+    // This process's meter covers its own machine; on each other machine the lowest rank meters it.
+    const here = machineId();
+    const metered = new Set<string>();
+    const meters = members.map((w) => {
+      if (w.host === '' || w.host === here || metered.has(w.host)) return false;
+      metered.add(w.host);
+      return true;
+    });
     members.forEach((w, rank) =>
       w.watch!.write(
         WatchResponse.fromPartial({
@@ -507,6 +525,7 @@ export class Coordinator {
             ring: members.map((m) => m.address),
             restoreCheckpoint: this.restore.path,
             startStep: this.restore.step,
+            meterHost: meters[rank],
           },
         }),
       ),

@@ -9,15 +9,14 @@ import { flopsPerToken, parameterCount, modelDimensions } from '../lm/model-conf
 import { listCheckpoints, readCheckpoint } from '../lm/checkpoint.js';
 import type { TrainConfig } from '../train/config.js';
 import { resolveModelConfig, type TrainSummary } from '../train/run.js';
-import type { TelemetrySummary } from '../observability/train-telemetry.js';
 import type { Bus } from '../controlplane/bus.js';
 import type { DistributedConfig } from './config.js';
 import { Coordinator, type JobInfo } from './coordinator.js';
-import { JobTelemetry } from './telemetry.js';
+import { JobTelemetry, type JobTelemetrySummary } from './telemetry.js';
 import type { JsonLog } from './log.js';
 import { cursorPosition } from '../worker/shard.js';
 
-export interface DistributedSummary extends TrainSummary, TelemetrySummary {
+export interface DistributedSummary extends TrainSummary, JobTelemetrySummary {
   job_id: string;
   workers: number;
   restarts: number;

@@ -1,12 +1,13 @@
 // The job's metrics as the coordinator sees them (docs/observability.md, "Wiring in the coordinator"):
 // one /metrics for the whole job on observability.metrics_port, fed by the step reports of every rank,
-// the ring's membership, and this machine's power meter (all workers of `ringlet train --workers N` run
-// here). Built from the observability parts; train/run.ts's single-process twin is TrainTelemetry.
+// the ring's membership, this machine's power meter (all workers of `ringlet train --workers N` run here),
+// and the energy that one worker on each other machine meters and reports with its steps. Built from the
+// observability parts; train/run.ts's single-process twin is TrainTelemetry.
 import { accountingSummary, recordStep, startJobMetrics } from '../observability/job-metrics.js';
 import { busBandwidth, type MetricsServer, type RingletMetrics } from '../observability/metrics.js';
 import type { ObservabilityConfig } from '../observability/config.js';
 import { modelFlopsUtilisation, resolvePeak, type Peak } from '../observability/mfu.js';
-import { EnergyMeter } from '../observability/power.js';
+import { EnergyMeter, machineId, type EnergyTotals } from '../observability/power.js';
 import { startTracing, type Tracing } from '../observability/tracing.js';
 import {
   carriedEnergy,
@@ -31,9 +32,21 @@ export interface CommittedStep {
   ranks: number;
 }
 
+/** One other machine's energy, as one worker meters it. */
+interface HostEnergy {
+  host: string;
+  source: string;
+  reported_j: number; // the worker's latest figure: joules since its meter started
+  energy_j: number; // all this worker has metered, across restarts of its meter
+}
+
+/** The single-process summary's telemetry fields, and the energy of each machine the job ran on. */
+export type JobTelemetrySummary = TelemetrySummary & { energy_by_host_j: Record<string, number> };
+
 export class JobTelemetry {
-  private closed: Promise<TelemetrySummary> | null = null;
+  private closed: Promise<JobTelemetrySummary> | null = null;
   private lastSampleMs = -Infinity;
+  private readonly hosts = new Map<string, HostEnergy>(); // by worker id: a machine's meter lives in one worker
 
   private constructor(
     readonly metrics: RingletMetrics,
@@ -60,9 +73,40 @@ export class JobTelemetry {
     return new JobTelemetry(m, peak, options.flopsPerToken, energy, carriedEnergy(options.carried), server, tracing);
   }
 
-  /** The run's energy and emissions so far, carried ones included, as of the meter's latest sample. */
+  /** The run's energy and emissions so far, carried ones included, as of the meters' latest samples. */
   runEnergy(): RunEnergy {
-    return runEnergy(this.energy.totals(), this.carried);
+    return runEnergy(this.totals(this.energy.totals()), this.carried);
+  }
+
+  /**
+   * A metering worker's report of its machine's energy: the increase since its previous report goes into the
+   * energy and emissions counters (labelled with the machine as `device`) and into the job's totals. A lower
+   * figure than before is a meter that started again (the worker re-assigned the role): all of it is new.
+   */
+  hostEnergy(workerId: string, host: string, energyJ: number, source: string): void {
+    const prev = this.hosts.get(workerId);
+    const added = prev && energyJ >= prev.reported_j ? energyJ - prev.reported_j : energyJ;
+    this.hosts.set(workerId, { host, source, reported_j: energyJ, energy_j: (prev?.energy_j ?? 0) + added });
+    if (added <= 0) return;
+    const labels = { device: host, source };
+    const intensity = this.energy.totals().carbon_intensity_g_per_kwh;
+    this.metrics.energy.inc(labels, added);
+    this.metrics.emissions.inc(labels, (added / 3.6e6) * intensity);
+  }
+
+  /** This machine's meter totals with the other machines' reported energy added (same PUE and grid intensity). */
+  private totals(local: EnergyTotals): EnergyTotals {
+    const remote = [...this.hosts.values()];
+    if (remote.length === 0) return local;
+    const energy_j = local.energy_j + remote.reduce((sum, h) => sum + h.energy_j, 0);
+    const energy_kwh = energy_j / 3.6e6;
+    return {
+      ...local,
+      energy_j,
+      energy_kwh,
+      emissions_g: energy_kwh * local.carbon_intensity_g_per_kwh,
+      estimated: local.estimated || remote.some((h) => h.source.includes('estimated')),
+    };
   }
 
   get metricsUrl(): string | null {
@@ -87,9 +131,13 @@ export class JobTelemetry {
   }
 
   /** Stops the meter and the server once (the summary and the coordinator's close both call it). */
-  close(tokensPerS = 0): Promise<TelemetrySummary> {
+  close(tokensPerS = 0): Promise<JobTelemetrySummary> {
     this.closed ??= (async () => {
-      const t = await this.energy.stop();
+      const local = await this.energy.stop();
+      const t = this.totals(local);
+      // This invocation's energy by machine: this one's meter, then what each other machine's worker reported.
+      const byHost: Record<string, number> = { [machineId()]: local.energy_j };
+      for (const h of this.hosts.values()) byHost[h.host] = (byHost[h.host] ?? 0) + h.energy_j;
       await this.server?.close();
       await this.tracing?.flush();
       const { power_w: _power, ...energy } = runEnergy(t, this.carried);
@@ -97,6 +145,7 @@ export class JobTelemetry {
         mfu: modelFlopsUtilisation(tokensPerS, this.flopsPerToken, this.peak.flops),
         ...energy,
         ...accountingSummary(t, this.peak, this.flopsPerToken),
+        energy_by_host_j: byHost,
       };
     })();
     return this.closed;

@@ -189,6 +189,19 @@ export interface EnergyMeterOptions {
   now?: () => number; // seconds
 }
 
+/**
+ * The machine a process runs on, as energy accounting sees it: RINGLET_HOST_ID when set (containers on one
+ * node share its meters, so they should share an id; tests pretend to be other machines), else the hostname.
+ */
+export function machineId(): string {
+  return process.env.RINGLET_HOST_ID || os.hostname();
+}
+
+/** "rapl", "nvidia-smi", "estimated", or several joined by "+": how a machine's totals were measured. */
+export function energySources(t: EnergyTotals): string {
+  return [...new Set(t.devices.map((d) => d.source))].sort().join('+') || (t.estimated ? 'estimated' : 'none');
+}
+
 /** Integrates the meters' readings; one sample at a time, on demand or on an interval. */
 export class EnergyMeter {
   private readonly devices = new Map<string, { device: string; source: PowerSource; watts: number; joules: number }>();

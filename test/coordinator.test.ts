@@ -52,8 +52,14 @@ test('rendezvous, step reports with their bad cases, stragglers, the checkpoint 
     new Promise<Res>((resolve, reject) =>
       method.call(client, req, md, (e: grpc.ServiceError | null, r: Res) => (e ? reject(e) : resolve(r))),
     );
+  // Both workers on one machine that is not the coordinator's: the lower rank meters it.
   const join = (address: string) =>
-    call<JoinRequest, JoinResponse>(client.join, { jobId: 'job-a', collectiveAddress: address, workerName: address });
+    call<JoinRequest, JoinResponse>(client.join, {
+      jobId: 'job-a',
+      collectiveAddress: address,
+      workerName: address,
+      host: 'another-machine',
+    });
   const a = await join('127.0.0.1:1001');
   await assert.rejects(join('127.0.0.1:1001'), /already joined/);
   const b = await join('127.0.0.1:1002');
@@ -73,6 +79,7 @@ test('rendezvous, step reports with their bad cases, stragglers, the checkpoint 
   const rb = assignments.get(b.workerId)!;
   assert.deepEqual([ra.rank, rb.rank], [0, 1]);
   assert.deepEqual(ra.ring, ['127.0.0.1:1001', '127.0.0.1:1002']);
+  assert.deepEqual([ra.meterHost, rb.meterHost], [true, false]);
   assert.equal((await fetch(`http://${c.httpAddress}/readyz`)).status, 200);
 
   const report = (w: { workerId: string }, rank: number, extra: Partial<ReportStepRequest> = {}) =>
@@ -89,6 +96,8 @@ test('rendezvous, step reports with their bad cases, stragglers, the checkpoint 
       allreduceMs: 5,
       allreduceBytes: 4096,
       windows: [{ epoch: 0, start: rank * 2, count: 2 }],
+      hostEnergyJ: 0,
+      hostEnergySource: '',
       ...extra,
     });
   await report(a, 0);
@@ -104,6 +113,10 @@ test('rendezvous, step reports with their bad cases, stragglers, the checkpoint 
   await assert.rejects(
     report(b, 1, { jobId: 'job-b' }),
     (e: grpc.ServiceError) => e.code === grpc.status.NOT_FOUND && /unknown job "job-b"/.test(e.details),
+  );
+  await assert.rejects(
+    report(b, 1, { hostEnergyJ: -5 }),
+    (e: grpc.ServiceError) => e.code === grpc.status.INVALID_ARGUMENT && /host energy -5 J/.test(e.details),
   );
   await report(b, 1, { computeMs: 900 }); // rank 1 computes 9x longer than rank 0
   const straggler = logs.find((l) => l.msg === 'straggler');
@@ -187,6 +200,7 @@ test('elastic: a late joiner enters at the next checkpoint; a lost worker is rep
       jobId: 'ringlet',
       collectiveAddress: `127.0.0.1:${port}`,
       workerName: `w${port}`,
+      host: '', // not said: taken as the coordinator's machine
     });
     const assignments: Assignment[] = [];
     let wake = () => {};
@@ -219,6 +233,8 @@ test('elastic: a late joiner enters at the next checkpoint; a lost worker is rep
       allreduceMs: 1,
       allreduceBytes: 4096,
       windows: [{ epoch: 0, start: (step - 1) * 2 + rank, count: 1 }],
+      hostEnergyJ: 0,
+      hostEnergySource: '',
     });
   const barrier = (w: { id: string }, rank: number, epoch: number, step: number, checkpoint: string) =>
     call(client.checkpointBarrier, {

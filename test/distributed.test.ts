@@ -164,7 +164,7 @@ test('kill -9 of one of 3 workers mid-run: the ring re-forms, nothing is lost or
       '60',
       '--json',
     ],
-    { RINGLET_TOKEN: token },
+    { RINGLET_TOKEN: token, RINGLET_HOST_ID: 'machine-a' },
   );
   const workers: ChildProcess[] = [];
   let address = '';
@@ -180,7 +180,11 @@ test('kill -9 of one of 3 workers mid-run: the ring re-forms, nothing is lost or
       http = String(rec.http);
       for (let i = 0; i < 3; i++) {
         const health = i === 0 ? ['--http-port', String(workerHttp)] : [];
-        workers.push(ringlet(['worker', '--coordinator', address, ...health, '--json'], { RINGLET_TOKEN: token }));
+        // As if on other machines: workers 0 and 1 on machine-b, worker 2 on machine-c.
+        const host = i < 2 ? 'machine-b' : 'machine-c';
+        workers.push(
+          ringlet(['worker', '--coordinator', address, ...health, '--json'], { RINGLET_TOKEN: token, RINGLET_HOST_ID: host }),
+        );
       }
       ready();
     }
@@ -197,7 +201,9 @@ test('kill -9 of one of 3 workers mid-run: the ring re-forms, nothing is lost or
   const client = new CoordinatorServiceClient(address, grpc.credentials.createInsecure());
   const join = (jobId: string, t: string) =>
     new Promise<grpc.ServiceError | null>((resolve) =>
-      client.join({ jobId, collectiveAddress: '127.0.0.1:1', workerName: 'intruder' }, tokenMetadata(t), (err) => resolve(err)),
+      client.join({ jobId, collectiveAddress: '127.0.0.1:1', workerName: 'intruder', host: '' }, tokenMetadata(t), (err) =>
+        resolve(err),
+      ),
     );
   assert.equal((await join('ringlet', 'wrong-token'))?.code, grpc.status.UNAUTHENTICATED);
   const unknown = await join('other-job', token);
@@ -217,6 +223,13 @@ test('kill -9 of one of 3 workers mid-run: the ring re-forms, nothing is lost or
   assert.equal(s.samples_repeated, 0);
   assert.equal(s.ranks_identical, true);
   assert.ok(r.logs.some((l) => l.msg === 'worker lost'));
+  // Each machine's energy: the coordinator's own meter, and one worker's meter on each other machine (on
+  // machine-b, a survivor of the kill); the job's total is their sum.
+  const byHost = s.energy_by_host_j as Record<string, number>;
+  assert.deepEqual(Object.keys(byHost).sort(), ['machine-a', 'machine-b', 'machine-c']);
+  for (const [host, joules] of Object.entries(byHost)) assert.ok(joules > 0, `${host}: ${joules} J`);
+  const sum = Object.values(byHost).reduce((a, b) => a + b, 0);
+  assert.ok(Math.abs(s.energy_j - sum) <= 1e-9 * sum, `energy_j ${s.energy_j} is the machines' sum ${sum}`);
   // The data log on disk tells the same story: after the rollback, each window once.
   const log = fs
     .readFileSync(path.join(out, 'data-log.jsonl'), 'utf8')

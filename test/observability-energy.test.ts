@@ -8,7 +8,8 @@ import { test } from 'node:test';
 import { ObservabilityConfigSchema } from '../observability/config.js';
 import { carbonIntensity } from '../observability/carbon.js';
 import { PEAKS, deviceFromGpuName, modelFlopsUtilisation, resolvePeak } from '../observability/mfu.js';
-import { CpuEstimateMeter, EnergyMeter, parseNvidiaSmi } from '../observability/power.js';
+import { CpuEstimateMeter, EnergyMeter, machineId, parseNvidiaSmi } from '../observability/power.js';
+import { JobTelemetry } from '../coordinator/telemetry.js';
 import { flopsPerToken, presetConfig } from '../lm/model-config.js';
 import { formatEnergy } from '../train/progress.js';
 
@@ -163,4 +164,28 @@ test('energy reads as J, kJ or kWh', () => {
   assert.equal(formatEnergy(12.4), '12 J');
   assert.equal(formatEnergy(12_400), '12.4 kJ');
   assert.equal(formatEnergy(7.2e6), '2.000 kWh');
+});
+
+test("other machines' reported energy joins the job's totals once, across a restart of their meter", async () => {
+  // This machine's meter: one RAPL zone that does not move, so all the energy below is reported energy.
+  const sysfs = path.join(work, 'powercap-still');
+  writeZone(sysfs, 'intel-rapl:0', 'package-0', 1_000_000);
+  const config = ObservabilityConfigSchema.parse({ powercap_root: sysfs, gpu_power: 'off', carbon_region: 'SE' });
+  const telemetry = await JobTelemetry.start(config, { flopsPerToken: 1, workers: 3 });
+  telemetry.hostEnergy('w1', 'machine-b', 10, 'estimated');
+  telemetry.hostEnergy('w1', 'machine-b', 25, 'estimated'); // +15
+  telemetry.hostEnergy('w1', 'machine-b', 4, 'estimated'); // its meter started again: +4
+  telemetry.hostEnergy('w2', 'machine-b', 6, 'estimated'); // the role moved to another worker there: +6
+  telemetry.hostEnergy('w3', 'machine-c', 100, 'rapl');
+  assert.equal(telemetry.runEnergy().energy_j, 135);
+  const counted = (await telemetry.metrics.energy.get()).values;
+  const joules = (device: string) => counted.filter((v) => v.labels.device === device).reduce((s, v) => s + v.value, 0);
+  assert.equal(joules('machine-b'), 35);
+  assert.equal(joules('machine-c'), 100);
+  const summary = await telemetry.close();
+  assert.deepEqual(summary.energy_by_host_j, { [machineId()]: 0, 'machine-b': 35, 'machine-c': 100 });
+  assert.equal(summary.energy_j, 135);
+  const sweden = carbonIntensity('SE').gPerKwh;
+  assert.ok(Math.abs(summary.emissions_g - (135 / 3.6e6) * sweden) < 1e-12, `${summary.emissions_g} g`);
+  assert.equal(summary.energy_estimated, true, "machine-b's figure is an estimate");
 });

@@ -39,6 +39,7 @@ import { jsonLog, type JsonLog } from '../coordinator/log.js';
 import { windowRanges } from '../coordinator/data-log.js';
 import { HealthServer } from '../coordinator/health.js';
 import { withSpan } from '../observability/tracing.js';
+import { EnergyMeter, energySources, machineId } from '../observability/power.js';
 import { cursorPosition, shardAssignment, sliceBatch } from './shard.js';
 
 export interface WorkerOptions {
@@ -94,6 +95,8 @@ export class Worker {
   private ringError = '';
   private stopAfter = 0;
   private runEnergy: { energy_j?: number; emissions_g?: number } = {}; // from the latest step report's reply
+  private hostMeter: EnergyMeter | null = null; // this machine's, when the assignment says this worker meters it
+  private hostSampledMs = -Infinity;
   private horizon: { steps: number; from: number } | null = null;
   private leaving = false;
   private heartbeat: NodeJS.Timeout | null = null;
@@ -143,6 +146,7 @@ export class Worker {
       }
     } finally {
       this.stopTimers();
+      await this.meterHost(false);
       this.ring?.abort('worker exiting');
       this.ring?.close();
       this.client?.close();
@@ -173,7 +177,12 @@ export class Worker {
       try {
         const reply = await new Promise<JoinResponse>((resolve, reject) =>
           this.client!.join(
-            { jobId: this.o.jobId, collectiveAddress: this.endpoint.address, workerName: `${os.hostname()}/${process.pid}` },
+            {
+              jobId: this.o.jobId,
+              collectiveAddress: this.endpoint.address,
+              workerName: `${os.hostname()}/${process.pid}`,
+              host: machineId(),
+            },
             tokenMetadata(this.o.token),
             { deadline: Date.now() + 10_000 },
             (err, r) => (err ? reject(err) : resolve(r)),
@@ -347,6 +356,33 @@ export class Worker {
     );
   }
 
+  // --- this machine's energy, on machines other than the coordinator's ------------------------------------
+
+  /** Starts or stops metering this machine, as the assignment says. */
+  private async meterHost(on: boolean): Promise<void> {
+    if (on && !this.hostMeter) {
+      const config = this.job!.train.observability;
+      this.hostMeter = await EnergyMeter.forMachine(config);
+      this.hostMeter.start(config.power_poll_s);
+      this.log('info', 'metering this machine', { host: machineId() });
+    } else if (!on && this.hostMeter) {
+      const meter = this.hostMeter;
+      this.hostMeter = null;
+      await meter.stop();
+    }
+  }
+
+  /** What a step report says of this machine's energy: its meter's totals (sampled at most every 0.5 s). */
+  private hostEnergy(): { hostEnergyJ: number; hostEnergySource: string } {
+    if (!this.hostMeter) return { hostEnergyJ: 0, hostEnergySource: '' };
+    if (performance.now() - this.hostSampledMs >= 500) {
+      this.hostSampledMs = performance.now();
+      void this.hostMeter.sample();
+    }
+    const totals = this.hostMeter.totals();
+    return { hostEnergyJ: totals.energy_j, hostEnergySource: energySources(totals) };
+  }
+
   // --- training --------------------------------------------------------------------------------------------
 
   private async restoreState(a: Assignment): Promise<void> {
@@ -415,6 +451,7 @@ export class Worker {
     });
     this.ring = ring;
     this.assignment = a;
+    await this.meterHost(a.meterHost);
     this.stopAfter = 0;
     this.horizon = null;
     await this.restoreState(a);
@@ -507,6 +544,7 @@ export class Worker {
         allreduceMs,
         allreduceBytes: a.worldSize > 1 ? gradientBytes : 0,
         windows: windowRanges(position + start, end - start, job.sampler.windows),
+        ...this.hostEnergy(),
       });
       pendingReport.catch(() => {}); // a failed report surfaces where it is awaited
       const checkpointDue = s.step % cfg.checkpoint.every === 0;

@@ -39,6 +39,11 @@ export interface JoinRequest {
   collectiveAddress: string;
   /** for logs (host and pid) */
   workerName: string;
+  /**
+   * The machine the worker runs on (RINGLET_HOST_ID, else its hostname): one worker per machine other than
+   * the coordinator's meters that machine's energy.
+   */
+  host: string;
 }
 
 export interface JoinResponse {
@@ -66,6 +71,11 @@ export interface Assignment {
   restoreCheckpoint: string;
   /** step of that state */
   startStep: number;
+  /**
+   * This worker meters its machine's energy and reports it with each step (the lowest rank on each machine
+   * other than the coordinator's; the coordinator's own meter covers the workers on its machine).
+   */
+  meterHost: boolean;
 }
 
 export interface Abort {
@@ -131,6 +141,12 @@ export interface ReportStepRequest {
   windows: WindowRange[];
   /** size of the gradient buffer all-reduced in the step (0: a ring of one) */
   allreduceBytes: number;
+  /**
+   * With meter_host: the machine's facility energy (PUE applied) since this worker's meter started, and
+   * how it was measured ("rapl", "nvidia-smi", "estimated", or several joined by "+").
+   */
+  hostEnergyJ: number;
+  hostEnergySource: string;
 }
 
 export interface ReportStepResponse {
@@ -176,7 +192,7 @@ export interface CheckpointBarrierResponse {
 }
 
 function createBaseJoinRequest(): JoinRequest {
-  return { jobId: '', collectiveAddress: '', workerName: '' };
+  return { jobId: '', collectiveAddress: '', workerName: '', host: '' };
 }
 
 export const JoinRequest: MessageFns<JoinRequest> = {
@@ -189,6 +205,9 @@ export const JoinRequest: MessageFns<JoinRequest> = {
     }
     if (message.workerName !== '') {
       writer.uint32(26).string(message.workerName);
+    }
+    if (message.host !== '') {
+      writer.uint32(34).string(message.host);
     }
     return writer;
   },
@@ -230,6 +249,14 @@ export const JoinRequest: MessageFns<JoinRequest> = {
             message.workerName = reader.string();
             continue;
           }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.host = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -255,6 +282,7 @@ export const JoinRequest: MessageFns<JoinRequest> = {
         : isSet(object.worker_name)
           ? globalThis.String(object.worker_name)
           : '',
+      host: isSet(object.host) ? globalThis.String(object.host) : '',
     };
   },
 
@@ -269,6 +297,9 @@ export const JoinRequest: MessageFns<JoinRequest> = {
     if (message.workerName !== '') {
       obj.workerName = message.workerName;
     }
+    if (message.host !== '') {
+      obj.host = message.host;
+    }
     return obj;
   },
 
@@ -280,6 +311,7 @@ export const JoinRequest: MessageFns<JoinRequest> = {
     message.jobId = object.jobId ?? '';
     message.collectiveAddress = object.collectiveAddress ?? '';
     message.workerName = object.workerName ?? '';
+    message.host = object.host ?? '';
     return message;
   },
 };
@@ -523,7 +555,7 @@ export const WatchRequest: MessageFns<WatchRequest> = {
 };
 
 function createBaseAssignment(): Assignment {
-  return { ringEpoch: 0, rank: 0, worldSize: 0, ring: [], restoreCheckpoint: '', startStep: 0 };
+  return { ringEpoch: 0, rank: 0, worldSize: 0, ring: [], restoreCheckpoint: '', startStep: 0, meterHost: false };
 }
 
 export const Assignment: MessageFns<Assignment> = {
@@ -545,6 +577,9 @@ export const Assignment: MessageFns<Assignment> = {
     }
     if (message.startStep !== 0) {
       writer.uint32(48).uint64(message.startStep);
+    }
+    if (message.meterHost !== false) {
+      writer.uint32(56).bool(message.meterHost);
     }
     return writer;
   },
@@ -610,6 +645,14 @@ export const Assignment: MessageFns<Assignment> = {
             message.startStep = longToNumber(reader.uint64());
             continue;
           }
+          case 7: {
+            if (tag !== 56) {
+              break;
+            }
+
+            message.meterHost = reader.bool();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -646,6 +689,11 @@ export const Assignment: MessageFns<Assignment> = {
         : isSet(object.start_step)
           ? globalThis.Number(object.start_step)
           : 0,
+      meterHost: isSet(object.meterHost)
+        ? globalThis.Boolean(object.meterHost)
+        : isSet(object.meter_host)
+          ? globalThis.Boolean(object.meter_host)
+          : false,
     };
   },
 
@@ -669,6 +717,9 @@ export const Assignment: MessageFns<Assignment> = {
     if (message.startStep !== 0) {
       obj.startStep = Math.round(message.startStep);
     }
+    if (message.meterHost !== false) {
+      obj.meterHost = message.meterHost;
+    }
     return obj;
   },
 
@@ -683,6 +734,7 @@ export const Assignment: MessageFns<Assignment> = {
     message.ring = object.ring?.map((e) => e) || [];
     message.restoreCheckpoint = object.restoreCheckpoint ?? '';
     message.startStep = object.startStep ?? 0;
+    message.meterHost = object.meterHost ?? false;
     return message;
   },
 };
@@ -1435,6 +1487,8 @@ function createBaseReportStepRequest(): ReportStepRequest {
     allreduceMs: 0,
     windows: [],
     allreduceBytes: 0,
+    hostEnergyJ: 0,
+    hostEnergySource: '',
   };
 }
 
@@ -1475,6 +1529,12 @@ export const ReportStepRequest: MessageFns<ReportStepRequest> = {
     }
     if (message.allreduceBytes !== 0) {
       writer.uint32(96).uint64(message.allreduceBytes);
+    }
+    if (message.hostEnergyJ !== 0) {
+      writer.uint32(105).double(message.hostEnergyJ);
+    }
+    if (message.hostEnergySource !== '') {
+      writer.uint32(114).string(message.hostEnergySource);
     }
     return writer;
   },
@@ -1588,6 +1648,22 @@ export const ReportStepRequest: MessageFns<ReportStepRequest> = {
             message.allreduceBytes = longToNumber(reader.uint64());
             continue;
           }
+          case 13: {
+            if (tag !== 105) {
+              break;
+            }
+
+            message.hostEnergyJ = reader.double();
+            continue;
+          }
+          case 14: {
+            if (tag !== 114) {
+              break;
+            }
+
+            message.hostEnergySource = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1638,6 +1714,16 @@ export const ReportStepRequest: MessageFns<ReportStepRequest> = {
         : isSet(object.allreduce_bytes)
           ? globalThis.Number(object.allreduce_bytes)
           : 0,
+      hostEnergyJ: isSet(object.hostEnergyJ)
+        ? globalThis.Number(object.hostEnergyJ)
+        : isSet(object.host_energy_j)
+          ? globalThis.Number(object.host_energy_j)
+          : 0,
+      hostEnergySource: isSet(object.hostEnergySource)
+        ? globalThis.String(object.hostEnergySource)
+        : isSet(object.host_energy_source)
+          ? globalThis.String(object.host_energy_source)
+          : '',
     };
   },
 
@@ -1679,6 +1765,12 @@ export const ReportStepRequest: MessageFns<ReportStepRequest> = {
     if (message.allreduceBytes !== 0) {
       obj.allreduceBytes = Math.round(message.allreduceBytes);
     }
+    if (message.hostEnergyJ !== 0) {
+      obj.hostEnergyJ = floatToJson(message.hostEnergyJ);
+    }
+    if (message.hostEnergySource !== '') {
+      obj.hostEnergySource = message.hostEnergySource;
+    }
     return obj;
   },
 
@@ -1699,6 +1791,8 @@ export const ReportStepRequest: MessageFns<ReportStepRequest> = {
     message.allreduceMs = object.allreduceMs ?? 0;
     message.windows = object.windows?.map((e) => WindowRange.fromPartial(e)) || [];
     message.allreduceBytes = object.allreduceBytes ?? 0;
+    message.hostEnergyJ = object.hostEnergyJ ?? 0;
+    message.hostEnergySource = object.hostEnergySource ?? '';
     return message;
   },
 };
