@@ -314,15 +314,12 @@ export class Coordinator {
 
   private reportStep(req: ReportStepRequest) {
     const w = this.known(req.jobId, req.workerId);
-    if (!(Number.isFinite(req.hostEnergyJ) && req.hostEnergyJ >= 0))
-      throw statusError(grpc.status.INVALID_ARGUMENT, `host energy ${req.hostEnergyJ} J is not a finite, non-negative number`);
     this.current(req.ringEpoch, req.rank, w);
+    this.hostEnergy(w, req);
     if (req.step > this.maxReported) this.maxReported = req.step;
     const ranks = this.reports.get(req.step) ?? new Map<number, ReportStepRequest>();
     if (ranks.has(req.rank)) throw statusError(grpc.status.ALREADY_EXISTS, `duplicate rank ${req.rank} for step ${req.step}`);
     ranks.set(req.rank, req);
-    if (req.hostEnergyJ > 0 && w.host !== '')
-      this.telemetry?.hostEnergy(w.id, w.host, req.hostEnergyJ, req.hostEnergySource.slice(0, 64) || 'unknown');
     if (!this.firstReport.has(req.step)) this.firstReport.set(req.step, Date.now());
     this.reports.set(req.step, ranks);
     if (ranks.size === this.ring.length) this.stepComplete(req.step, ranks);
@@ -336,6 +333,14 @@ export class Coordinator {
       runEnergyJ: energy?.run_energy_j ?? 0,
       runEmissionsG: energy?.run_emissions_g ?? 0,
     };
+  }
+
+  /** A metering worker's figure for its machine (docs/observability.md, "Workers on other machines"). */
+  private hostEnergy(w: WorkerEntry, req: { hostEnergyJ: number; hostEnergySource: string }): void {
+    if (!(Number.isFinite(req.hostEnergyJ) && req.hostEnergyJ >= 0))
+      throw statusError(grpc.status.INVALID_ARGUMENT, `host energy ${req.hostEnergyJ} J is not a finite, non-negative number`);
+    if (req.hostEnergyJ > 0 && w.host !== '')
+      this.telemetry?.hostEnergy(w.id, w.host, req.hostEnergyJ, req.hostEnergySource.slice(0, 64) || 'unknown');
   }
 
   private current(epoch: number, rank: number, w: WorkerEntry): void {
@@ -415,6 +420,7 @@ export class Coordinator {
   private checkpointBarrier(req: CheckpointBarrierRequest, reply: grpc.sendUnaryData<CheckpointBarrierResponse>): void {
     const w = this.known(req.jobId, req.workerId);
     this.current(req.ringEpoch, req.rank, w);
+    this.hostEnergy(w, req);
     const b: Barrier = this.barriers.get(req.step) ?? {
       ranks: new Map(),
       checkpoint: '',

@@ -138,6 +138,8 @@ test('rendezvous, step reports with their bad cases, stragglers, the checkpoint 
       metrics: checkpoint ? { val_loss: 3.5 } : {},
       final: rank === 0,
       stateSha256: 'same',
+      hostEnergyJ: 0,
+      hostEnergySource: '',
     });
   const ack = barrier(b, 1, '');
   const write = barrier(a, 0, path.join(out, 'checkpoints', 'step-00000002'));
@@ -247,6 +249,8 @@ test('elastic: a late joiner enters at the next checkpoint; a lost worker is rep
       metrics: {},
       final: false,
       stateSha256: 'h',
+      hostEnergyJ: 0,
+      hostEnergySource: '',
     });
   await report(a, 0, first.ringEpoch, 1);
   await report(b, 1, first.ringEpoch, 1);

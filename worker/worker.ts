@@ -372,12 +372,16 @@ export class Worker {
     }
   }
 
-  /** What a step report says of this machine's energy: its meter's totals (sampled at most every 0.5 s). */
-  private hostEnergy(): { hostEnergyJ: number; hostEnergySource: string } {
+  /**
+   * What a step report or a barrier says of this machine's energy: its meter's totals, sampled at most every
+   * 0.5 s (the sample lands in a later report), or now and awaited when `fresh` (the final checkpoint).
+   */
+  private async hostEnergy(fresh = false): Promise<{ hostEnergyJ: number; hostEnergySource: string }> {
     if (!this.hostMeter) return { hostEnergyJ: 0, hostEnergySource: '' };
-    if (performance.now() - this.hostSampledMs >= 500) {
+    if (fresh || performance.now() - this.hostSampledMs >= 500) {
       this.hostSampledMs = performance.now();
-      void this.hostMeter.sample();
+      const sampled = this.hostMeter.sample();
+      if (fresh) await sampled;
     }
     const totals = this.hostMeter.totals();
     return { hostEnergyJ: totals.energy_j, hostEnergySource: energySources(totals) };
@@ -544,7 +548,7 @@ export class Worker {
         allreduceMs,
         allreduceBytes: a.worldSize > 1 ? gradientBytes : 0,
         windows: windowRanges(position + start, end - start, job.sampler.windows),
-        ...this.hostEnergy(),
+        ...(await this.hostEnergy()),
       });
       pendingReport.catch(() => {}); // a failed report surfaces where it is awaited
       const checkpointDue = s.step % cfg.checkpoint.every === 0;
@@ -614,6 +618,7 @@ export class Worker {
       metrics,
       final,
       stateSha256: hash.digest('hex'),
+      ...(await this.hostEnergy(final)),
     });
   }
 }

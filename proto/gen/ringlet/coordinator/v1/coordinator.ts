@@ -180,6 +180,9 @@ export interface CheckpointBarrierRequest {
   final: boolean;
   /** sha256 of this rank's weights: all ranks must agree bit for bit */
   stateSha256: string;
+  /** With meter_host, as in ReportStepRequest: so the energy of the final evaluation and checkpoint counts too. */
+  hostEnergyJ: number;
+  hostEnergySource: string;
 }
 
 export interface CheckpointBarrierRequest_MetricsEntry {
@@ -1961,6 +1964,8 @@ function createBaseCheckpointBarrierRequest(): CheckpointBarrierRequest {
     metrics: {},
     final: false,
     stateSha256: '',
+    hostEnergyJ: 0,
+    hostEnergySource: '',
   };
 }
 
@@ -1992,6 +1997,12 @@ export const CheckpointBarrierRequest: MessageFns<CheckpointBarrierRequest> = {
     }
     if (message.stateSha256 !== '') {
       writer.uint32(74).string(message.stateSha256);
+    }
+    if (message.hostEnergyJ !== 0) {
+      writer.uint32(81).double(message.hostEnergyJ);
+    }
+    if (message.hostEnergySource !== '') {
+      writer.uint32(90).string(message.hostEnergySource);
     }
     return writer;
   },
@@ -2084,6 +2095,22 @@ export const CheckpointBarrierRequest: MessageFns<CheckpointBarrierRequest> = {
             message.stateSha256 = reader.string();
             continue;
           }
+          case 10: {
+            if (tag !== 81) {
+              break;
+            }
+
+            message.hostEnergyJ = reader.double();
+            continue;
+          }
+          case 11: {
+            if (tag !== 90) {
+              break;
+            }
+
+            message.hostEnergySource = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2132,6 +2159,16 @@ export const CheckpointBarrierRequest: MessageFns<CheckpointBarrierRequest> = {
         : isSet(object.state_sha256)
           ? globalThis.String(object.state_sha256)
           : '',
+      hostEnergyJ: isSet(object.hostEnergyJ)
+        ? globalThis.Number(object.hostEnergyJ)
+        : isSet(object.host_energy_j)
+          ? globalThis.Number(object.host_energy_j)
+          : 0,
+      hostEnergySource: isSet(object.hostEnergySource)
+        ? globalThis.String(object.hostEnergySource)
+        : isSet(object.host_energy_source)
+          ? globalThis.String(object.host_energy_source)
+          : '',
     };
   },
 
@@ -2170,6 +2207,12 @@ export const CheckpointBarrierRequest: MessageFns<CheckpointBarrierRequest> = {
     if (message.stateSha256 !== '') {
       obj.stateSha256 = message.stateSha256;
     }
+    if (message.hostEnergyJ !== 0) {
+      obj.hostEnergyJ = floatToJson(message.hostEnergyJ);
+    }
+    if (message.hostEnergySource !== '') {
+      obj.hostEnergySource = message.hostEnergySource;
+    }
     return obj;
   },
 
@@ -2195,6 +2238,8 @@ export const CheckpointBarrierRequest: MessageFns<CheckpointBarrierRequest> = {
     );
     message.final = object.final ?? false;
     message.stateSha256 = object.stateSha256 ?? '';
+    message.hostEnergyJ = object.hostEnergyJ ?? 0;
+    message.hostEnergySource = object.hostEnergySource ?? '';
     return message;
   },
 };
