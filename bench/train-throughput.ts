@@ -32,7 +32,7 @@ export interface ThroughputOptions {
 }
 
 /** Sums gradient buffers across the workers, in place (the ring all-reduce in a worker process). */
-export type AllReduce = (buffers: Float32Array[], step: number) => Promise<void>;
+export type AllReduce = (buffers: Float32Array[], step: number) => Promise<{ firstChunkMs: number }>;
 
 export interface WorkerResult {
   backend: string;
@@ -40,6 +40,7 @@ export interface WorkerResult {
   step_seconds: number[];
   compute_seconds: number[]; // gradients of the step's batch (and, with a ring, flattening them)
   allreduce_seconds: number[];
+  allreduce_wait_seconds: number[]; // of each all-reduce, until the previous rank's first chunk arrived
   apply_seconds: number[]; // clipping and the AdamW update
   peak_rss_bytes: number;
   kernel_ms?: Record<string, number>;
@@ -61,7 +62,7 @@ export async function runThroughput(
     const targets = new Int32Array(n).map(() => rng.int(model.vocab));
     return { inputs, targets, batch: o.batchSize, context: model.context };
   };
-  const phases = { compute: [] as number[], allreduce: [] as number[], apply: [] as number[] };
+  const phases = { compute: [] as number[], allreduce: [] as number[], allreduceWait: [] as number[], apply: [] as number[] };
   const timed = async <T>(into: number[], phase: () => T | Promise<T>): Promise<T> => {
     const started = performance.now();
     const out = await phase();
@@ -83,7 +84,8 @@ export async function runThroughput(
     const averaged =
       grads instanceof Float32Array
         ? await timed(phases.allreduce, async () => {
-            await ring!.allReduce([grads], ++stepNumber);
+            const { firstChunkMs } = await ring!.allReduce([grads], ++stepNumber);
+            phases.allreduceWait.push(firstChunkMs / 1000);
             return gradientsFromFlat(grads, params);
           })
         : grads;
@@ -111,6 +113,7 @@ export async function runThroughput(
     step_seconds: stepSeconds,
     compute_seconds: phases.compute.slice(0, o.steps),
     allreduce_seconds: phases.allreduce,
+    allreduce_wait_seconds: phases.allreduceWait,
     apply_seconds: phases.apply.slice(0, o.steps),
     peak_rss_bytes: process.resourceUsage().maxRSS * 1024,
     kernel_ms: kernelMs,
@@ -233,7 +236,13 @@ export async function benchTrainThroughput(o: ThroughputOptions) {
     step_s_min: sorted[0],
     // Medians over every worker's steps: gradients, the all-reduce (waiting for the slowest rank included), AdamW.
     compute_s_median: median(results.flatMap((r) => r.compute_seconds)),
-    ...(workers > 1 ? { allreduce_s_median: median(results.flatMap((r) => r.allreduce_seconds)) } : {}),
+    ...(workers > 1
+      ? {
+          allreduce_s_median: median(results.flatMap((r) => r.allreduce_seconds)),
+          // The part spent before the previous rank's first chunk came: mostly that rank still computing.
+          allreduce_wait_s_median: median(results.flatMap((r) => r.allreduce_wait_seconds)),
+        }
+      : {}),
     apply_s_median: median(results.flatMap((r) => r.apply_seconds)),
     // Per worker: the largest of the workers' own peak RSS (with one worker, this process's).
     peak_rss_bytes: Math.max(...results.map((r) => r.peak_rss_bytes)),

@@ -42,6 +42,8 @@ export interface RingOptions {
 export interface AllReduceStats {
   bytesSent: number;
   buckets: number;
+  /** From the call until the previous rank's first chunk arrived: mostly waiting for a slower rank to start. */
+  firstChunkMs: number;
 }
 
 export class Ring {
@@ -54,6 +56,7 @@ export class Ring {
   private readonly timeoutMs: number;
   private readonly scratch: Float32Array; // one chunk, reused: received chunks are not reallocated
   private lastWrite: Promise<void> = Promise.resolve(); // completes when the latest chunk has been written
+  private firstChunkAt = 0; // performance.now() when this all-reduce's first chunk arrived
 
   constructor(private readonly o: RingOptions) {
     if (o.worldSize < 1 || o.rank < 0 || o.rank >= o.worldSize)
@@ -97,8 +100,10 @@ export class Ring {
 
   /** Sums `buffers` across the ring in place. Every rank must pass buffers of the same lengths, in order. */
   async allReduce(buffers: Float32Array[], step: number): Promise<AllReduceStats> {
-    const stats: AllReduceStats = { bytesSent: 0, buckets: 0 };
+    const stats: AllReduceStats = { bytesSent: 0, buckets: 0, firstChunkMs: 0 };
     if (this.o.worldSize === 1) return stats;
+    const started = performance.now();
+    this.firstChunkAt = 0;
     if (this.aborted) throw this.controller.signal.reason;
     const total = buffers.reduce((n, b) => n + b.length, 0);
     const single = buffers.length === 1 ? buffers[0] : null;
@@ -117,6 +122,7 @@ export class Ring {
     // last write). So the all-reduce ends after its last write has completed and one timer turn.
     await this.untilAborted(this.lastWrite);
     await new Promise((resolve) => setTimeout(resolve, 1));
+    stats.firstChunkMs = this.firstChunkAt - started;
     return stats;
   }
 
@@ -159,6 +165,7 @@ export class Ring {
         this.controller.signal,
         this.timeoutMs,
       );
+      if (this.firstChunkAt === 0) this.firstChunkAt = performance.now();
       const target = buf.subarray(offset, offset + elements);
       const values = this.decode(chunk.data, elements);
       if (phase === Phase.PHASE_REDUCE_SCATTER) addInto(target, values);

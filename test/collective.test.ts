@@ -128,6 +128,20 @@ test('fp16 compression: sums within half precision, still bit-identical on every
   }
 });
 
+test("an all-reduce's stats tell the wait for the previous rank's first chunk apart from the rest", async () => {
+  const eps = await startEndpoints(2);
+  const rs = rings(eps, 1);
+  const work = eps.map((_, r) => randomBuffers(300 + r, [5000]));
+  // Rank 1 starts 300 ms late, as a slower rank would: rank 0 waits that long for its first chunk.
+  const early = rs[0].allReduce(work[0], 1);
+  await new Promise((r) => setTimeout(r, 300));
+  const [s0, s1] = await Promise.all([early, rs[1].allReduce(work[1], 1)]);
+  rs.forEach((r) => r.close());
+  assert.ok(s0.firstChunkMs >= 250, `rank 0 waited ${s0.firstChunkMs} ms`);
+  assert.ok(s1.firstChunkMs < 250, `rank 1's first chunk was already there: ${s1.firstChunkMs} ms`);
+  assert.deepEqual(work[0][0], work[1][0]);
+});
+
 /** Opens a raw stream to `ep`, sends `chunks`, and returns the status it ends with. */
 function sendRaw(ep: CollectiveEndpoint, chunks: Partial<ExchangeRequest>[], token = TOKEN): Promise<grpc.ServiceError | null> {
   const client = new CollectiveServiceClient(ep.address, grpc.credentials.createInsecure(), {
