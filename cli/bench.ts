@@ -87,7 +87,7 @@ const scalingBench = new Command('scaling')
     intArg('--batch-size'),
     16,
   )
-  .option('--repeats <n>', 'pairs of runs, alternating; the speedup is the median of their ratios', intArg('--repeats'), 1)
+  .option('--repeats <n>', 'pairs of runs, alternating; the speedup is the median of their ratios', intArg('--repeats'), 3)
   .option('--json', 'print a JSON summary as the last line')
   .action((opts) =>
     runCommand(opts, () =>
