@@ -9,6 +9,7 @@ import net from 'node:net';
 import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
 import { CollectiveEndpoint } from '../collective/endpoint.js';
 import { Ring } from '../collective/ring-allreduce.js';
+import { median } from './median.js';
 
 export interface AllReduceBenchOptions {
   workers: number[]; // ring sizes, e.g. [2, 4]
@@ -188,10 +189,9 @@ export async function benchAllReduce(o: AllReduceBenchOptions): Promise<{ rows: 
     await Promise.all(ranks.map((r) => r.terminate()));
     o.sizesMiB.forEach((mib, s) => {
       // An all-reduce ends when its slowest rank does: per iteration, the maximum over ranks; then the median.
-      const times = Array.from({ length: o.iterations }, (_, i) => Math.max(...perRank.map((t) => t[s * o.iterations + i]))).sort(
-        (a, b) => a - b,
+      const seconds = median(
+        Array.from({ length: o.iterations }, (_, i) => Math.max(...perRank.map((t) => t[s * o.iterations + i]))),
       );
-      const seconds = times[Math.floor(times.length / 2)];
       const busbw = ((mib * 1024 * 1024) / seconds) * ((2 * (n - 1)) / n);
       rows.push({
         workers: n,

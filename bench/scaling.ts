@@ -13,6 +13,7 @@ import { loadTrainConfig } from '../train/config.js';
 import { train } from '../train/run.js';
 import { ProgressLog } from '../train/progress.js';
 import { launchLocal } from '../coordinator/launch.js';
+import { median } from './median.js';
 
 export interface ScalingOptions {
   data: string;
@@ -21,12 +22,6 @@ export interface ScalingOptions {
   batchSize: number; // windows per worker per optimizer step
   repeats: number; // pairs of runs (1 worker, then 2), alternating
 }
-
-const median = (xs: number[]) => {
-  const sorted = [...xs].sort((a, b) => a - b);
-  const mid = sorted.length >> 1;
-  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
-};
 
 export async function benchScaling(o: ScalingOptions) {
   if (!(o.repeats >= 1)) throw new Error(`--repeats must be at least 1, got ${o.repeats}`);

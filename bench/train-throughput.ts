@@ -17,6 +17,7 @@ import { Rng } from '../lm/rng.js';
 import { AdamW } from '../train/optimizer.js';
 import { accumulateFlat, applyGradients, computeGradients, gradientsFromFlat } from '../train/step.js';
 import type { Batch } from '../train/batches.js';
+import { median } from './median.js';
 import { measurePeak } from './peak.js';
 
 export interface ThroughputOptions {
@@ -212,8 +213,6 @@ export async function benchTrainThroughput(o: ThroughputOptions) {
   const tokensPerS = perWorker.reduce((a, b) => a + b, 0);
   const gflops = (tokensPerS * flopsPerToken(model)) / 1e9;
   const peakGflops = peak.gflops_per_core * workers;
-  const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
-  const sorted = [...results[0].step_seconds].sort((a, b) => a - b);
   const peer = o.peer ? runPeer(model, o.batchSize, o.steps, o.warmupSteps) : null;
   const peerGenerous = peer ? peer.tokens_per_s * workers : null;
   return {
@@ -232,8 +231,8 @@ export async function benchTrainThroughput(o: ThroughputOptions) {
     peak_gflops_per_core: peak.gflops_per_core,
     peak_simd: peak.simd,
     mfu: gflops / peakGflops,
-    step_s_median: sorted[Math.floor(sorted.length / 2)],
-    step_s_min: sorted[0],
+    step_s_median: median(results[0].step_seconds),
+    step_s_min: Math.min(...results[0].step_seconds),
     // Medians over every worker's steps: gradients, the all-reduce (waiting for the slowest rank included), AdamW.
     compute_s_median: median(results.flatMap((r) => r.compute_seconds)),
     ...(workers > 1
