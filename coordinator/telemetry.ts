@@ -3,7 +3,7 @@
 // the ring's membership, this machine's power meter (all workers of `ringlet train --workers N` run here),
 // and the energy that one worker on each other machine meters and reports with its steps. Built from the
 // observability parts; train/run.ts's single-process twin is TrainTelemetry.
-import { accountingSummary, recordStep, startJobMetrics } from '../observability/job-metrics.js';
+import { accountingSummary, countEnergy, recordStep, startJobMetrics } from '../observability/job-metrics.js';
 import { busBandwidth, type MetricsServer, type RingletMetrics } from '../observability/metrics.js';
 import type { ObservabilityConfig } from '../observability/config.js';
 import { modelFlopsUtilisation, resolvePeak, type Peak } from '../observability/mfu.js';
@@ -88,10 +88,7 @@ export class JobTelemetry {
     const added = prev && energyJ >= prev.reported_j ? energyJ - prev.reported_j : energyJ;
     this.hosts.set(workerId, { host, source, reported_j: energyJ, energy_j: (prev?.energy_j ?? 0) + added });
     if (added <= 0) return;
-    const labels = { device: host, source };
-    const intensity = this.energy.totals().carbon_intensity_g_per_kwh;
-    this.metrics.energy.inc(labels, added);
-    this.metrics.emissions.inc(labels, (added / 3.6e6) * intensity);
+    countEnergy(this.metrics, { device: host, source }, added, this.energy.totals().carbon_intensity_g_per_kwh);
   }
 
   /** This machine's meter totals with the other machines' reported energy added (same PUE and grid intensity). */

@@ -25,14 +25,23 @@ export async function startJobMetrics(
     for (const r of readings) {
       const labels = { device: r.device, source: r.source };
       metrics.power.set(labels, r.watts);
-      const joules = r.joules * totals.pue;
-      metrics.energy.inc(labels, joules);
-      metrics.emissions.inc(labels, (joules / 3.6e6) * totals.carbon_intensity_g_per_kwh);
+      countEnergy(metrics, labels, r.joules * totals.pue, totals.carbon_intensity_g_per_kwh);
     }
   });
   energy.start(config.power_poll_s);
   const server = config.metrics_port === undefined ? null : await serveMetrics(config.metrics_port, metrics.registry);
   return { metrics, server };
+}
+
+/** Adds facility energy (PUE applied) to the energy counter, and its emissions at `gPerKwh` to the emissions one. */
+export function countEnergy(
+  metrics: RingletMetrics,
+  labels: { device: string; source: string },
+  joules: number,
+  gPerKwh: number,
+): void {
+  metrics.energy.inc(labels, joules);
+  metrics.emissions.inc(labels, (joules / 3.6e6) * gPerKwh);
 }
 
 /** The figures of one optimizer step that both telemetries record. */
