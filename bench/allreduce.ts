@@ -1,15 +1,18 @@
-// All-reduce bus bandwidth on loopback against raw TCP, in the same run. Each rank is a worker thread with
-// its own event loop and its own gRPC endpoint (as a worker process has); the main thread only starts them
-// and collects timings. Bus bandwidth follows NCCL's definition: size / time × 2(N-1)/N, the rate at which
-// each rank's link carries data. Raw TCP is one socket between two threads moving the same bytes, so it
-// is the ceiling a loopback link offers here. The TCP ring is the same topology as the all-reduce with
-// nothing else: N threads, each sending to the next and receiving from the previous at once, so it shows
-// what the machine's cores and loopback give N concurrent links (the rest is gRPC, copies and sums).
+// All-reduce bus bandwidth on loopback against two references measured in the same run. Each rank is a
+// worker thread with its own event loop and its own gRPC endpoint (as a worker process has); the main
+// thread only starts them and collects timings. Bus bandwidth follows NCCL's definition: size / time ×
+// 2(N-1)/N, the rate at which each rank's link carries data, so it compares directly with a link's bytes/s.
+// - The TCP ceiling: N threads in a ring of plain sockets, each sending large writes of one buffer to the
+//   next while reading from the previous into one reused buffer: the all-reduce's topology and connection
+//   count with nothing but the kernel's copies, what this machine's loopback and cores carry at best.
+// - The peer (--peer): PyTorch's Gloo all-reduce (bench/peers/gloo_allreduce.py), the CPU collective DDP
+//   uses, timed the same way (slowest rank per iteration, then the median).
 import net from 'node:net';
 import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
 import { CollectiveEndpoint } from '../collective/endpoint.js';
 import { Ring } from '../collective/ring-allreduce.js';
 import { median } from './median.js';
+import { runPeerScript } from './peers.js';
 
 export interface AllReduceBenchOptions {
   workers: number[]; // ring sizes, e.g. [2, 4]
@@ -17,6 +20,7 @@ export interface AllReduceBenchOptions {
   iterations: number; // timed all-reduces per size (after one warm-up)
   chunkBytes: number;
   fp16: boolean;
+  peer: boolean;
 }
 
 export interface AllReduceRow {
@@ -24,12 +28,13 @@ export interface AllReduceRow {
   size_mib: number;
   seconds: number; // median of the timed iterations
   busbw_bytes_per_s: number;
-  tcp_bytes_per_s: number;
-  busbw_vs_tcp: number;
-  tcp_ring_bytes_per_s: number; // per link, N threads in a ring of plain sockets
-  busbw_vs_tcp_ring: number;
+  tcp_ceiling_bytes_per_s: number; // per link, N threads in a ring of plain sockets
+  busbw_vs_tcp_ceiling: number;
+  gloo_busbw_bytes_per_s?: number;
+  busbw_vs_gloo?: number;
 }
 
+const TCP_WRITE_BYTES = 16 << 20;
 const JOB = 'bench';
 const TOKEN = 'bench-token-not-secret';
 
@@ -102,42 +107,43 @@ async function rankThread(d: {
   await endpoint.stop();
 }
 
-async function tcpSinkThread() {
-  const server = net.createServer((socket) => {
-    let received = 0;
-    socket.on('data', (b) => {
-      received += b.length;
-      if (received >= (workerData as { bytes: number }).bytes) socket.end('k');
-    });
-  });
-  server.listen(0, '127.0.0.1', () => parentPort!.postMessage({ tcpPort: (server.address() as net.AddressInfo).port }));
-  parentPort!.once('message', () => server.close());
-}
-
-/** One thread of the TCP ring: listens, then sends `bytes` to the next thread while taking as much from the previous. */
+/**
+ * One link of the TCP ceiling: this thread accepts the previous thread's connection and sends it `bytes` in
+ * large writes of one reused buffer, while it reads as much from the next thread into one reused buffer
+ * (`onread`: no allocation per read). So data flows around the ring as the all-reduce's does, over as many
+ * connections, with nothing but the kernel's copies: what N loopback links carry at best on this machine.
+ */
 async function tcpRingThread(d: { bytes: number }) {
-  let received = 0;
-  let receivedAll!: () => void;
-  const allIn = new Promise<void>((resolve) => (receivedAll = resolve));
-  const server = net.createServer((socket) =>
-    socket.on('data', (b) => {
-      received += b.length;
-      if (received >= d.bytes) receivedAll();
-    }),
-  );
+  let accept!: (s: net.Socket) => void;
+  const accepted = new Promise<net.Socket>((resolve) => (accept = resolve));
+  const server = net.createServer((socket) => accept(socket));
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   parentPort!.postMessage({ tcpPort: (server.address() as net.AddressInfo).port });
   const { next } = await new Promise<Msg>((resolve) => parentPort!.once('message', resolve));
-  const socket = await new Promise<net.Socket>((resolve) => {
-    const s = net.connect(next!, '127.0.0.1', () => resolve(s));
+  let received = 0;
+  let receivedAll!: () => void;
+  const allIn = new Promise<void>((resolve) => (receivedAll = resolve));
+  const onread = {
+    buffer: Buffer.allocUnsafe(4 << 20),
+    callback: (n: number) => {
+      received += n;
+      if (received >= d.bytes) receivedAll();
+      return true;
+    },
+  };
+  const reader = await new Promise<net.Socket>((resolve) => {
+    const s: net.Socket = net.connect({ port: next!, host: '127.0.0.1', onread }, () => resolve(s));
   });
+  const socket = await accepted;
+  parentPort!.postMessage({});
   await new Promise<Msg>((resolve) => parentPort!.once('message', resolve)); // all connected: go
-  const block = Buffer.alloc(1 << 20, 7);
+  const block = Buffer.alloc(TCP_WRITE_BYTES, 7);
   const t0 = performance.now();
   for (let sent = 0; sent < d.bytes; sent += block.length)
     if (!socket.write(block)) await new Promise((r) => socket.once('drain', r));
   await allIn;
   parentPort!.postMessage({ linkSeconds: (performance.now() - t0) / 1000 });
+  reader.destroy();
   socket.destroy();
   server.close();
 }
@@ -146,8 +152,9 @@ async function tcpRingThread(d: { bytes: number }) {
 async function tcpRingThroughput(n: number, bytes: number): Promise<number> {
   const threads = Array.from({ length: n }, () => thread({ role: 'tcp-ring', bytes }));
   const ports = (await Promise.all(threads.map(next))).map((m) => m.tcpPort!);
+  const connected = Promise.all(threads.map(next));
   threads.forEach((t, i) => t.postMessage({ next: ports[(i + 1) % n] }));
-  await new Promise((r) => setTimeout(r, 50)); // connections established
+  await connected;
   const done = Promise.all(threads.map(next));
   threads.forEach((t) => t.postMessage({ done: true }));
   const seconds = Math.max(...(await done).map((m) => m.linkSeconds!));
@@ -155,30 +162,15 @@ async function tcpRingThroughput(n: number, bytes: number): Promise<number> {
   return bytes / seconds;
 }
 
-/** Raw TCP throughput over loopback: `bytes` from this thread to a sink thread, until it acknowledges. */
-async function tcpThroughput(bytes: number): Promise<number> {
-  const sink = thread({ role: 'tcp-sink', bytes });
-  const { tcpPort } = await next(sink);
-  const block = Buffer.alloc(1 << 20, 7);
-  const seconds = await new Promise<number>((resolve, reject) => {
-    const socket = net.connect(tcpPort!, '127.0.0.1', async () => {
-      const t0 = performance.now();
-      socket.once('data', () => resolve((performance.now() - t0) / 1000));
-      for (let sent = 0; sent < bytes; sent += block.length)
-        if (!socket.write(block)) await new Promise((r) => socket.once('drain', r));
-    });
-    socket.on('error', reject);
-  });
-  sink.postMessage('stop');
-  await sink.terminate();
-  return bytes / seconds;
+interface GlooPeer {
+  torch_version: string;
+  rows: Array<{ workers: number; size_mib: number; busbw_bytes_per_s: number }>;
 }
 
-export async function benchAllReduce(o: AllReduceBenchOptions): Promise<{ rows: AllReduceRow[]; tcp_bytes_per_s: number }> {
-  const tcp = await tcpThroughput(256 << 20);
+export async function benchAllReduce(o: AllReduceBenchOptions) {
   const rows: AllReduceRow[] = [];
   for (const n of o.workers) {
-    const tcpRing = await tcpRingThroughput(n, 128 << 20);
+    const tcpCeiling = await tcpRingThroughput(n, 512 << 20);
     const ranks = Array.from({ length: n }, (_, rank) =>
       thread({ role: 'rank', rank, n, sizes: o.sizesMiB, iterations: o.iterations, chunkBytes: o.chunkBytes, fp16: o.fp16 }),
     );
@@ -198,19 +190,27 @@ export async function benchAllReduce(o: AllReduceBenchOptions): Promise<{ rows: 
         size_mib: mib,
         seconds,
         busbw_bytes_per_s: busbw,
-        tcp_bytes_per_s: tcp,
-        busbw_vs_tcp: busbw / tcp,
-        tcp_ring_bytes_per_s: tcpRing,
-        busbw_vs_tcp_ring: busbw / tcpRing,
+        tcp_ceiling_bytes_per_s: tcpCeiling,
+        busbw_vs_tcp_ceiling: busbw / tcpCeiling,
       });
     });
   }
-  return { rows, tcp_bytes_per_s: tcp };
+  if (!o.peer) return { rows };
+  const gloo = runPeerScript<GlooPeer>('gloo_allreduce.py', {
+    workers: o.workers.join(','),
+    sizes: o.sizesMiB.join(','),
+    iterations: o.iterations,
+  });
+  for (const row of rows) {
+    const peer = gloo.rows.find((r) => r.workers === row.workers && r.size_mib === row.size_mib)!;
+    row.gloo_busbw_bytes_per_s = peer.busbw_bytes_per_s;
+    row.busbw_vs_gloo = row.busbw_bytes_per_s / peer.busbw_bytes_per_s;
+  }
+  return { rows, peer: `PyTorch ${gloo.torch_version} Gloo all-reduce, 1 thread per process` };
 }
 
 if (!isMainThread) {
   const d = workerData as { role: string };
   if (d.role === 'rank') await rankThread(workerData);
-  else if (d.role === 'tcp-sink') await tcpSinkThread();
   else if (d.role === 'tcp-ring') await tcpRingThread(workerData);
 }

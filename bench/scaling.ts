@@ -1,9 +1,11 @@
-// Data-parallel scaling on this machine: tokens/s of one process (train/run.ts) against 2 worker processes
-// with the ring all-reduce (`ringlet train --workers 2`), and the speedup. Weak scaling, as data-parallel
-// benchmarks usually report it: every worker trains on the same per-worker batch, so 2 workers take a global
-// batch twice as large (halving each worker's batch instead would also measure how much slower the kernels
-// run on half the rows). Both figures exclude process start-up: the single run times its loop, the
-// distributed one from the ring's formation; both include the final evaluation and checkpoint.
+// Data-parallel strong scaling on this machine: tokens/s of one process (train/run.ts) against 2 worker
+// processes with the ring all-reduce (`ringlet train --workers 2`) on the same job: the same global batch,
+// which the workers split (8 windows each of the default 16), so both runs take the same optimizer steps
+// and the speedup is what a user gets from the second core. Both figures exclude process start-up: the
+// single run times its loop, the distributed one from the ring's formation; both include the final
+// evaluation and checkpoint. Without --data it trains on a synthetic dataset of random words (throughput
+// does not depend on the text). With --peer, PyTorch DDP over Gloo (bench/peers/torch_ddp.py) runs the same
+// shape, global batch and steps in the same invocation, and its speedup is printed beside Ringlet's.
 // This machine's speed drifts by tens of percent within minutes (other tenants), so with --repeats the two
 // runs alternate and the speedup is the median of the pairs' ratios, each pair run back to back.
 import fs from 'node:fs';
@@ -13,54 +15,94 @@ import { loadTrainConfig } from '../train/config.js';
 import { train } from '../train/run.js';
 import { ProgressLog } from '../train/progress.js';
 import { launchLocal } from '../coordinator/launch.js';
+import { presetConfig } from '../lm/model-config.js';
 import { median } from './median.js';
+import { runPeerScript } from './peers.js';
+import { peerModelArgs } from './train-throughput.js';
+import { prepareSyntheticDataset } from './synthetic-data.js';
 
 export interface ScalingOptions {
-  data: string;
+  data?: string; // a prepared dataset; without it, synthetic random words
   preset: string;
   steps: number;
-  batchSize: number; // windows per worker per optimizer step
-  repeats: number; // pairs of runs (1 worker, then 2), alternating
+  batchSize: number; // global batch: windows per optimizer step, split between the workers
+  repeats: number; // pairs of runs (1 process, then 2 workers), alternating
+  peer: boolean;
+  peerCompile: boolean; // the peer runs its model through torch.compile
 }
+
+interface DdpPeer {
+  torch_version: string;
+  compiled: boolean;
+  tokens_per_s_1: number;
+  tokens_per_s_n: number;
+  speedup: number;
+  speedups: number[];
+}
+
+const WORKERS = 2;
 
 export async function benchScaling(o: ScalingOptions) {
   if (!(o.repeats >= 1)) throw new Error(`--repeats must be at least 1, got ${o.repeats}`);
+  if (o.batchSize % WORKERS !== 0) throw new Error(`--batch-size ${o.batchSize} does not split evenly over ${WORKERS} workers`);
   const work = fs.mkdtempSync(path.join(os.tmpdir(), 'ringlet-scaling-'));
-  const config = (name: string, workers: number) => {
-    const c = loadTrainConfig(undefined, {
-      data: o.data,
-      out: path.join(work, name),
-      preset: o.preset,
-      maxSteps: o.steps,
-      batchSize: o.batchSize * workers,
-      evalEvery: 1e9,
-      checkpointEvery: 1e9,
-      logEvery: 1e9,
-    });
-    return { ...c, training: { ...c.training, eval_windows: 8 } };
-  };
   try {
+    const data = o.data ?? (await prepareSyntheticDataset(work, presetConfig(o.preset).vocab));
+    const config = (name: string) => {
+      const c = loadTrainConfig(undefined, {
+        data,
+        out: path.join(work, name),
+        preset: o.preset,
+        maxSteps: o.steps,
+        batchSize: o.batchSize,
+        evalEvery: 1e9,
+        checkpointEvery: 1e9,
+        logEvery: 1e9,
+      });
+      return { ...c, training: { ...c.training, eval_windows: 8 } };
+    };
     const pairs: Array<{ one: { tokens_per_s: number; val_loss: number }; two: { tokens_per_s: number; val_loss: number } }> = [];
     for (let r = 0; r < o.repeats; r++) {
-      const one = await train(config(`one-${r}`, 1), {
+      const one = await train(config(`one-${r}`), {
         resume: false,
         log: new ProgressLog(path.join(work, `one-${r}`), { live: false }),
       });
-      const two = await launchLocal(config(`two-${r}`, 2), { workers: 2, resume: false });
+      const two = await launchLocal(config(`two-${r}`), { workers: WORKERS, resume: false });
       pairs.push({ one, two });
     }
     const speedups = pairs.map((p) => p.two.tokens_per_s / p.one.tokens_per_s);
+    const peer = o.peer
+      ? runPeerScript<DdpPeer>('torch_ddp.py', {
+          ...peerModelArgs(presetConfig(o.preset), o.batchSize, o.steps, o.peerCompile),
+          workers: WORKERS,
+          repeats: o.repeats,
+        })
+      : null;
+    const tokensPerS2 = median(pairs.map((p) => p.two.tokens_per_s));
     return {
       preset: o.preset,
+      data: o.data ?? 'synthetic',
       steps: o.steps,
-      batch_per_worker: o.batchSize,
+      global_batch: o.batchSize,
+      workers: WORKERS,
       repeats: o.repeats,
       tokens_per_s_1: median(pairs.map((p) => p.one.tokens_per_s)),
-      tokens_per_s_2: median(pairs.map((p) => p.two.tokens_per_s)),
+      tokens_per_s_2: tokensPerS2,
       speedup: median(speedups),
       speedups: speedups.map((x) => Math.round(x * 1000) / 1000),
       val_loss_1: pairs[0].one.val_loss,
       val_loss_2: pairs[0].two.val_loss,
+      ...(peer
+        ? {
+            peer: `PyTorch ${peer.torch_version} DDP over Gloo, ${peer.compiled ? 'torch.compile' : 'eager'}, 1 thread per process`,
+            peer_tokens_per_s_1: peer.tokens_per_s_1,
+            peer_tokens_per_s_2: peer.tokens_per_s_n,
+            peer_speedup: peer.speedup,
+            peer_speedups: peer.speedups.map((x) => Math.round(x * 1000) / 1000),
+            speedup_vs_peer: median(speedups) / peer.speedup,
+            tokens_per_s_2_vs_peer: tokensPerS2 / peer.tokens_per_s_n,
+          }
+        : {}),
     };
   } finally {
     fs.rmSync(work, { recursive: true, force: true });

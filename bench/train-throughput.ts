@@ -5,9 +5,7 @@
 // loopback gRPC (collective/) before every AdamW step, as `ringlet train --workers N` does minus the
 // coordinator. With --peer, the PyTorch peer (bench/peers/torch_train.py, same architecture and batch, one
 // thread) runs in the same invocation, so the ratio is measured side by side.
-import { fork, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import path from 'node:path';
+import { fork, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs';
 import { setupBackend } from '../kernels/backend.js';
@@ -19,6 +17,7 @@ import { accumulateFlat, applyGradients, computeGradients, gradientsFromFlat } f
 import type { Batch } from '../train/batches.js';
 import { median } from './median.js';
 import { measurePeak } from './peak.js';
+import { runPeerScript } from './peers.js';
 
 export interface ThroughputOptions {
   preset: string;
@@ -28,6 +27,7 @@ export interface ThroughputOptions {
   warmupSteps: number;
   workers?: number;
   peer?: boolean;
+  peerCompile?: boolean; // the peer runs its model through torch.compile
   /** Profile one extra step for the time per kernel (default true). */
   profile?: boolean;
 }
@@ -155,21 +155,9 @@ function runWorkers(o: ThroughputOptions, workers: number): Promise<WorkerResult
   });
 }
 
-function peerScript(): string {
-  const here = path.dirname(fileURLToPath(import.meta.url));
-  const candidates = [
-    path.join(here, 'peers', 'torch_train.py'),
-    path.join(here, '..', '..', 'bench', 'peers', 'torch_train.py'),
-  ];
-  const found = candidates.find((c) => existsSync(c));
-  if (!found) throw new Error(`PyTorch peer script not found (looked in ${candidates.join(', ')})`);
-  return found;
-}
-
-/** The PyTorch peer on one thread: same architecture, batch and step count. */
-export function runPeer(model: ModelConfig, batchSize: number, steps: number, warmupSteps: number) {
-  const python = process.env.RINGLET_PEER_PYTHON ?? '/usr/bin/python3'; // Debian's python3-torch
-  const dims = {
+/** Ringlet's model dimensions as the PyTorch peers take them (bench/peers/torch_train.py add_model_args). */
+export function peerModelArgs(model: ModelConfig, batch: number, steps: number, compile: boolean) {
+  return {
     'd-model': model.d_model,
     'n-layers': model.n_layers,
     'n-heads': model.n_heads,
@@ -177,28 +165,19 @@ export function runPeer(model: ModelConfig, batchSize: number, steps: number, wa
     'ffn-hidden': model.ffn_hidden,
     context: model.context,
     vocab: model.vocab,
-    batch: batchSize,
+    'rope-theta': model.rope_theta,
+    batch,
     steps,
-    'warmup-steps': warmupSteps,
-    threads: 1,
+    compile: compile ? 1 : 0,
   };
-  const args = [
-    peerScript(),
-    ...Object.entries(dims).flatMap(([k, v]) => [`--${k}`, String(v)]),
-    '--rope-theta',
-    String(model.rope_theta),
-  ];
-  const child = spawnSync(python, args, { encoding: 'utf8', timeout: 1_800_000, env: { ...process.env, OMP_NUM_THREADS: '1' } });
-  if (child.status !== 0)
-    throw new Error(
-      `PyTorch peer failed (${python} ${args.join(' ')}): ${child.error?.message ?? child.stderr.trim().split('\n').at(-1)}`,
-    );
-  return JSON.parse(child.stdout.trim().split('\n').at(-1)!) as {
-    tokens_per_s: number;
-    threads: number;
-    torch_version: string;
-    params: number;
-  };
+}
+
+/** The PyTorch peer on one thread: same architecture, batch and step count. */
+export function runPeer(model: ModelConfig, o: ThroughputOptions) {
+  return runPeerScript<{ tokens_per_s: number; threads: number; torch_version: string; compiled: boolean; params: number }>(
+    'torch_train.py',
+    { ...peerModelArgs(model, o.batchSize, o.steps, Boolean(o.peerCompile)), 'warmup-steps': o.warmupSteps, threads: 1 },
+  );
 }
 
 export async function benchTrainThroughput(o: ThroughputOptions) {
@@ -213,7 +192,7 @@ export async function benchTrainThroughput(o: ThroughputOptions) {
   const tokensPerS = perWorker.reduce((a, b) => a + b, 0);
   const gflops = (tokensPerS * flopsPerToken(model)) / 1e9;
   const peakGflops = peak.gflops_per_core * workers;
-  const peer = o.peer ? runPeer(model, o.batchSize, o.steps, o.warmupSteps) : null;
+  const peer = o.peer ? runPeer(model, o) : null;
   const peerGenerous = peer ? peer.tokens_per_s * workers : null;
   return {
     preset: o.preset,
@@ -248,7 +227,7 @@ export async function benchTrainThroughput(o: ThroughputOptions) {
     ...(results[0].kernel_ms ? { kernel_ms: results[0].kernel_ms } : {}),
     ...(peer
       ? {
-          peer: `PyTorch ${peer.torch_version}, ${peer.threads} thread, bench/peers/torch_train.py`,
+          peer: `PyTorch ${peer.torch_version}${peer.compiled ? ' torch.compile' : ' eager'}, ${peer.threads} thread, bench/peers/torch_train.py`,
           peer_tokens_per_s: peer.tokens_per_s,
           peer_gflops: (peer.tokens_per_s * flopsPerToken(model)) / 1e9,
           peer_generous_tokens_per_s: peerGenerous,

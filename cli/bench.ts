@@ -20,6 +20,7 @@ const trainBench = new Command('train')
     1,
   )
   .option('--peer', 'also run the PyTorch peer (bench/peers/torch_train.py, 1 thread) in the same invocation')
+  .option('--peer-compile', 'the PyTorch peer runs its model through torch.compile')
   .option('--json', 'print a JSON summary as the last line')
   .action((opts) =>
     runCommand(opts, () =>
@@ -31,6 +32,7 @@ const trainBench = new Command('train')
         warmupSteps: opts.warmupSteps,
         workers: opts.workers,
         peer: Boolean(opts.peer),
+        peerCompile: Boolean(opts.peerCompile),
       }),
     ),
   );
@@ -43,12 +45,13 @@ const list = (flag: string) => (v: string) =>
   });
 
 const allReduceBench = new Command('allreduce')
-  .description('ring all-reduce bus bandwidth on loopback against raw TCP in the same run')
+  .description('ring all-reduce bus bandwidth on loopback against a TCP ceiling (and Gloo with --peer) in the same run')
   .option('--workers <n,...>', 'ring sizes', list('--workers'), [2, 4])
   .option('--sizes <MiB,...>', 'buffer sizes in MiB', list('--sizes'), [1, 4, 16, 64])
   .option('--iterations <n>', 'timed all-reduces per size', intArg('--iterations'), 5)
   .option('--chunk-bytes <n>', 'ring chunk size', intArg('--chunk-bytes'), 1 << 20)
   .option('--fp16', 'half-precision wire format')
+  .option('--peer', "also run PyTorch's Gloo all-reduce (bench/peers/gloo_allreduce.py) on the same sizes")
   .option('--json', 'print a JSON summary as the last line')
   .action((opts) =>
     runCommand(opts, async () => {
@@ -58,13 +61,18 @@ const allReduceBench = new Command('allreduce')
         iterations: opts.iterations,
         chunkBytes: opts.chunkBytes,
         fp16: Boolean(opts.fp16),
+        peer: Boolean(opts.peer),
       });
+      const mb = (bytesPerS: number) => `${(bytesPerS / 1e6).toFixed(0).padStart(5)} MB/s`;
       for (const row of r.rows)
         process.stderr.write(
           `N=${row.workers} ${String(row.size_mib).padStart(3)} MiB  ${(row.seconds * 1000).toFixed(1).padStart(8)} ms  ` +
-            `busbw ${(row.busbw_bytes_per_s / 1e6).toFixed(0).padStart(5)} MB/s  raw TCP ${(row.tcp_bytes_per_s / 1e6).toFixed(0)} MB/s  ` +
-            `(${(100 * row.busbw_vs_tcp).toFixed(0)}%)  TCP ring ${(row.tcp_ring_bytes_per_s / 1e6).toFixed(0)} MB/s per link ` +
-            `(${(100 * row.busbw_vs_tcp_ring).toFixed(0)}%)\n`,
+            `busbw ${mb(row.busbw_bytes_per_s)}  TCP ceiling ${mb(row.tcp_ceiling_bytes_per_s)} per link ` +
+            `(${(100 * row.busbw_vs_tcp_ceiling).toFixed(0)}%)` +
+            (row.gloo_busbw_bytes_per_s
+              ? `  Gloo ${mb(row.gloo_busbw_bytes_per_s)} (ratio ${row.busbw_vs_gloo!.toFixed(2)})`
+              : '') +
+            '\n',
         );
       return { ...r };
     }),
@@ -77,21 +85,26 @@ const peakBench = new Command('peak')
   .action((opts) => runCommand(opts, async () => measurePeak(opts.seconds)));
 
 const scalingBench = new Command('scaling')
-  .description('tokens/s of a training job on 1 process and on 2 worker processes with the ring all-reduce')
-  .option('--data <dir>', 'dataset folder from `ringlet data prepare` (the main job prepares runs/data/eng)', 'runs/data/eng')
+  .description('strong scaling: tokens/s of a training job on 1 process and on 2 worker processes with the ring all-reduce')
+  .option('--data <dir>', 'dataset folder from `ringlet data prepare` (default: synthetic random words)')
   .option('--preset <name>', 'model preset', 'micro')
   .option('--steps <n>', 'optimizer steps per run', intArg('--steps'), 10)
-  .option(
-    '--batch-size <n>',
-    'windows per worker per step (weak scaling: 2 workers take twice the global batch)',
-    intArg('--batch-size'),
-    16,
-  )
+  .option('--batch-size <n>', 'global batch: windows per optimizer step, split between the 2 workers', intArg('--batch-size'), 16)
   .option('--repeats <n>', 'pairs of runs, alternating; the speedup is the median of their ratios', intArg('--repeats'), 3)
+  .option('--peer', 'also run PyTorch DDP over Gloo (bench/peers/torch_ddp.py) on the same shape and batch')
+  .option('--peer-compile', 'the PyTorch peer runs its model through torch.compile')
   .option('--json', 'print a JSON summary as the last line')
   .action((opts) =>
     runCommand(opts, () =>
-      benchScaling({ data: opts.data, preset: opts.preset, steps: opts.steps, batchSize: opts.batchSize, repeats: opts.repeats }),
+      benchScaling({
+        data: opts.data,
+        preset: opts.preset,
+        steps: opts.steps,
+        batchSize: opts.batchSize,
+        repeats: opts.repeats,
+        peer: Boolean(opts.peer),
+        peerCompile: Boolean(opts.peerCompile),
+      }),
     ),
   );
 

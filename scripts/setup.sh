@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what Ringlet needs on a fresh Debian machine with Node 20: npm packages from the lockfile
-# (the `prepare` script compiles the TypeScript into dist/).
+# (the `prepare` script compiles the TypeScript into dist/), and PyTorch for the benchmarks' peers.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # System packages, one list, each installed only when missing:
@@ -13,6 +13,7 @@ need=()
 command -v nats-server >/dev/null || need+=(nats-server)
 command -v openssl >/dev/null || need+=(openssl)
 { command -v g++ && command -v make && command -v python3; } >/dev/null || need+=(build-essential python3)
+python3 -c 'import venv, ensurepip' 2>/dev/null || need+=(python3-venv)
 { command -v prometheus && command -v promtool; } >/dev/null || need+=(prometheus)
 dpkg -s libopenblas-dev >/dev/null 2>&1 || need+=(libopenblas-dev)
 if ((${#need[@]})); then
@@ -20,3 +21,8 @@ if ((${#need[@]})); then
   $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${need[@]}"
 fi
 npm ci --no-audit --no-fund
+# The benchmarks' PyTorch peers (bench/peers/) and their test: torch in a venv under the repository, once.
+if ! .venv/bin/python -c 'import torch' 2>/dev/null; then
+  python3 -m venv .venv
+  .venv/bin/pip install --quiet --retries 0 --timeout 5 -r bench/peers/requirements.txt
+fi

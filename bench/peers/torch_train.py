@@ -1,10 +1,9 @@
-#!/usr/bin/python3
 """The PyTorch peer of `ringlet bench train`: exactly Ringlet's architecture (lm/model.ts) and step
 (train/step.ts): tied embedding, RMSNorm, RoPE on the two halves of each head, causal grouped-query
 attention, SwiGLU, no biases; mean cross-entropy; global-norm clipping to 1.0; AdamW (beta 0.9/0.95,
 decay 0.1 on matrices only). Random tokens, like Ringlet's benchmark. Prints one JSON line.
 
-Run: /usr/bin/python3 bench/peers/torch_train.py --d-model 128 --n-layers 4 --n-heads 4 --n-kv-heads 4 \
+Run: .venv/bin/python bench/peers/torch_train.py --d-model 128 --n-layers 4 --n-heads 4 --n-kv-heads 4 \
        --ffn-hidden 352 --context 128 --vocab 4096 --batch 16 --steps 10 --threads 1
 """
 import argparse
@@ -71,26 +70,32 @@ class Model(torch.nn.Module):
         return rms_norm(x, self.final_norm, a.norm_eps) @ self.emb.t()
 
 
-def main():
-    p = argparse.ArgumentParser()
+def add_model_args(p):
+    """Ringlet's model dimensions and the batch, as `ringlet bench` passes them (bench/peers.ts)."""
     for name, default in [("d-model", 128), ("n-layers", 4), ("n-heads", 4), ("n-kv-heads", 4), ("ffn-hidden", 352),
                           ("context", 128), ("vocab", 4096), ("batch", 16), ("steps", 10), ("warmup-steps", 2), ("threads", 1)]:
         p.add_argument("--" + name, type=int, default=default)
     p.add_argument("--rope-theta", type=float, default=10000.0)
     p.add_argument("--norm-eps", type=float, default=1e-5)
-    a = p.parse_args()
-    torch.set_num_threads(a.threads)
-    torch.manual_seed(1)
-    model = Model(a)
+    p.add_argument("--compile", type=int, default=0, help="1: torch.compile the model (inductor, C++ on CPU)")
+
+
+def adamw(model):
     decayed = [p for n, p in model.named_parameters() if p.dim() >= 2 and n != "emb"]
     other = [p for n, p in model.named_parameters() if not (p.dim() >= 2 and n != "emb")]
-    opt = torch.optim.AdamW([{"params": decayed, "weight_decay": 0.1}, {"params": other, "weight_decay": 0.0}],
-                            lr=1e-3, betas=(0.9, 0.95), eps=1e-8)
+    return torch.optim.AdamW([{"params": decayed, "weight_decay": 0.1}, {"params": other, "weight_decay": 0.0}],
+                             lr=1e-3, betas=(0.9, 0.95), eps=1e-8)
+
+
+def timed_steps(a, model, forward, batch, seed):
+    """Warm-up steps, then `a.steps` timed steps of AdamW on random tokens; returns each step's seconds."""
+    opt = adamw(model)
+    gen = torch.Generator().manual_seed(seed)
 
     def step():
-        inputs = torch.randint(0, a.vocab, (a.batch, a.context))
-        targets = torch.randint(0, a.vocab, (a.batch * a.context,))
-        loss = F.cross_entropy(model(inputs), targets)
+        inputs = torch.randint(0, a.vocab, (batch, a.context), generator=gen)
+        targets = torch.randint(0, a.vocab, (batch * a.context,), generator=gen)
+        loss = F.cross_entropy(forward(inputs), targets)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -104,10 +109,23 @@ def main():
         t0 = time.perf_counter()
         step()
         times.append(time.perf_counter() - t0)
+    return times
+
+
+def main():
+    p = argparse.ArgumentParser()
+    add_model_args(p)
+    a = p.parse_args()
+    torch.set_num_threads(a.threads)
+    torch.manual_seed(1)
+    model = Model(a)
+    forward = torch.compile(model) if a.compile else model
+    times = timed_steps(a, model, forward, a.batch, seed=7)
     tokens = a.batch * a.context * a.steps
     print(json.dumps({
         "torch_version": torch.__version__,
         "threads": torch.get_num_threads(),
+        "compiled": bool(a.compile),
         "params": sum(p.numel() for p in model.parameters()),
         "tokens_per_s": tokens / sum(times),
         "step_s_min": min(times),
