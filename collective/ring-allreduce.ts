@@ -54,7 +54,7 @@ export class Ring {
   private readonly chunkElements: number;
   private readonly encoding: Encoding;
   private readonly timeoutMs: number;
-  private readonly scratch: Float32Array; // one chunk, reused: received chunks are not reallocated
+  private readonly scratch: Float32Array; // one chunk, reused: fp16 chunks are decoded into it
   private lastWrite: Promise<void> = Promise.resolve(); // completes when the latest chunk has been written
   private firstChunkAt = 0; // performance.now() when this all-reduce's first chunk arrived
 
@@ -167,9 +167,14 @@ export class Ring {
       );
       if (this.firstChunkAt === 0) this.firstChunkAt = performance.now();
       const target = buf.subarray(offset, offset + elements);
-      const values = this.decode(chunk.data, elements);
-      if (phase === Phase.PHASE_REDUCE_SCATTER) addInto(target, values);
-      else target.set(values);
+      if (this.o.fp16) {
+        const values = this.scratch.subarray(0, elements);
+        decodeHalf(chunk.data, values);
+        if (phase === Phase.PHASE_REDUCE_SCATTER) addInto(target, values);
+        else target.set(values);
+      } else if (phase === Phase.PHASE_REDUCE_SCATTER) addInto(target, chunk.data);
+      // The floats' bytes, wherever gRPC's framing left them: one copy, no alignment needed.
+      else new Uint8Array(target.buffer, target.byteOffset, target.byteLength).set(chunk.data);
     };
 
     for (const [off, len] of chunksOf(rank)) send(Phase.PHASE_REDUCE_SCATTER, 0, rank, off, len);
@@ -207,15 +212,6 @@ export class Ring {
     return Promise.race([p, aborted]).finally(() => signal.removeEventListener('abort', onAbort));
   }
 
-  /** A chunk's values as float32: a view of the received bytes when aligned, else decoded into scratch. */
-  private decode(data: Uint8Array, elements: number): Float32Array {
-    const values = this.scratch.subarray(0, elements);
-    if (this.o.fp16) decodeHalf(data, values);
-    else if (data.byteOffset % 4 === 0) return new Float32Array(data.buffer, data.byteOffset, elements);
-    else new Uint8Array(values.buffer, values.byteOffset, data.byteLength).set(data);
-    return values;
-  }
-
   /** Closes the outbound stream and the channel. */
   close(): void {
     this.stream?.end();
@@ -223,17 +219,25 @@ export class Ring {
   }
 }
 
-/** target += values, element-wise: the native kernel (SIMD; ~10× the JavaScript loop, which converts every
- * element to a double and back), else a loop. Both round each sum to the same float, so ranks with and
- * without the addon still end bit-identical. */
-const addInto: (target: Float32Array, values: Float32Array) => void = (() => {
+/** target += values, element-wise, `values` as floats or as the bytes of floats at any offset (a received
+ * chunk): the native kernel (SIMD, unaligned loads; ~10× the JavaScript loop, which converts every element to
+ * a double and back), else a loop. Both round each sum to the same float, so ranks with and without the addon
+ * still end bit-identical. */
+const addInto: (target: Float32Array, values: Float32Array | Uint8Array) => void = (() => {
   const native = loadNative();
   if (native) return (target, values) => native.addInto(target, values, target.length);
   return (target, values) => {
+    const v = values instanceof Float32Array ? values : asFloats(values);
     const n = target.length;
-    for (let i = 0; i < n; i++) target[i] += values[i];
+    for (let i = 0; i < n; i++) target[i] += v[i];
   };
 })();
+
+/** Little-endian float bytes as a Float32Array: a view when aligned, else a copy. */
+function asFloats(bytes: Uint8Array): Float32Array {
+  if (bytes.byteOffset % 4 === 0) return new Float32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 4);
+  return new Float32Array(bytes.slice().buffer);
+}
 
 function gather(buffers: Float32Array[], start: number, length: number): Float32Array {
   const flat = new Float32Array(length);

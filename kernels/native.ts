@@ -82,8 +82,9 @@ export interface NativeKernels {
     c2: number,
     gscale: number,
   ): void;
-  /** target += values over the first n elements (the ring all-reduce's sum). */
-  addInto(target: F32, values: F32, n: number): void;
+  /** target += values over the first n elements (the ring all-reduce's sum); values as floats, or as the
+   * little-endian bytes of floats at any byte offset. */
+  addInto(target: F32, values: F32 | Uint8Array, n: number): void;
   /** GFLOP/s of each of `threads` threads running fused multiply-adds for about `seconds`. */
   fmaPeak(threads: number, seconds: number): number[];
   info(): { simd: string; blasCore: string; blasConfig: string; blasThreads: number };

@@ -355,6 +355,18 @@ forEachSimd('addInto rounds each sum as a float add does, bit for bit, and stops
   const bucket = new Float32Array(40).fill(1);
   n.addInto(bucket.subarray(8, 24), new Float32Array(16).fill(2), 16);
   assert.deepEqual([...bucket.slice(6, 26)], [1, 1, ...new Array(16).fill(3), 1, 1]);
+  // A received chunk: the floats' bytes at whatever offset gRPC's framing left them, read in place.
+  for (const shift of [1, 2, 3]) {
+    const size = 37;
+    const t = rand(rng, size, 1e3);
+    const v = rand(rng, size, 1e-3);
+    const bytes = new Uint8Array(4 * size + 4);
+    bytes.set(new Uint8Array(v.buffer), shift);
+    const want = Float32Array.from(t, (x, i) => Math.fround(x + v[i]));
+    n.addInto(t, bytes.subarray(shift, shift + 4 * size), size);
+    assert.deepEqual(t, want, `bytes at offset ${shift}`);
+  }
+  assert.throws(() => n.addInto(new Float32Array(4), new Uint8Array(15), 4), /values has 15 bytes, needs 16/);
 });
 
 test('sgemm matches float64 for every transpose and broadcast layout', { skip }, () => {

@@ -58,6 +58,22 @@ class Args {
     return static_cast<T*>(data);
   }
   float* f32(size_t i, size_t need, const char* what) { return array<float>(i, need, napi_float32_array, what); }
+  // The bytes of any typed array (a Float32Array, or a Uint8Array at any offset), at least `need` of them.
+  const unsigned char* bytes(size_t i, size_t need, const char* what) {
+    bool is_ta = false;
+    napi_is_typedarray(env_, argv_[i], &is_ta);
+    if (!is_ta) throw ArgError{std::string(what) + " must be a typed array", false};
+    napi_typedarray_type type;
+    size_t length;
+    void* data;
+    napi_get_typedarray_info(env_, argv_[i], &type, &length, &data, nullptr, nullptr);
+    const size_t size = type == napi_float32_array ? 4 : type == napi_uint8_array ? 1 : 0;
+    if (size == 0) throw ArgError{std::string(what) + " must be a Float32Array or a Uint8Array", false};
+    if (length * size < need)
+      throw ArgError{std::string(what) + " has " + std::to_string(length * size) + " bytes, needs " + std::to_string(need),
+                     true};
+    return static_cast<const unsigned char*>(data);
+  }
   int32_t* i32(size_t i, size_t need, const char* what) { return array<int32_t>(i, need, napi_int32_array, what); }
   double num(size_t i, const char* what) {
     double v;
@@ -322,7 +338,7 @@ napi_value AddInto(napi_env env, napi_callback_info info) {
   return guard(env, [&] {
     Args a(env, info, 3);
     const long n = a.dim(2, "n");
-    g_kernels->add_into(a.f32(0, n, "target"), a.f32(1, n, "values"), n);
+    g_kernels->add_into(a.f32(0, n, "target"), a.bytes(1, 4 * n, "values"), n);
     return undefined(env);
   });
 }

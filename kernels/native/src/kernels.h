@@ -19,7 +19,7 @@
                 long rows, long V);                                                                                \
   void adamw(const float* p, const float* g, const float* m, const float* v, float* po, float* mo, float* vo,     \
              long n, float lr, float beta1, float beta2, float eps, float wd, float c1, float c2, float gscale);   \
-  void add_into(float* t, const float* v, long n);                                                                \
+  void add_into(float* t, const unsigned char* v, long n);                                                                \
   double fma_loop(long iters, float* sink);
 
 // Attention works on tiles of ATT_BLOCK queries × ATT_BLOCK keys (equal, so a query block's diagonal tile
