@@ -13,7 +13,7 @@ import { initParams } from '../lm/model.js';
 import { flopsPerToken, parameterCount, presetConfig, type ModelConfig, modelDimensions } from '../lm/model-config.js';
 import { Rng } from '../lm/rng.js';
 import { AdamW } from '../train/optimizer.js';
-import { accumulateFlat, applyGradients, computeGradients, gradientsFromFlat } from '../train/step.js';
+import { FlatGradients, applyGradients, computeGradients } from '../train/step.js';
 import type { Batch } from '../train/batches.js';
 import { median } from './median.js';
 import { measurePeak } from './peak.js';
@@ -32,16 +32,17 @@ export interface ThroughputOptions {
   profile?: boolean;
 }
 
-/** Sums gradient buffers across the workers, in place (the ring all-reduce in a worker process). */
-export type AllReduce = (buffers: Float32Array[], step: number) => Promise<{ firstChunkMs: number }>;
+/** Sums a shared gradient buffer across the workers in place, each bucket once `ready` allows it (the ring's
+ * thread in a worker process). */
+export type AllReduce = (buffer: Float32Array, step: number, ready: Int32Array) => Promise<{ firstChunkMs: number }>;
 
 export interface WorkerResult {
   backend: string;
   backend_description: string;
   step_seconds: number[];
   compute_seconds: number[]; // gradients of the step's batch (and, with a ring, flattening them)
-  allreduce_seconds: number[];
-  allreduce_wait_seconds: number[]; // of each all-reduce, until the previous rank's first chunk arrived
+  allreduce_seconds: number[]; // what the step waited for the all-reduce after its compute (the rest overlapped it)
+  allreduce_wait_seconds: number[]; // of each all-reduce, from its first bucket being ready to the previous rank's first chunk
   apply_seconds: number[]; // clipping and the AdamW update
   peak_rss_bytes: number;
   kernel_ms?: Record<string, number>;
@@ -71,27 +72,22 @@ export async function runThroughput(
     return out;
   };
   let stepNumber = 0;
+  const flat = ring ? new FlatGradients(params) : null;
   const step = async () => {
-    const grads = await timed(phases.compute, () => {
-      const { grads } = computeGradients(params, model, [batch()]);
-      if (!ring) return grads;
-      // All gradients in one buffer (the ring reduces it in place), each worker's weighing 1/workers, so the
-      // ring's sum is the mean.
-      const all = new Float32Array(parameterCount(model).total);
-      accumulateFlat(all, params, grads, 1 / ring.workers);
-      tf.dispose([...grads.values()]);
-      return all;
-    });
-    const averaged =
-      grads instanceof Float32Array
-        ? await timed(phases.allreduce, async () => {
-            const { firstChunkMs } = await ring!.allReduce([grads], ++stepNumber);
-            phases.allreduceWait.push(firstChunkMs / 1000);
-            return gradientsFromFlat(grads, params);
-          })
-        : grads;
-    await timed(phases.apply, () => applyGradients(optimizer, averaged, 1e-3, 1));
-    tf.dispose([...averaged.values()]);
+    let grads: Map<string, tf.Tensor>;
+    if (ring && flat) {
+      // As a worker does: the all-reduce starts with the step and takes each bucket of gradients as soon as
+      // the backward pass has finished it; each worker's gradients weigh 1/workers, so the sum is the mean.
+      flat.reset();
+      const reduction = ring.allReduce(flat.buffer, ++stepNumber, flat.ready);
+      reduction.catch(() => {});
+      await timed(phases.compute, () => flat.add(model, batch(), 1 / ring.workers, true));
+      const { firstChunkMs } = await timed(phases.allreduce, () => reduction);
+      phases.allreduceWait.push(firstChunkMs / 1000);
+      grads = flat.tensors();
+    } else grads = await timed(phases.compute, () => computeGradients(params, model, [batch()]).grads);
+    await timed(phases.apply, () => applyGradients(optimizer, grads, 1e-3, 1));
+    tf.dispose([...grads.values()]);
   };
   for (let i = 0; i < o.warmupSteps; i++) await step();
   for (const times of Object.values(phases)) times.length = 0;

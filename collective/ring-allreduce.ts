@@ -1,7 +1,11 @@
 // Ring all-reduce over gRPC: sums Float32Array buffers across the ranks of a ring, in place, so that every
 // rank ends with bit-identical sums. It knows nothing of models: gradients arrive as plain buffers.
 //
-// The buffers are fused into buckets (default 25 MB). Each bucket is cut into world_size segments and goes
+// The buffers are fused into buckets (default 1 MiB), reduced from the last to the first: a worker lays its
+// gradients out in the model's forward order, and the backward pass finishes them from the end, so with
+// `ready` (a shared Int32Array whose [0] is where the final part of the buffer starts, lowered by the
+// thread that computes the gradients) each bucket goes as soon as it is final, while the backward pass
+// goes on. Each bucket is cut into world_size segments and goes
 // through a reduce-scatter (N-1 rounds: send a segment to the next rank, add the one received from the
 // previous rank) and an all-gather (N-1 rounds: pass the fully reduced segments on), so each rank sends
 // 2(N-1)/N of the bucket. Segments travel in chunks under the gRPC message limit, and a chunk is forwarded
@@ -21,7 +25,7 @@ import { CollectiveWireClient } from './wire.js';
 import { decodeHalf, encodeHalf, roundToHalf } from './fp16.js';
 import { loadNative } from '../kernels/native.js';
 
-export const DEFAULT_BUCKET_BYTES = 25 * 1024 * 1024;
+export const DEFAULT_BUCKET_BYTES = 1024 * 1024;
 export const DEFAULT_CHUNK_BYTES = 1024 * 1024;
 
 export interface RingOptions {
@@ -42,7 +46,8 @@ export interface RingOptions {
 export interface AllReduceStats {
   bytesSent: number;
   buckets: number;
-  /** From the call until the previous rank's first chunk arrived: mostly waiting for a slower rank to start. */
+  /** From this rank's first bucket being ready until the previous rank's first chunk arrived: mostly waiting
+   * for a slower rank. */
   firstChunkMs: number;
 }
 
@@ -98,17 +103,25 @@ export class Ring {
     return this.stream;
   }
 
-  /** Sums `buffers` across the ring in place. Every rank must pass buffers of the same lengths, in order. */
-  async allReduce(buffers: Float32Array[], step: number): Promise<AllReduceStats> {
+  /**
+   * Sums `buffers` across the ring in place. Every rank must pass buffers of the same lengths, in order.
+   * With `ready` (one buffer only), a bucket starts once `ready[0]` is at or below its first element.
+   */
+  async allReduce(buffers: Float32Array[], step: number, ready?: Int32Array): Promise<AllReduceStats> {
     const stats: AllReduceStats = { bytesSent: 0, buckets: 0, firstChunkMs: 0 };
     if (this.o.worldSize === 1) return stats;
-    const started = performance.now();
+    if (ready && buffers.length !== 1) throw new Error('a readiness counter needs exactly one buffer');
     this.firstChunkAt = 0;
     if (this.aborted) throw this.controller.signal.reason;
     const total = buffers.reduce((n, b) => n + b.length, 0);
     const single = buffers.length === 1 ? buffers[0] : null;
-    for (let start = 0, bucket = 0; start < total; start += this.bucketElements, bucket++) {
+    const buckets = Math.ceil(total / this.bucketElements);
+    let firstReadyAt = performance.now();
+    for (let bucket = buckets - 1; bucket >= 0; bucket--) {
+      const start = bucket * this.bucketElements;
       const length = Math.min(this.bucketElements, total - start);
+      if (ready) await this.untilAborted(readyFrom(ready, start));
+      if (bucket === buckets - 1) firstReadyAt = performance.now();
       // A lone buffer is reduced where it lies, a bucket at a time; several are fused (copied in and out).
       const flat = single ? single.subarray(start, start + length) : gather(buffers, start, length);
       stats.bytesSent += await this.reduceBucket(flat, step, bucket);
@@ -122,7 +135,7 @@ export class Ring {
     // last write). So the all-reduce ends after its last write has completed and one timer turn.
     await this.untilAborted(this.lastWrite);
     await new Promise((resolve) => setTimeout(resolve, 1));
-    stats.firstChunkMs = this.firstChunkAt - started;
+    stats.firstChunkMs = this.firstChunkAt - firstReadyAt;
     return stats;
   }
 
@@ -237,6 +250,14 @@ const addInto: (target: Float32Array, values: Float32Array | Uint8Array) => void
 function asFloats(bytes: Uint8Array): Float32Array {
   if (bytes.byteOffset % 4 === 0) return new Float32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 4);
   return new Float32Array(bytes.slice().buffer);
+}
+
+/** Resolves once `ready[0] <= start` (the thread computing the gradients lowers it and notifies). */
+async function readyFrom(ready: Int32Array, start: number): Promise<void> {
+  for (let now = Atomics.load(ready, 0); now > start; now = Atomics.load(ready, 0)) {
+    const wait = Atomics.waitAsync(ready, 0, now);
+    if (wait.async) await wait.value;
+  }
 }
 
 function gather(buffers: Float32Array[], start: number, length: number): Float32Array {

@@ -4,6 +4,7 @@
 import fs from 'node:fs';
 import { z } from 'zod';
 import { tlsFromFlags } from '../collective/auth.js';
+import { DEFAULT_BUCKET_BYTES, DEFAULT_CHUNK_BYTES } from '../collective/ring-allreduce.js';
 import { describeIssues } from '../train/config.js';
 
 const int = (min: number, max: number) => z.number().int().min(min).max(max);
@@ -25,8 +26,8 @@ export const DistributedConfigSchema = z
     heartbeat_interval_ms: int(50, 600_000).default(1000),
     heartbeat_timeout_ms: int(100, 3_600_000).default(60_000), // a worker silent this long is dropped
     max_restarts: int(0, 10_000).default(20), // ring re-formations before the job fails
-    bucket_bytes: int(4096, 1 << 30).default(25 * 1024 * 1024),
-    chunk_bytes: int(1024, 16 << 20).default(1024 * 1024),
+    bucket_bytes: int(4096, 1 << 30).default(DEFAULT_BUCKET_BYTES), // small: each bucket goes once the backward pass finishes it
+    chunk_bytes: int(1024, 16 << 20).default(DEFAULT_CHUNK_BYTES),
     fp16: z.boolean().default(false),
     ring_timeout_ms: int(100, 3_600_000).default(300_000), // longest wait for one chunk
     straggler_factor: z.number().min(1).max(100).default(1.5), // warn when a rank's compute time exceeds the median by this

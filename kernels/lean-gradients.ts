@@ -9,6 +9,9 @@
 // The tape's shape is tfjs-core's TapeNode (src/tape.ts); filteredNodesXToY is its getFilteredNodesXToY
 // (Apache-2.0), unchanged but for types. Both are internal to tfjs, hence the exact version pin and the
 // test that compares this against the stock implementation (test/lean-gradients.test.ts).
+// It also says when each requested gradient is final (whenGradientFinal): the moment the walk has passed
+// the last tape node that reads x, no later node adds to x's gradient, so a data-parallel worker can start
+// reducing it while the rest of the backward pass runs (as PyTorch DDP's reducer hooks do).
 import * as tf from '@tensorflow/tfjs';
 
 interface TapeNode {
@@ -33,6 +36,22 @@ interface EngineInternals {
 }
 
 let installed = false;
+
+/** Told of x's gradient the moment it is final; the tensor stays alive until the gradients are returned. */
+export type GradientFinal = (x: tf.Tensor, gradient: tf.Tensor) => void;
+let onFinal: GradientFinal | null = null;
+
+/** Runs `f` (which takes gradients, e.g. tf.variableGrads) with `listener` told of each final gradient. */
+export function whenGradientFinal<T>(listener: GradientFinal, f: () => T): T {
+  if (!installed) throw new Error('whenGradientFinal needs the lean gradients (kernels/backend.ts installs them)');
+  const outer = onFinal;
+  onFinal = listener;
+  try {
+    return f();
+  } finally {
+    onFinal = outer;
+  }
+}
 
 /** Replaces the engine's gradients() (used by tf.variableGrads, tf.grads, ...) for this process. */
 export function installLeanGradients(): void {
@@ -68,6 +87,19 @@ function leanGradients(
       'Cannot compute gradient of y=f(x) with respect to x. Make sure that the f you passed encloses all operations ' +
         'that lead from x to y.',
     );
+  const listener = onFinal;
+  // For each node index, the xs whose last reader it is: once the walk is past it, their gradients are final.
+  const finalAfter = new Map<number, tf.Tensor[]>();
+  if (listener) {
+    const pending = new Set(xs.map((x) => x.id));
+    for (let i = 0; i < filtered.length && pending.size > 0; i++)
+      for (const inputName in filtered[i].inputs) {
+        const x = filtered[i].inputs[inputName];
+        if (!pending.has(x.id)) continue;
+        pending.delete(x.id);
+        finalAfter.set(i, [...(finalAfter.get(i) ?? []), x]);
+      }
+  }
   return engine.tidy('backward', () => {
     const grads = new Map<number, tf.Tensor>([[y.id, dy ?? tf.ones(y.shape)]]); // tensor id → its gradient so far
     const wanted = new Set(xs.map((x) => x.id));
@@ -113,6 +145,7 @@ function leanGradients(
         release(g);
       }
       for (const t of node.saved ?? []) release(t);
+      for (const x of finalAfter.get(i) ?? []) listener!(x, grads.get(x.id)!);
     }
     const result = xs.map((x) => grads.get(x.id)!);
     // As the stock code does at depth 0: what nodes outside the x → y paths saved goes too, and the tape.

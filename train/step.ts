@@ -5,6 +5,7 @@ import { lossOn, type Params } from '../lm/model.js';
 import type { ModelConfig } from '../lm/model-config.js';
 import type { AdamW } from './optimizer.js';
 import type { Batch } from './batches.js';
+import { whenGradientFinal } from '../kernels/lean-gradients.js';
 
 /** Mean loss and mean gradients over the micro-batches; the caller disposes the gradients. */
 export function computeGradients(
@@ -46,20 +47,86 @@ export function computeGradients(
 // ---- Gradients as one flat buffer, parameter after parameter in the parameters' order: what a data-parallel
 // worker hands to the ring all-reduce, which sums it in place.
 
-/** Adds weight × each gradient into `flat` (laid out in `params` order). */
-export function accumulateFlat(flat: Float32Array, params: Params, grads: Map<string, tf.Tensor>, weight: number): void {
-  let offset = 0;
-  for (const [name, p] of params) {
-    const values = grads.get(name)!.dataSync() as Float32Array;
-    for (let j = 0; j < p.size; j++) flat[offset + j] += values[j] * weight;
-    offset += p.size;
+/**
+ * One flat gradient buffer for a training job's steps, on a SharedArrayBuffer so that the ring's own thread
+ * reduces it where it lies. `ready[0]` says where its final part starts: each step it falls from the
+ * buffer's length to 0 as the backward pass finishes gradients from the last parameter to the first, and
+ * `Atomics.notify` wakes the ring, which reduces each bucket as soon as it lies in the final part.
+ */
+export class FlatGradients {
+  readonly buffer: Float32Array;
+  readonly ready = new Int32Array(new SharedArrayBuffer(4));
+  private readonly offsets = new Map<number, number>(); // variable id → its first element in `buffer`
+  private readonly order: tf.Variable[];
+  private final: boolean[] = [];
+
+  constructor(private readonly params: Params) {
+    this.order = [...params.values()];
+    let offset = 0;
+    for (const p of this.order) {
+      this.offsets.set(p.id, offset);
+      offset += p.size;
+    }
+    this.buffer = new Float32Array(new SharedArrayBuffer(offset * 4));
+  }
+
+  /** Zeroes the buffer and marks nothing final: the start of a step. */
+  reset(): void {
+    this.buffer.fill(0);
+    this.final = this.order.map(() => false);
+    this.markReady(this.buffer.length);
+  }
+
+  /**
+   * Adds weight × the gradients of one micro-batch and returns its loss. With `last` (no micro-batch follows
+   * in this step), each parameter's share is added the moment its gradient is final, and the final part of
+   * the buffer grows while the backward pass goes on; at the end the whole buffer is final.
+   */
+  add(model: ModelConfig, microBatch: Batch, weight: number, last: boolean): number {
+    const added = new Set<number>();
+    const addOne = (x: tf.Tensor, g: tf.Tensor) => {
+      const offset = this.offsets.get(x.id)!;
+      const values = g.dataSync() as Float32Array;
+      for (let j = 0; j < values.length; j++) this.buffer[offset + j] += values[j] * weight;
+      added.add(x.id);
+      if (!last) return;
+      this.final[this.order.findIndex((p) => p.id === x.id)] = true;
+      let from = this.order.length;
+      while (from > 0 && this.final[from - 1]) from--;
+      this.markReady(from === this.order.length ? this.buffer.length : this.offsets.get(this.order[from].id)!);
+    };
+    const { loss, grads } = last
+      ? whenGradientFinal(addOne, () => computeGradients(this.params, model, [microBatch]))
+      : computeGradients(this.params, model, [microBatch]);
+    for (const p of this.order) if (!added.has(p.id)) addOne(p, grads.get(nameOf(this.params, p))!);
+    for (const g of grads.values()) g.dispose();
+    if (last) this.markReady(0);
+    return loss;
+  }
+
+  /** Marks the whole buffer final (a step whose gradients came some other way, or none). */
+  markAllReady(): void {
+    this.markReady(0);
+  }
+
+  /** One tensor per parameter, read back from the buffer; the caller disposes them. */
+  tensors(): Map<string, tf.Tensor> {
+    let offset = 0;
+    return new Map(
+      [...this.params].map(([name, p]) => [name, tf.tensor(this.buffer.subarray(offset, (offset += p.size)), p.shape)]),
+    );
+  }
+
+  private markReady(from: number): void {
+    if (Atomics.load(this.ready, 0) === from) return;
+    Atomics.store(this.ready, 0, from);
+    Atomics.notify(this.ready, 0);
   }
 }
 
-/** One tensor per parameter, read back from `flat` (laid out in `params` order); the caller disposes them. */
-export function gradientsFromFlat(flat: Float32Array, params: Params): Map<string, tf.Tensor> {
-  let offset = 0;
-  return new Map([...params].map(([name, p]) => [name, tf.tensor(flat.subarray(offset, (offset += p.size)), p.shape)]));
+function nameOf(params: Params, v: tf.Variable): string {
+  for (const [name, p] of params) if (p === v) return name;
+  throw new Error(`variable ${v.name} is not a parameter`);
 }
 
 /** Clips the gradients to a global norm (0: no clipping) and applies AdamW; returns the norm before clipping. */

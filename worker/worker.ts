@@ -18,8 +18,7 @@ import {
   type WatchResponse,
 } from '../proto/gen/ringlet/coordinator/v1/coordinator.js';
 import { channelCredentials, tokenMetadata, type TlsFiles } from '../collective/auth.js';
-import { CollectiveEndpoint } from '../collective/endpoint.js';
-import { Ring } from '../collective/ring-allreduce.js';
+import { RingThread } from '../collective/ring-thread.js';
 import { setupBackend } from '../kernels/backend.js';
 import { readManifest } from '../data/manifest.js';
 import { openSplit } from '../data/shards.js';
@@ -32,7 +31,7 @@ import { resolveModelConfig } from '../train/run.js';
 import { AdamW } from '../train/optimizer.js';
 import { learningRate } from '../train/schedule.js';
 import { WindowSampler, chunkBatch, fixedWindows, type Batch, type DataCursor } from '../train/batches.js';
-import { accumulateFlat, applyGradients, computeGradients, gradientsFromFlat } from '../train/step.js';
+import { FlatGradients, applyGradients } from '../train/step.js';
 import { evaluate, unigramLoss } from '../train/evaluate.js';
 import { DistributedConfigSchema, type DistributedConfig } from '../coordinator/config.js';
 import { jsonLog, type JsonLog } from '../coordinator/log.js';
@@ -83,13 +82,13 @@ class Aborted extends Error {}
 
 export class Worker {
   private readonly log: JsonLog;
-  private readonly endpoint: CollectiveEndpoint;
+  private transport: RingThread | null = null; // the ring's endpoint and all-reduce, on their own thread
   private client: CoordinatorServiceClient | null = null;
   private workerId = '';
   private job: Job | null = null;
   private state: TrainingState | null = null;
   private epoch = 0; // the newest epoch this worker has heard of
-  private ring: Ring | null = null;
+  private ring: RingThread | null = null; // the transport, while an assignment trains
   private assignments: Array<Assignment | { finish: string } | { lost: string }> = [];
   private wake: (() => void) | null = null;
   private ringError = '';
@@ -107,7 +106,7 @@ export class Worker {
     status: () => ({
       worker: this.workerId,
       coordinator: this.o.coordinator,
-      collective: this.endpoint.address,
+      collective: this.transport?.address ?? '',
       ring_epoch: this.assignment?.ringEpoch ?? null,
       rank: this.assignment?.rank ?? null,
       world_size: this.assignment?.worldSize ?? null,
@@ -117,20 +116,19 @@ export class Worker {
 
   constructor(private readonly o: WorkerOptions) {
     this.log = o.log ?? jsonLog('worker', { pid: process.pid });
-    this.endpoint = new CollectiveEndpoint({
-      jobId: o.jobId,
-      token: o.token,
-      host: o.host,
-      port: o.port,
-      maxChunkBytes: MAX_CHUNK_BYTES,
-      maxQueuedBytes: 2 * MAX_CHUNK_BYTES,
-      tls: o.tls,
-    });
   }
 
   /** Runs until the job finishes; rejects if it fails. Reconnects when the coordinator restarts. */
   async run(): Promise<{ step: number }> {
-    await this.endpoint.start();
+    this.transport = await RingThread.start({
+      jobId: this.o.jobId,
+      token: this.o.token,
+      host: this.o.host,
+      port: this.o.port,
+      maxChunkBytes: MAX_CHUNK_BYTES,
+      maxQueuedBytes: 2 * MAX_CHUNK_BYTES,
+      tls: this.o.tls,
+    });
     if (this.o.httpPort !== undefined) {
       const address = await this.health.listen(this.o.host ?? '127.0.0.1', this.o.httpPort);
       this.log('info', 'health endpoints', { http: address });
@@ -148,9 +146,8 @@ export class Worker {
       this.stopTimers();
       await this.meterHost(false);
       this.ring?.abort('worker exiting');
-      this.ring?.close();
       this.client?.close();
-      await this.endpoint.stop();
+      await this.transport.stop();
       await this.health.close();
     }
   }
@@ -179,7 +176,7 @@ export class Worker {
           this.client!.join(
             {
               jobId: this.o.jobId,
-              collectiveAddress: this.endpoint.address,
+              collectiveAddress: this.transport!.address,
               workerName: `${os.hostname()}/${process.pid}`,
               host: machineId(),
             },
@@ -189,13 +186,13 @@ export class Worker {
           ),
         );
         this.workerId = reply.workerId;
-        this.endpoint.reset();
+        this.transport!.reset();
         this.epoch = 0;
         await this.loadJob(reply);
         this.log('info', 'joined', {
           worker: reply.workerId,
           coordinator: this.o.coordinator,
-          collective: this.endpoint.address,
+          collective: this.transport?.address ?? '',
         });
         return;
       } catch (err) {
@@ -211,7 +208,7 @@ export class Worker {
   private async loadJob(reply: JoinResponse): Promise<void> {
     const train = TrainConfigSchema.parse(JSON.parse(reply.trainConfigJson));
     const dist = DistributedConfigSchema.parse({ ...JSON.parse(reply.distributedConfigJson), token: this.o.token });
-    this.endpoint.chunkLimit = dist.chunk_bytes;
+    this.transport!.chunkLimit = dist.chunk_bytes;
     if (this.job && JSON.stringify(this.job.train) === JSON.stringify(train)) return void (this.job.dist = dist);
     const backend = await setupBackend(train.backend);
     const manifest = await readManifest(train.data);
@@ -436,17 +433,15 @@ export class Worker {
     const { train: cfg, model, dist } = job;
     const t = cfg.training;
     const o = cfg.optimizer;
-    this.endpoint.retire(a.ringEpoch);
-    const inbox = this.endpoint.open(a.ringEpoch, (a.rank - 1 + a.worldSize) % a.worldSize);
-    this.ring?.close();
-    const ring = new Ring({
+    const ring = this.transport!;
+    ring.form({
       jobId: this.o.jobId,
       token: this.o.token,
       epoch: a.ringEpoch,
       rank: a.rank,
       worldSize: a.worldSize,
       next: a.ring[(a.rank + 1) % a.worldSize],
-      inbox,
+      fromRank: (a.rank - 1 + a.worldSize) % a.worldSize,
       bucketBytes: dist.bucket_bytes,
       chunkBytes: dist.chunk_bytes,
       fp16: dist.fp16,
@@ -465,8 +460,8 @@ export class Worker {
     const globalBatch = t.batch_size * t.grad_accum;
     const tokensPerStep = globalBatch * model.context;
     const { start, end } = shardAssignment(globalBatch, a.worldSize, a.rank);
-    const gradientElements = [...s.params.values()].reduce((n, p) => n + p.size, 0);
-    const gradientBytes = gradientElements * 4; // the float32 buffer the ring sums
+    const flat = new FlatGradients(s.params); // every gradient in one shared buffer, which the ring sums in place
+    const gradientBytes = flat.buffer.byteLength;
     const lastStep = () => Math.min(s.horizonSteps ?? Infinity, t.until_step ?? Infinity, this.stopAfter || Infinity);
 
     // The step report's reply (stop, schedule horizon, energy) is awaited only when it is needed: before the
@@ -494,23 +489,31 @@ export class Worker {
       const computeStarted = performance.now();
       const { batch, cursor } = job.sampler.next(globalBatch, s.cursor);
       const mine = sliceBatch(batch, start, end);
+      // The all-reduce starts now, on the ring's thread: it reduces each bucket of gradients as soon as the
+      // backward pass of the last micro-batch has finished it, while the rest of the backward pass runs.
+      flat.reset();
+      const reduction = withSpan('allreduce', { 'ringlet.step': s.step + 1, 'ringlet.bytes': gradientBytes }, () =>
+        ring.allReduce(flat.buffer, s.step + 1, flat.ready),
+      );
+      reduction.catch(() => {}); // a failed all-reduce surfaces where it is awaited
       // Each micro-batch's mean gradient weighs by its share of the global batch: the ring's sum is then
       // the global batch's mean gradient, whatever the number of workers.
-      // All gradients in one buffer, which the ring reduces in place, bucket by bucket.
-      const all = new Float32Array(gradientElements);
+      const microBatches = mine.batch > 0 ? chunkBatch(mine, t.batch_size) : [];
       let loss = 0;
-      for (const mb of mine.batch > 0 ? chunkBatch(mine, t.batch_size) : []) {
+      microBatches.forEach((mb, i) => {
         const w = mb.batch / globalBatch;
-        const g = computeGradients(s.params, model, [mb]);
-        loss += g.loss * w;
-        accumulateFlat(all, s.params, g.grads, w);
-        for (const t2 of g.grads.values()) t2.dispose();
-      }
+        loss += flat.add(model, mb, w, i === microBatches.length - 1) * w;
+      });
+      flat.markAllReady();
       const computeMs = performance.now() - computeStarted;
       await settleReport();
       // The previous step's reply may say that it was the last (a stop requested while this step computed):
-      // this step's gradients are dropped, as every rank's are, since every rank reads the same reply fields.
-      if (isFinal()) break;
+      // this step's gradients are dropped, as every rank's are, since every rank reads the same reply fields,
+      // and so is the all-reduce under way.
+      if (isFinal()) {
+        ring.abort('the job is stopping');
+        break;
+      }
       const h = horizon();
       const horizonSteps = h && s.step + 1 >= h.from ? h.steps : s.horizonSteps;
       const lr = learningRate(s.tokensSeen, {
@@ -519,13 +522,12 @@ export class Worker {
         warmupTokens: o.warmup_steps * tokensPerStep,
         totalTokens: horizonSteps === null ? Infinity : horizonSteps * tokensPerStep,
       });
+      // What the step waits for the all-reduce beyond its own compute (the rest overlapped the backward pass).
       const reduceStarted = performance.now();
-      await withSpan('allreduce', { 'ringlet.step': s.step + 1, 'ringlet.bytes': gradientBytes }, () =>
-        ring.allReduce([all], s.step + 1),
-      );
+      await reduction;
       const allreduceMs = performance.now() - reduceStarted;
       if (ring.aborted) throw new Aborted('aborted during the all-reduce');
-      const grads = gradientsFromFlat(all, s.params);
+      const grads = flat.tensors();
       const gradNorm = applyGradients(s.optimizer, grads, lr, o.grad_clip);
       for (const g of grads.values()) g.dispose();
       const position = cursorPosition(s.cursor, job.sampler.windows);
