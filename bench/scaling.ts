@@ -61,7 +61,8 @@ export async function benchScaling(o: ScalingOptions) {
       });
       return { ...c, training: { ...c.training, eval_windows: 8 } };
     };
-    const pairs: Array<{ one: { tokens_per_s: number; val_loss: number }; two: { tokens_per_s: number; val_loss: number } }> = [];
+    type Run = { tokens_per_s: number; steady_tokens_per_s: number | null; val_loss: number };
+    const pairs: Array<{ one: Run; two: Run }> = [];
     for (let r = 0; r < o.repeats; r++) {
       const one = await train(config(`one-${r}`), {
         resume: false,
@@ -71,6 +72,8 @@ export async function benchScaling(o: ScalingOptions) {
       pairs.push({ one, two });
     }
     const speedups = pairs.map((p) => p.two.tokens_per_s / p.one.tokens_per_s);
+    const steady = pairs.every((p) => p.one.steady_tokens_per_s !== null && p.two.steady_tokens_per_s !== null);
+    const steadySpeedups = steady ? pairs.map((p) => p.two.steady_tokens_per_s! / p.one.steady_tokens_per_s!) : null;
     const peer = o.peer
       ? runPeerScript<DdpPeer>('torch_ddp.py', {
           ...peerModelArgs(presetConfig(o.preset), o.batchSize, o.steps, o.peerCompile),
@@ -90,6 +93,11 @@ export async function benchScaling(o: ScalingOptions) {
       tokens_per_s_2: tokensPerS2,
       speedup: median(speedups),
       speedups: speedups.map((x) => Math.round(x * 1000) / 1000),
+      // After warm-up, without the final evaluation and checkpoint (train/pace.ts): what a long run gets.
+      steady_tokens_per_s_1: steady ? median(pairs.map((p) => p.one.steady_tokens_per_s!)) : null,
+      steady_tokens_per_s_2: steady ? median(pairs.map((p) => p.two.steady_tokens_per_s!)) : null,
+      steady_speedup: steadySpeedups ? median(steadySpeedups) : null,
+      steady_speedups: steadySpeedups?.map((x) => Math.round(x * 1000) / 1000) ?? null,
       val_loss_1: pairs[0].one.val_loss,
       val_loss_2: pairs[0].two.val_loss,
       ...(peer

@@ -28,6 +28,7 @@ import { HealthServer } from './health.js';
 import { jsonLog, type JsonLog } from './log.js';
 import type { JobTelemetry } from './telemetry.js';
 import { machineId } from '../observability/power.js';
+import { SteadyPace } from '../train/pace.js';
 
 export type JobState = JobLifecycleEvent['state'];
 
@@ -50,6 +51,7 @@ export interface JobResult {
   samples_repeated: number;
   ranks_identical: boolean;
   tokens_per_s: number;
+  steady_tokens_per_s: number | null; // from the end of the 5th step to the last (train/pace.ts)
   elapsed_s: number;
   interrupted: boolean;
   straggler_warnings: number;
@@ -111,6 +113,7 @@ export class Coordinator {
   private readonly reports = new Map<number, Map<number, ReportStepRequest>>();
   private readonly firstReport = new Map<number, number>(); // step -> when its first rank reported
   private lastCommit = 0; // when the latest step was committed (or the ring formed)
+  private readonly steadyPace: SteadyPace;
   private readonly barriers = new Map<number, Barrier>();
   private readonly dataLog: DataLog;
   private ranksIdentical = true;
@@ -140,6 +143,7 @@ export class Coordinator {
     this.bus = options.bus ?? new InProcessBus();
     this.restore = { path: info.restoreCheckpoint, step: info.startStep };
     this.maxReported = info.startStep;
+    this.steadyPace = new SteadyPace(info.startStep, info.tokensPerStep);
     this.dataLog = new DataLog(path.join(train.out, 'data-log.jsonl'), info.windowsPerEpoch);
     this.done = new Promise((resolve, reject) => {
       this.finishResolve = resolve;
@@ -383,6 +387,7 @@ export class Coordinator {
       ranks: all.length,
     });
     this.lastCommit = now;
+    this.steadyPace.stepEnded(step);
     if (step - this.lastStepLogged >= this.train.training.log_every || step === this.stopAfter) {
       this.lastStepLogged = step;
       this.log('info', 'step', {
@@ -605,6 +610,7 @@ export class Coordinator {
       samples_repeated: audit.repeated,
       ranks_identical: this.ranksIdentical,
       tokens_per_s: elapsed > 0 ? ((step - this.info.startStep) * this.info.tokensPerStep) / elapsed : 0,
+      steady_tokens_per_s: this.steadyPace.tokensPerS(),
       elapsed_s: elapsed,
       interrupted: this.stopReason !== '' && !this.stopReason.startsWith('time limit'),
       straggler_warnings: this.stragglerWarnings,

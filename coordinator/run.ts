@@ -68,6 +68,7 @@ export async function createCoordinator(
       unigram_loss: r.metrics.unigram_loss,
       tokens_seen: r.step * info.tokensPerStep,
       tokens_per_s: r.tokens_per_s,
+      steady_tokens_per_s: r.steady_tokens_per_s,
       gflops_per_s: (r.tokens_per_s * flopsPerToken(model)) / 1e9,
       elapsed_s: r.elapsed_s,
       checkpoint: r.checkpoint,

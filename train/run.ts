@@ -23,6 +23,7 @@ import { WindowSampler, chunkBatch, fixedWindows, type DataCursor } from './batc
 import { applyGradients, computeGradients } from './step.js';
 import { evaluate, unigramLoss } from './evaluate.js';
 import { ProgressLog } from './progress.js';
+import { SteadyPace } from './pace.js';
 import { TrainTelemetry, type TelemetrySummary } from '../observability/train-telemetry.js';
 import { withSpan } from '../observability/tracing.js';
 
@@ -35,6 +36,8 @@ export interface TrainSummary {
   unigram_loss: number; // validation loss of the training split's unigram distribution, for scale
   tokens_seen: number;
   tokens_per_s: number;
+  /** Tokens/s from the end of the 5th step to the end of the last (train/pace.ts); null for shorter runs. */
+  steady_tokens_per_s: number | null;
   gflops_per_s: number;
   elapsed_s: number;
   checkpoint: string;
@@ -186,6 +189,7 @@ export async function train(
   const started = Date.now();
   const startTokens = state.tokensSeen;
   const startStep = state.step;
+  const pace = new SteadyPace(startStep, tokensPerStep);
   let paceStarted = started;
   let lastEval = { loss: NaN, bpb: NaN };
   let checkpointPath = '';
@@ -213,6 +217,7 @@ export async function train(
         return { loss, gradNorm };
       });
       state = { ...state, step: state.step + 1, tokensSeen: state.tokensSeen + tokensPerStep, cursor };
+      pace.stepEnded(state.step);
       if (!Number.isFinite(loss)) {
         telemetry.metrics.loss.set(loss); // for the NaN-loss alert, if a scrape comes before the exit
         throw new Error(`loss is ${loss} at step ${state.step}; lower the learning rate (now ${lr})`);
@@ -287,6 +292,7 @@ export async function train(
     unigram_loss: unigram,
     tokens_seen: state.tokensSeen,
     tokens_per_s: tokensPerS,
+    steady_tokens_per_s: pace.tokensPerS(),
     gflops_per_s: (tokensPerS * flopsToken) / 1e9,
     elapsed_s: elapsed,
     checkpoint: checkpointPath,
