@@ -19,6 +19,7 @@ export interface AllReduceBenchOptions {
   sizesMiB: number[]; // e.g. [1, 4, 16, 64]
   iterations: number; // timed all-reduces per size (after one warm-up)
   chunkBytes: number;
+  bucketBytes: number; // 0: the whole buffer in one bucket
   fp16: boolean;
   peer: boolean;
 }
@@ -70,6 +71,7 @@ async function rankThread(d: {
   sizes: number[];
   iterations: number;
   chunkBytes: number;
+  bucketBytes: number;
   fp16: boolean;
 }) {
   const endpoint = new CollectiveEndpoint({ jobId: JOB, token: TOKEN, maxChunkBytes: d.chunkBytes, maxQueuedBytes: 1 << 30 });
@@ -83,7 +85,7 @@ async function rankThread(d: {
     worldSize: d.n,
     next: addresses![(d.rank + 1) % d.n],
     inbox: endpoint.open(1, (d.rank - 1 + d.n) % d.n),
-    bucketBytes: 1 << 30,
+    bucketBytes: d.bucketBytes || 1 << 30,
     chunkBytes: d.chunkBytes,
     fp16: d.fp16,
   });
@@ -172,7 +174,16 @@ export async function benchAllReduce(o: AllReduceBenchOptions) {
   for (const n of o.workers) {
     const tcpCeiling = await tcpRingThroughput(n, 512 << 20);
     const ranks = Array.from({ length: n }, (_, rank) =>
-      thread({ role: 'rank', rank, n, sizes: o.sizesMiB, iterations: o.iterations, chunkBytes: o.chunkBytes, fp16: o.fp16 }),
+      thread({
+        role: 'rank',
+        rank,
+        n,
+        sizes: o.sizesMiB,
+        iterations: o.iterations,
+        chunkBytes: o.chunkBytes,
+        bucketBytes: o.bucketBytes,
+        fp16: o.fp16,
+      }),
     );
     const addresses = (await Promise.all(ranks.map(next))).map((m) => m.address!);
     const results = Promise.all(ranks.map(next));

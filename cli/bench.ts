@@ -50,6 +50,12 @@ const allReduceBench = new Command('allreduce')
   .option('--sizes <MiB,...>', 'buffer sizes in MiB', list('--sizes'), [1, 4, 16, 64])
   .option('--iterations <n>', 'timed all-reduces per size', intArg('--iterations'), 5)
   .option('--chunk-bytes <n>', 'ring chunk size', intArg('--chunk-bytes'), 1 << 20)
+  .option(
+    '--bucket-bytes <n>',
+    'ring bucket size (default: the whole buffer in one bucket; training uses 1 MiB)',
+    intArg('--bucket-bytes'),
+    0,
+  )
   .option('--fp16', 'half-precision wire format')
   .option('--peer', "also run PyTorch's Gloo all-reduce (bench/peers/gloo_allreduce.py) on the same sizes")
   .option('--json', 'print a JSON summary as the last line')
@@ -60,6 +66,7 @@ const allReduceBench = new Command('allreduce')
         sizesMiB: opts.sizes,
         iterations: opts.iterations,
         chunkBytes: opts.chunkBytes,
+        bucketBytes: opts.bucketBytes,
         fp16: Boolean(opts.fp16),
         peer: Boolean(opts.peer),
       });
