@@ -36,6 +36,20 @@ const VARIANTS: Variant[] = [
   { name: 'gRPC ring path, 1 MiB chunks, 2 connections', transport: 'grpc', chunkBytes: 1 << 20, connections: 2 },
 ];
 
+/** The fields of the link's `bucket`-th chunk: each chunk is a whole one-segment bucket of step 1. */
+function chunkHeader(bucket: number, elements: number) {
+  return {
+    step: 1,
+    bucket,
+    bucketElements: elements,
+    phase: Phase.PHASE_REDUCE_SCATTER,
+    round: 0,
+    segment: 0,
+    offset: 0,
+    encoding: Encoding.ENCODING_FP32,
+  };
+}
+
 /** CPU milliseconds this thread has used (utime + stime, clock ticks of 10 ms). */
 function threadCpuMs(): number {
   const fields = fs.readFileSync('/proc/thread-self/stat', 'utf8').split(') ')[1].split(' ');
@@ -86,21 +100,7 @@ async function receiver(v: Variant, bytes: number) {
       const inbox = endpoint.open(1, 0);
       const signal = new AbortController().signal;
       for (let bucket = 0; received < bytes; bucket++) {
-        const chunk = await inbox.next(
-          {
-            step: 1,
-            bucket,
-            bucketElements: elements,
-            phase: Phase.PHASE_REDUCE_SCATTER,
-            round: 0,
-            segment: 0,
-            offset: 0,
-            elements,
-            encoding: Encoding.ENCODING_FP32,
-          },
-          signal,
-          60_000,
-        );
+        const chunk = await inbox.next({ ...chunkHeader(bucket, elements), elements }, signal, 60_000);
         count(chunk.data.length);
       }
     };
@@ -155,20 +155,7 @@ async function sender(v: Variant, bytes: number) {
       });
       const call = client.exchange(tokenMetadata(TOKEN), () => {});
       for (let sent = 0, bucket = 0; sent < perConnection; sent += v.chunkBytes, bucket++) {
-        const ok = call.write({
-          jobId: JOB,
-          ringEpoch: 1,
-          fromRank: 0,
-          step: 1,
-          bucket,
-          bucketElements: elements,
-          phase: Phase.PHASE_REDUCE_SCATTER,
-          round: 0,
-          segment: 0,
-          offset: 0,
-          encoding: Encoding.ENCODING_FP32,
-          data,
-        });
+        const ok = call.write({ jobId: JOB, ringEpoch: 1, fromRank: 0, ...chunkHeader(bucket, elements), data });
         if (!ok) await new Promise((r) => call.once('drain', r));
       }
     }),

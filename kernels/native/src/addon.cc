@@ -40,15 +40,20 @@ class Args {
     napi_get_cb_info(env, info, &argc_, argv_, nullptr, nullptr);
     if (argc_ < expected) throw ArgError{"expected " + std::to_string(expected) + " arguments", false};
   }
-  template <typename T>
-  T* array(size_t i, size_t need, napi_typedarray_type want, const char* what) {
+  // Argument i as a typed array: its element type, its length in elements and its data.
+  void* typed(size_t i, const char* what, napi_typedarray_type* type, size_t* length) {
     bool is_ta = false;
     napi_is_typedarray(env_, argv_[i], &is_ta);
     if (!is_ta) throw ArgError{std::string(what) + " must be a typed array", false};
+    void* data;
+    napi_get_typedarray_info(env_, argv_[i], type, length, &data, nullptr, nullptr);
+    return data;
+  }
+  template <typename T>
+  T* array(size_t i, size_t need, napi_typedarray_type want, const char* what) {
     napi_typedarray_type type;
     size_t length;
-    void* data;
-    napi_get_typedarray_info(env_, argv_[i], &type, &length, &data, nullptr, nullptr);
+    void* data = typed(i, what, &type, &length);
     if (type != want)
       throw ArgError{std::string(what) + (want == napi_float32_array ? " must be a Float32Array" : " must be an Int32Array"),
                      false};
@@ -60,13 +65,9 @@ class Args {
   float* f32(size_t i, size_t need, const char* what) { return array<float>(i, need, napi_float32_array, what); }
   // The bytes of any typed array (a Float32Array, or a Uint8Array at any offset), at least `need` of them.
   const unsigned char* bytes(size_t i, size_t need, const char* what) {
-    bool is_ta = false;
-    napi_is_typedarray(env_, argv_[i], &is_ta);
-    if (!is_ta) throw ArgError{std::string(what) + " must be a typed array", false};
     napi_typedarray_type type;
     size_t length;
-    void* data;
-    napi_get_typedarray_info(env_, argv_[i], &type, &length, &data, nullptr, nullptr);
+    void* data = typed(i, what, &type, &length);
     const size_t size = type == napi_float32_array ? 4 : type == napi_uint8_array ? 1 : 0;
     if (size == 0) throw ArgError{std::string(what) + " must be a Float32Array or a Uint8Array", false};
     if (length * size < need)
