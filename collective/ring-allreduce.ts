@@ -12,16 +12,10 @@
 // as soon as it has been reduced, so sending chunk i overlaps receiving and reducing the chunks after it.
 // Sums are kept in fp32. With fp16 compression the wire carries halves; a segment's owner rounds its final
 // sum to fp16 before the all-gather, so every rank (the owner included) holds the very same values.
-import * as grpc from '@grpc/grpc-js';
-import {
-  type CollectiveServiceClient,
-  Encoding,
-  Phase,
-  type ExchangeRequest,
-} from '../proto/gen/ringlet/collective/v1/collective.js';
-import { channelCredentials, tokenMetadata, type TlsFiles } from './auth.js';
+import { Encoding, Phase } from '../proto/gen/ringlet/collective/v1/collective.js';
+import type { TlsFiles } from './auth.js';
 import { RingError, type Inbox } from './endpoint.js';
-import { CollectiveWireClient } from './wire.js';
+import { ExchangeStream } from './exchange-stream.js';
 import { decodeHalf, encodeHalf, roundToHalf } from './fp16.js';
 import { loadNative } from '../kernels/native.js';
 
@@ -52,8 +46,7 @@ export interface AllReduceStats {
 }
 
 export class Ring {
-  private readonly client: CollectiveServiceClient | null;
-  private stream: grpc.ClientWritableStream<ExchangeRequest> | null = null;
+  private stream: ExchangeStream | null = null; // to the next rank, opened with the first chunk
   private readonly controller = new AbortController();
   private readonly bucketElements: number;
   private readonly chunkElements: number;
@@ -72,12 +65,6 @@ export class Ring {
     this.chunkElements = Math.max(1, Math.floor((o.chunkBytes ?? DEFAULT_CHUNK_BYTES) / elementBytes));
     this.timeoutMs = o.timeoutMs ?? 60_000;
     this.scratch = new Float32Array(this.chunkElements);
-    this.client =
-      o.worldSize > 1
-        ? new CollectiveWireClient(o.next, channelCredentials(o.tls), {
-            'grpc.max_send_message_length': (o.chunkBytes ?? DEFAULT_CHUNK_BYTES) + 4096,
-          })
-        : null;
   }
 
   /** Stops the all-reduce in flight (the coordinator re-forms the ring); it rejects with `reason`. */
@@ -90,14 +77,13 @@ export class Ring {
     return this.controller.signal.aborted;
   }
 
-  private out(): grpc.ClientWritableStream<ExchangeRequest> {
+  private out(): ExchangeStream {
     if (!this.stream) {
-      this.stream = this.client!.exchange(tokenMetadata(this.o.token), (err) => {
-        if (err && !this.aborted) {
-          const reason = `sending to rank ${(this.o.rank + 1) % this.o.worldSize} at ${this.o.next} failed: ${err.details || err.message}`;
-          this.controller.abort(new RingError(reason, err.code));
-          this.o.inbox.fail(new RingError(reason, err.code));
-        }
+      this.stream = new ExchangeStream(this.o.next, this.o.token, this.o.tls, (err) => {
+        if (this.aborted) return;
+        const reason = `sending to rank ${(this.o.rank + 1) % this.o.worldSize} at ${this.o.next} failed: ${err.message}`;
+        this.controller.abort(new RingError(reason, err.code));
+        this.o.inbox.fail(new RingError(reason, err.code));
       });
     }
     return this.stream;
@@ -152,10 +138,10 @@ export class Ring {
     let sent = 0;
     const send = (phase: Phase, round: number, segment: number, offset: number, elements: number) => {
       const values = buf.subarray(offset, offset + elements);
-      const bytes = this.o.fp16 ? encodeHalf(values) : new Uint8Array(values.buffer, values.byteOffset, values.byteLength);
-      const data = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+      // fp32 chunks go to the socket from `buf` itself: this rank changes a region only after the next rank
+      // has received it (its sum or its copy comes back through the ring), and waits for its last write.
+      const data = this.o.fp16 ? encodeHalf(values) : new Uint8Array(values.buffer, values.byteOffset, values.byteLength);
       sent += data.byteLength;
-      // grpc-js serialises the message inside write(), so later changes to `buf` cannot reach the wire.
       const message = {
         jobId: this.o.jobId,
         ringEpoch: this.o.epoch,
@@ -170,7 +156,7 @@ export class Ring {
         encoding: this.encoding,
         data,
       };
-      this.lastWrite = new Promise((resolve) => this.out().write(message, () => resolve()));
+      this.lastWrite = new Promise((resolve) => this.out().write(message, resolve));
     };
     const receive = async (phase: Phase, round: number, segment: number, offset: number, elements: number) => {
       const chunk = await this.o.inbox.next(
@@ -225,10 +211,9 @@ export class Ring {
     return Promise.race([p, aborted]).finally(() => signal.removeEventListener('abort', onAbort));
   }
 
-  /** Closes the outbound stream and the channel. */
+  /** Closes the outbound stream and its connection. */
   close(): void {
     this.stream?.end();
-    this.client?.close();
   }
 }
 

@@ -1,17 +1,13 @@
-// The ring's sending side of CollectiveService.Exchange with a serializer of its own. The generated one
-// (ts-proto over @bufbuild/protobuf's BinaryWriter) copies a chunk's float bytes three times before grpc-js
-// frames them: into the writer's chunk list, into the buffer `finish()` concatenates, and once more in the
-// generated `Buffer.from(...)`. This one measures the message, allocates one Buffer and writes the header
-// fields and the data into it: one copy, one allocation per chunk. The bytes are the generated encoder's,
-// byte for byte (same field order, proto3 defaults omitted; checked in test/collective.test.ts), so the
-// receiver (and any other implementation of collective.proto) decodes them with the generated code.
-// Decoding needs nothing special: the generated decoder already keeps `data` as a view of the message.
-import * as grpc from '@grpc/grpc-js';
-import {
-  CollectiveServiceService,
-  ExchangeRequest,
-  type CollectiveServiceClient,
-} from '../proto/gen/ringlet/collective/v1/collective.js';
+// The bytes of a ring chunk (CollectiveService.Exchange's request) as the ring sends them. The generated
+// encoder (ts-proto over @bufbuild/protobuf's BinaryWriter) copies a chunk's float bytes three times:
+// into the writer's chunk list, into the buffer `finish()` concatenates, and once more in the generated
+// `Buffer.from(...)`. `encodeExchangeRequest` measures the message, allocates one Buffer and writes the
+// fields into it; `exchangeFrame` stops before the data, so that the floats go to the socket from the
+// gradient buffer itself (collective/exchange-stream.ts). The bytes are the generated encoder's, byte for
+// byte (same field order, proto3 defaults omitted; checked in test/collective.test.ts), so the receiver
+// (and any other implementation of collective.proto) decodes them with the generated code, which keeps
+// `data` as a view of the message.
+import { ExchangeRequest } from '../proto/gen/ringlet/collective/v1/collective.js';
 
 /** Bytes of `v` as a protobuf varint; `v` is a non-negative integer below 2^53. */
 function varintLength(v: number): number {
@@ -81,17 +77,22 @@ export function encodeExchangeRequest(message: ExchangeRequest): Buffer {
   return buf;
 }
 
-/** CollectiveService with the one-copy request serializer (the rest is the generated definition). */
-export const CollectiveWireService = {
-  exchange: { ...CollectiveServiceService.exchange, requestSerialize: encodeExchangeRequest },
-} as const;
-
-/** A client of CollectiveService that sends with `encodeExchangeRequest`; typed as the generated client. */
-export const CollectiveWireClient = grpc.makeGenericClientConstructor(
-  CollectiveWireService,
-  'ringlet.collective.v1.CollectiveService',
-) as unknown as new (
-  address: string,
-  credentials: grpc.ChannelCredentials,
-  options?: Partial<grpc.ClientOptions>,
-) => CollectiveServiceClient;
+/**
+ * `message` as one gRPC length-prefixed message, split where its `data` begins: `head` holds the 5-byte
+ * gRPC prefix (uncompressed, big-endian length) and every protobuf byte before the data's bytes, which
+ * follow as `data` itself, so a sender writes them from where they lie.
+ */
+export function exchangeFrame(message: ExchangeRequest): { head: Buffer; data: Uint8Array } {
+  const fields = encodeExchangeRequest({ ...message, data: new Uint8Array(0) });
+  const dataBytes = message.data.length;
+  const key = dataBytes > 0 ? 1 + varintLength(dataBytes) : 0;
+  const head = Buffer.allocUnsafe(5 + fields.length + key);
+  head[0] = 0;
+  head.writeUInt32BE(fields.length + key + dataBytes, 1);
+  fields.copy(head, 5);
+  if (dataBytes > 0) {
+    head[5 + fields.length] = 98;
+    writeVarint(head, 6 + fields.length, dataBytes);
+  }
+  return { head, data: message.data };
+}

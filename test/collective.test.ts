@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import { after, test } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
-import { CollectiveEndpoint } from '../collective/endpoint.js';
+import { CollectiveEndpoint, RingError } from '../collective/endpoint.js';
 import { Ring } from '../collective/ring-allreduce.js';
 import { tlsFromFlags, tokenMetadata } from '../collective/auth.js';
 import { makeCertificates } from './tls-fixture.js';
@@ -140,6 +140,44 @@ test("an all-reduce's stats tell the wait for the previous rank's first chunk ap
   assert.ok(s0.firstChunkMs >= 250, `rank 0 waited ${s0.firstChunkMs} ms`);
   assert.ok(s1.firstChunkMs < 250, `rank 1's first chunk was already there: ${s1.firstChunkMs} ms`);
   assert.deepEqual(work[0][0], work[1][0]);
+});
+
+test("a ring whose sends are refused fails with the receiver's status and message, and so does a dead peer", async () => {
+  const [ep] = await startEndpoints(1);
+  const other = await startEndpoints(1);
+  const refused = new Ring({
+    jobId: JOB,
+    token: 'not-the-token',
+    epoch: 1,
+    rank: 0,
+    worldSize: 2,
+    next: ep.address,
+    inbox: other[0].open(1, 1),
+    timeoutMs: 10_000,
+  });
+  await assert.rejects(
+    refused.allReduce([new Float32Array(64)], 1),
+    (err: RingError) =>
+      err.code === grpc.status.UNAUTHENTICATED && /sending to rank 1 at .* failed: wrong or missing join token/.test(err.message),
+  );
+  refused.close();
+  const port = Number(other[0].address.split(':')[1]);
+  await other[0].stop();
+  const dead = new Ring({
+    jobId: JOB,
+    token: TOKEN,
+    epoch: 1,
+    rank: 0,
+    worldSize: 2,
+    next: `127.0.0.1:${port}`,
+    inbox: ep.open(1, 1),
+    timeoutMs: 10_000,
+  });
+  await assert.rejects(
+    dead.allReduce([new Float32Array(64)], 1),
+    (err: RingError) => err.code === grpc.status.UNAVAILABLE && /ECONNREFUSED/.test(err.message),
+  );
+  dead.close();
 });
 
 /** Opens a raw stream to `ep`, sends `chunks`, and returns the status it ends with. */
