@@ -36,7 +36,12 @@ const digest = (s: string) => createHash('sha256').update(s).digest();
 /** True when the call's metadata carries `token`. */
 export function hasToken(metadata: grpc.Metadata, token: string): boolean {
   const given = metadata.get(TOKEN_HEADER)[0];
-  return typeof given === 'string' && timingSafeEqual(digest(given), digest(token));
+  return typeof given === 'string' && tokenMatches(given, token);
+}
+
+/** `given` equals `token`, compared in constant time. */
+export function tokenMatches(given: string, token: string): boolean {
+  return timingSafeEqual(digest(given), digest(token));
 }
 
 export function serverCredentials(tls: TlsFiles | undefined): grpc.ServerCredentials {

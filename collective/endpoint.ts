@@ -1,19 +1,13 @@
-// The receiving side of the ring: a gRPC server hosting CollectiveService.Exchange. Each ring epoch has one
+// The receiving side of the ring: a gRPC server hosting CollectiveService.Exchange (on node:http2,
+// collective/exchange-server.ts). Each ring epoch has one
 // inbox, fed by exactly one stream from the previous rank. Every chunk is checked before it is queued
 // (token, job, epoch, sizes, encoding); what only the all-reduce knows (step, bucket shape, order) is
 // checked by the consumer through Inbox.expect. A rejected stream gets a status naming the problem; the
 // process and the other streams go on.
-import type http2 from 'node:http2';
 import * as grpc from '@grpc/grpc-js';
-import {
-  CollectiveServiceService,
-  Encoding,
-  Phase,
-  type CollectiveServiceServer,
-  type ExchangeRequest,
-  type ExchangeResponse,
-} from '../proto/gen/ringlet/collective/v1/collective.js';
-import { hasToken, serverCredentials, statusError, type TlsFiles } from './auth.js';
+import { Encoding, Phase, type ExchangeRequest } from '../proto/gen/ringlet/collective/v1/collective.js';
+import { statusError, tokenMatches, type TlsFiles } from './auth.js';
+import { ExchangeServer, type ExchangeCall } from './exchange-server.js';
 
 export interface EndpointOptions {
   jobId: string;
@@ -56,8 +50,8 @@ export class Inbox {
   private queuedBytes = 0;
   private waiter: Waiter | null = null;
   private failure: Error | null = null;
-  call: grpc.ServerReadableStream<ExchangeRequest, ExchangeResponse> | null = null;
   private finish: ((err: grpc.ServiceError | null) => void) | null = null;
+  bound = false; // a sender's stream feeds this inbox
   fromRank: number | null;
 
   constructor(
@@ -68,8 +62,8 @@ export class Inbox {
     this.fromRank = fromRank;
   }
 
-  bind(call: grpc.ServerReadableStream<ExchangeRequest, ExchangeResponse>, finish: (err: grpc.ServiceError | null) => void) {
-    this.call = call;
+  bind(finish: (err: grpc.ServiceError | null) => void) {
+    this.bound = true;
     this.finish = finish;
   }
 
@@ -188,28 +182,8 @@ function checkChunk(c: ExchangeRequest, jobId: string, maxChunkBytes: number): [
   return null;
 }
 
-// HTTP/2 flow control. With the default 64 KiB receive window, a sender stalls whenever the receiver's
-// event loop is busy (a worker computing its gradients cannot hand out window updates), and a 5 MB
-// all-reduce took 130-920 ms in training (median ~450 ms) against 76-430 ms (median ~165 ms) with a 32 MiB
-// window, same machine and job. grpc-js lets a client set its receive window ('grpc-node.flow_control_window')
-// but not a server, so the first call on each connection widens it through the call's HTTP/2 session. If a
-// grpc-js release moves those internals, this does nothing and the defaults apply.
-const RECEIVE_WINDOW = 32 << 20;
-const widened = new WeakSet<object>();
-function widenWindow(call: object): void {
-  const session = (call as { call?: { stream?: { session?: http2.ServerHttp2Session } } }).call?.stream?.session;
-  if (!session || widened.has(session) || typeof session.setLocalWindowSize !== 'function') return;
-  widened.add(session);
-  try {
-    session.setLocalWindowSize(RECEIVE_WINDOW);
-    session.settings({ initialWindowSize: RECEIVE_WINDOW });
-  } catch {
-    // a session that is closing: nothing to tune
-  }
-}
-
 export class CollectiveEndpoint {
-  private readonly server: grpc.Server;
+  private readonly server: ExchangeServer;
   private readonly inboxes = new Map<number, Inbox>();
   private epoch = 0; // streams for older epochs are refused
   address = '';
@@ -218,22 +192,21 @@ export class CollectiveEndpoint {
 
   constructor(private readonly options: EndpointOptions) {
     this.chunkLimit = options.maxChunkBytes;
-    this.server = new grpc.Server({
-      // A little room over the payload for the chunk's header fields; larger messages are refused by gRPC.
-      'grpc.max_receive_message_length': options.maxChunkBytes + 4096,
-    });
-    const impl: CollectiveServiceServer = { exchange: (call, callback) => this.exchange(call, callback) };
-    this.server.addService(CollectiveServiceService, impl);
+    this.server = new ExchangeServer(
+      {
+        host: options.host ?? '127.0.0.1',
+        port: options.port ?? 0,
+        tls: options.tls,
+        // A little room over the payload for the chunk's header fields; larger messages are refused.
+        maxMessageBytes: options.maxChunkBytes + 4096,
+      },
+      (call) => this.exchange(call),
+    );
   }
 
   async start(): Promise<string> {
-    const host = this.options.host ?? '127.0.0.1';
-    const port = await new Promise<number>((resolve, reject) =>
-      this.server.bindAsync(`${host}:${this.options.port ?? 0}`, serverCredentials(this.options.tls), (err, p) =>
-        err ? reject(err) : resolve(p),
-      ),
-    );
-    this.address = `${host}:${port}`;
+    const port = await this.server.listen();
+    this.address = `${this.options.host ?? '127.0.0.1'}:${port}`;
     return this.address;
   }
 
@@ -273,26 +246,18 @@ export class CollectiveEndpoint {
       }
   }
 
-  private exchange(
-    call: grpc.ServerReadableStream<ExchangeRequest, ExchangeResponse>,
-    callback: grpc.sendUnaryData<ExchangeResponse>,
-  ): void {
+  private exchange(call: ExchangeCall): void {
     let finished = false;
     const finish = (err: grpc.ServiceError | null) => {
       if (finished) return;
       finished = true;
-      if (err) {
-        callback(err);
-        call.removeAllListeners('data');
-        call.resume(); // drain and drop whatever else the client sends
-      } else callback(null, { chunks });
+      call.finish(err ? { code: err.code, details: err.details } : { chunks });
     };
-    if (!hasToken(call.metadata, this.options.token))
+    if (!call.token || !tokenMatches(call.token, this.options.token))
       return finish(statusError(grpc.status.UNAUTHENTICATED, 'wrong or missing join token'));
-    widenWindow(call);
     let inbox: Inbox | null = null;
     let chunks = 0;
-    call.on('data', (chunk: ExchangeRequest) => {
+    call.onChunk = (chunk: ExchangeRequest) => {
       if (finished) return;
       const bad = checkChunk(chunk, this.options.jobId, Math.min(this.chunkLimit, this.options.maxChunkBytes));
       if (bad) return finish(statusError(...bad));
@@ -305,7 +270,7 @@ export class CollectiveEndpoint {
           target = new Inbox(chunk.ringEpoch, null, this.options.maxQueuedBytes);
           this.inboxes.set(chunk.ringEpoch, target);
         }
-        if (target.call)
+        if (target.bound)
           return finish(
             statusError(grpc.status.ALREADY_EXISTS, `duplicate rank: ring epoch ${chunk.ringEpoch} already has a sender`),
           );
@@ -318,27 +283,25 @@ export class CollectiveEndpoint {
             ),
           );
         inbox = target;
-        inbox.bind(call, finish);
+        inbox.bind(finish);
       } else if (chunk.ringEpoch !== inbox.epoch || chunk.fromRank !== inbox.fromRank)
         return finish(statusError(grpc.status.INVALID_ARGUMENT, 'malformed chunk: epoch or rank changed within a stream'));
       chunks += 1;
       inbox.push(chunk);
-    });
-    call.on('end', () => {
+    };
+    call.onEnd = () => {
       inbox?.fail(new RingError(`rank ${inbox.fromRank} closed its stream (ring epoch ${inbox.epoch})`), true);
       finish(null);
-    });
-    call.on('error', (err) => inbox?.fail(new RingError(`stream from rank ${inbox?.fromRank} failed: ${err.message}`)));
-    call.on('cancelled', () => {
+    };
+    call.onCancelled = () => {
       inbox?.fail(new RingError(`rank ${inbox.fromRank} went away (ring epoch ${inbox.epoch})`));
       finished = true;
-    });
+    };
   }
 
   async stop(): Promise<void> {
     for (const inbox of this.inboxes.values()) inbox.fail(new RingError('endpoint stopped'));
     this.inboxes.clear();
-    await new Promise<void>((resolve) => this.server.tryShutdown(() => resolve()));
-    this.server.forceShutdown();
+    await this.server.close();
   }
 }
