@@ -2,6 +2,7 @@
 // and the rejection of bad chunks (each with a clear status) while the endpoint keeps serving.
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
+import http2 from 'node:http2';
 import { after, test } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
 import { CollectiveEndpoint, RingError } from '../collective/endpoint.js';
@@ -178,6 +179,57 @@ test("a ring whose sends are refused fails with the receiver's status and messag
     (err: RingError) => err.code === grpc.status.UNAVAILABLE && /ECONNREFUSED/.test(err.message),
   );
   dead.close();
+});
+
+/** Sends `body` on a bare HTTP/2 POST to `ep` and returns the gRPC status and message it ends with. */
+async function rawExchange(ep: CollectiveEndpoint, body: Buffer, path = '/ringlet.collective.v1.CollectiveService/Exchange') {
+  const session = http2.connect(`http://${ep.address}`);
+  const stream = session.request({
+    ':method': 'POST',
+    ':path': path,
+    'content-type': 'application/grpc',
+    te: 'trailers',
+    'ringlet-token': TOKEN,
+  });
+  const status = await new Promise<{ code: number; message: string }>((resolve) => {
+    const take = (h: http2.IncomingHttpHeaders) =>
+      h['grpc-status'] !== undefined &&
+      resolve({ code: Number(h['grpc-status']), message: decodeURIComponent(String(h['grpc-message'] ?? '')) });
+    stream.on('response', take);
+    stream.on('trailers', take);
+    stream.resume();
+    stream.end(body);
+  });
+  session.close();
+  return status;
+}
+
+test('the Exchange server speaks gRPC: other methods, compressed messages and cut messages get a status', async () => {
+  const [ep] = await startEndpoints(1);
+  const frame = (flag: number, length: number, bytes: number) => {
+    const b = Buffer.alloc(5 + bytes);
+    b[0] = flag;
+    b.writeUInt32BE(length, 1);
+    return b;
+  };
+  assert.deepEqual(await rawExchange(ep, frame(0, 0, 0), '/ringlet.collective.v1.CollectiveService/Other'), {
+    code: grpc.status.UNIMPLEMENTED,
+    message: 'unknown method /ringlet.collective.v1.CollectiveService/Other',
+  });
+  assert.deepEqual(await rawExchange(ep, frame(1, 4, 4)), {
+    code: grpc.status.UNIMPLEMENTED,
+    message: 'compressed messages are not accepted',
+  });
+  assert.deepEqual(await rawExchange(ep, frame(0, 100, 10)), {
+    code: grpc.status.INTERNAL,
+    message: 'the stream ended inside a message',
+  });
+  const tooLarge = await rawExchange(ep, frame(0, 1 << 30, 0));
+  assert.equal(tooLarge.code, grpc.status.RESOURCE_EXHAUSTED);
+  assert.match(tooLarge.message, /larger than max \(1073741824 vs \d+\)/);
+  // A message with an error detail outside ASCII arrives intact through gRPC's percent-encoding.
+  const unknownJob = await sendRaw(ep, [{ jobId: 'jobb-ä%' }]);
+  assert.equal(unknownJob?.details, 'unknown job "jobb-ä%" (this worker runs "job-test")');
 });
 
 /** Opens a raw stream to `ep`, sends `chunks`, and returns the status it ends with. */
