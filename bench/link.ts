@@ -104,6 +104,7 @@ async function receiver(v: Variant, bytes: number) {
       for (let bucket = 0; received < bytes; bucket++) {
         const chunk = await inbox.next({ ...chunkHeader(bucket, elements), elements }, signal, 60_000);
         count(chunk.data.length);
+        inbox.release(chunk);
       }
     };
     for (const e of endpoints) void consume(e);

@@ -57,6 +57,7 @@ export class Inbox {
     readonly epoch: number,
     fromRank: number | null,
     private readonly maxQueuedBytes: number,
+    private readonly recycle?: (bytes: Uint8Array) => void,
   ) {
     this.fromRank = fromRank;
   }
@@ -80,6 +81,11 @@ export class Inbox {
         `inbox of ring epoch ${this.epoch} holds more than ${this.maxQueuedBytes} bytes not yet consumed`,
       );
     this.queue.push(chunk);
+  }
+
+  /** The consumer has finished with `chunk`'s bytes: its buffer may carry a later message. */
+  release(chunk: ExchangeRequest): void {
+    this.recycle?.(chunk.data);
   }
 
   /** The next chunk, checked against `want`; rejects on a mismatch, a failed stream, abort or timeout. */
@@ -203,6 +209,8 @@ export class CollectiveEndpoint {
     );
   }
 
+  private readonly recycle = (bytes: Uint8Array) => this.server.recycle(bytes);
+
   async start(): Promise<string> {
     const port = await this.server.listen();
     this.address = `${this.options.host ?? '127.0.0.1'}:${port}`;
@@ -214,14 +222,14 @@ export class CollectiveEndpoint {
     this.retire(epoch);
     let inbox = this.inboxes.get(epoch);
     if (!inbox) {
-      inbox = new Inbox(epoch, fromRank, this.options.maxQueuedBytes);
+      inbox = new Inbox(epoch, fromRank, this.options.maxQueuedBytes, this.recycle);
       this.inboxes.set(epoch, inbox);
     } else if (inbox.fromRank !== fromRank) {
       inbox.reject(
         grpc.status.PERMISSION_DENIED,
         `rank ${inbox.fromRank} is not the previous rank (${fromRank}) of ring epoch ${epoch}`,
       );
-      inbox = new Inbox(epoch, fromRank, this.options.maxQueuedBytes);
+      inbox = new Inbox(epoch, fromRank, this.options.maxQueuedBytes, this.recycle);
       this.inboxes.set(epoch, inbox);
     }
     return inbox;
@@ -266,7 +274,7 @@ export class CollectiveEndpoint {
         let target = this.inboxes.get(chunk.ringEpoch);
         if (!target) {
           // The sender learnt of the new epoch before this worker did: hold its chunks until open().
-          target = new Inbox(chunk.ringEpoch, null, this.options.maxQueuedBytes);
+          target = new Inbox(chunk.ringEpoch, null, this.options.maxQueuedBytes, this.recycle);
           this.inboxes.set(chunk.ringEpoch, target);
         }
         if (target.bound)

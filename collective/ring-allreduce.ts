@@ -174,6 +174,7 @@ export class Ring {
       } else if (phase === Phase.PHASE_REDUCE_SCATTER) addInto(target, chunk.data);
       // The floats' bytes, wherever gRPC's framing left them: one copy, no alignment needed.
       else new Uint8Array(target.buffer, target.byteOffset, target.byteLength).set(chunk.data);
+      this.o.inbox.release(chunk); // nothing reads its bytes any more
     };
 
     for (const [off, len] of chunksOf(rank)) send(Phase.PHASE_REDUCE_SCATTER, 0, rank, off, len);

@@ -115,6 +115,21 @@ for (const n of [2, 3, 4])
       }
   });
 
+test('large chunks, whose buffers the endpoint recycles: five all-reduces in a row, each sum exact', async () => {
+  const eps = await startEndpoints(3, 256 << 10);
+  const rs = rings(eps, 1, { bucketBytes: 2 << 20, chunkBytes: 256 << 10 });
+  for (let round = 0; round < 5; round++) {
+    const work = eps.map((_, r) => randomBuffers(1000 * round + r, [700_001])); // 2.8 MB: 2 buckets, 3 segments each
+    const exact = work[0][0].map((_, j) => work.reduce((s, b) => s + b[0][j], 0));
+    await Promise.all(rs.map((r, rank) => r.allReduce(work[rank], round + 1)));
+    for (let j = 0; j < exact.length; j += 7) {
+      assert.ok(Math.abs(work[0][0][j] - exact[j]) < 1e-5, `round ${round}, element ${j}`);
+      assert.equal(work[2][0][j], work[0][0][j], `round ${round}: rank 2 differs at ${j}`);
+    }
+  }
+  rs.forEach((r) => r.close());
+});
+
 test('fp16 compression: sums within half precision, still bit-identical on every rank', async () => {
   const eps = await startEndpoints(3);
   const work = eps.map((_, r) => randomBuffers(200 + r, [3001]));
