@@ -10,6 +10,7 @@
 import net from 'node:net';
 import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
 import { CollectiveEndpoint } from '../collective/endpoint.js';
+import { moduleThread } from '../collective/module-thread.js';
 import { Ring } from '../collective/ring-allreduce.js';
 import { median } from './median.js';
 import { runPeerScript } from './peers.js';
@@ -50,13 +51,7 @@ type Msg = {
   linkSeconds?: number;
 };
 
-function thread(data: object): Worker {
-  const url = new URL(import.meta.url);
-  if (!url.pathname.endsWith('.ts')) return new Worker(url, { workerData: data });
-  // Run from TypeScript source: a worker thread does not inherit the tsx loader, so register it first.
-  const boot = `import('tsx/esm/api').then((m) => m.register()).then(() => import(${JSON.stringify(url.href)}))`;
-  return new Worker(boot, { eval: true, workerData: data });
-}
+const thread = (data: object) => moduleThread(import.meta.url, data);
 
 function next(w: Worker): Promise<Msg> {
   return new Promise((resolve, reject) => {

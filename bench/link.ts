@@ -1,10 +1,11 @@
 // One link of the ring, one way, through each layer the ring's bytes cross, so the cost of each layer shows:
 // plain TCP (large writes, one reused read buffer), a bare HTTP/2 stream (node:http2, 32 MiB windows), and
-// a grpc-js client stream, and the ring's own path (gRPC frames on node:http2, collective/exchange-stream.ts,
-// with 1 MiB or 4 MiB chunks, on one connection or split over two), the last two into the ring's receiver
-// (grpc-js's server, CollectiveEndpoint's validation and inbox). A sender thread streams `--mib` MiB to
-// a receiver thread; each variant reports MB/s (first byte to last, at the receiver) and each side's CPU time per MiB (the thread's own
-// utime + stime from /proc/thread-self/stat), which moves less than wall time on a shared machine.
+// a grpc-js client stream, and the ring's own sender (gRPC frames on node:http2, collective/exchange-stream.ts,
+// with 1 MiB or 4 MiB chunks, on one connection or split over two); the last four send into the ring's
+// receiver (CollectiveEndpoint on its gRPC server, collective/exchange-server.ts: validation and inbox).
+// A sender thread streams `--mib` MiB to a receiver thread; each variant reports MB/s (first byte to last,
+// at the receiver) and each side's CPU time per MiB (the thread's own utime + stime from
+// /proc/thread-self/stat), which moves less than wall time on a shared machine.
 // Variants run in turn, `--repeats` rounds, so a drift in the machine's speed touches all of them alike.
 // Run: node --import tsx bench/link.ts [--mib 256] [--repeats 3]
 import fs from 'node:fs';
@@ -15,6 +16,7 @@ import { Worker, isMainThread, parentPort, workerData } from 'node:worker_thread
 import * as grpc from '@grpc/grpc-js';
 import { CollectiveEndpoint } from '../collective/endpoint.js';
 import { ExchangeStream } from '../collective/exchange-stream.js';
+import { moduleThread } from '../collective/module-thread.js';
 import { tokenMetadata } from '../collective/auth.js';
 import { CollectiveServiceClient, Encoding, Phase } from '../proto/gen/ringlet/collective/v1/collective.js';
 import { median } from './median.js';
@@ -178,12 +180,7 @@ async function sender(v: Variant, bytes: number) {
   parentPort!.postMessage({ cpuMs: threadCpuMs() - cpu0 });
 }
 
-function thread(data: object): Worker {
-  const url = new URL(import.meta.url);
-  if (!url.pathname.endsWith('.ts')) return new Worker(url, { workerData: data });
-  const boot = `import('tsx/esm/api').then((m) => m.register()).then(() => import(${JSON.stringify(url.href)}))`;
-  return new Worker(boot, { eval: true, workerData: data });
-}
+const thread = (data: object) => moduleThread(import.meta.url, data);
 
 async function run(v: Variant, bytes: number) {
   const rx = thread({ role: 'receiver', v, bytes });

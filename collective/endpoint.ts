@@ -1,8 +1,8 @@
 // The receiving side of the ring: a gRPC server hosting CollectiveService.Exchange (on node:http2,
 // collective/exchange-server.ts). Each ring epoch has one inbox, fed by exactly one stream from the
 // previous rank. Every chunk is checked before it is queued (token, job, epoch, sizes, encoding); what
-// only the all-reduce knows (step, bucket shape, order) is checked by the consumer through Inbox.next. A rejected stream gets a status naming the problem; the
-// process and the other streams go on.
+// only the all-reduce knows (step, bucket shape, order) is checked by the consumer through Inbox.next.
+// A rejected stream gets a status naming the problem; the process and the other streams go on.
 import * as grpc from '@grpc/grpc-js';
 import { Encoding, Phase, type ExchangeRequest } from '../proto/gen/ringlet/collective/v1/collective.js';
 import { statusError, tokenMatches, type TlsFiles } from './auth.js';

@@ -12,8 +12,7 @@ import http2 from 'node:http2';
 import * as grpc from '@grpc/grpc-js';
 import { ExchangeRequest, ExchangeResponse } from '../proto/gen/ringlet/collective/v1/collective.js';
 import { TOKEN_HEADER, type TlsFiles } from './auth.js';
-
-const PATH = '/ringlet.collective.v1.CollectiveService/Exchange';
+import { EXCHANGE_PATH } from './wire.js';
 
 // HTTP/2 flow control. With the default 64 KiB receive window a sender stalls whenever the receiver's
 // event loop is busy (a worker computing its gradients hands out no window updates): a 5 MB all-reduce
@@ -133,7 +132,7 @@ export class ExchangeServer {
         );
       stream.resume(); // drop whatever else the client sends
     };
-    if (headers[':path'] !== PATH) return trailersOnly(grpc.status.UNIMPLEMENTED, `unknown method ${headers[':path']}`);
+    if (headers[':path'] !== EXCHANGE_PATH) return trailersOnly(grpc.status.UNIMPLEMENTED, `unknown method ${headers[':path']}`);
     if (!String(headers['content-type'] ?? '').startsWith('application/grpc'))
       return trailersOnly(grpc.status.INTERNAL, `content-type ${headers['content-type']} is not application/grpc`);
     const token = headers[TOKEN_HEADER];

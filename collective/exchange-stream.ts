@@ -3,8 +3,8 @@
 // length-prefixed protobuf messages, the status in the trailers). grpc-js copies every message once more
 // to frame it, and the message itself must be a fresh Buffer that its retry buffer may hold; measured on
 // one link (bench/link.ts) the sender then spent 0.74 ms of CPU per MiB against 0.31 ms for these frames,
-// which write a chunk's floats to the socket from the gradient buffer itself. The receiver is still
-// grpc-js's server (collective/endpoint.ts) with every validation, and answers this stream as any other.
+// which write a chunk's floats to the socket from the gradient buffer itself. The receiver
+// (collective/endpoint.ts on collective/exchange-server.ts) validates its chunks as any other sender's.
 // The caller must leave a chunk's bytes untouched until its write completes: the ring does (a rank
 // changes a region only after the next rank has received it, and ends an all-reduce once its last write
 // has completed).
@@ -15,9 +15,7 @@ import * as grpc from '@grpc/grpc-js';
 import type { ExchangeRequest } from '../proto/gen/ringlet/collective/v1/collective.js';
 import { TOKEN_HEADER, type TlsFiles } from './auth.js';
 import { RingError } from './endpoint.js';
-import { exchangeFrame } from './wire.js';
-
-const PATH = '/ringlet.collective.v1.CollectiveService/Exchange';
+import { EXCHANGE_PATH, exchangeFrame } from './wire.js';
 
 export class ExchangeStream {
   private readonly session: http2.ClientHttp2Session;
@@ -44,7 +42,7 @@ export class ExchangeStream {
     this.session.on('error', (err) => this.fail(grpc.status.UNAVAILABLE, err.message));
     this.stream = this.session.request({
       ':method': 'POST',
-      ':path': PATH,
+      ':path': EXCHANGE_PATH,
       'content-type': 'application/grpc',
       te: 'trailers',
       [TOKEN_HEADER]: token,

@@ -6,8 +6,9 @@
 // finished it. This class is the computing thread's handle; the thread runs the same Ring and
 // CollectiveEndpoint as a single-threaded caller would, so every validation of the endpoint still holds.
 import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
-import type * as grpc from '@grpc/grpc-js';
+import * as grpc from '@grpc/grpc-js';
 import { CollectiveEndpoint, RingError, type EndpointOptions } from './endpoint.js';
+import { moduleThread } from './module-thread.js';
 import { Ring, type AllReduceStats, type RingOptions } from './ring-allreduce.js';
 
 /** A ring to form on the thread: RingOptions without the inbox, which the thread opens from `fromRank`. */
@@ -45,7 +46,7 @@ export class RingThread {
 
   /** Starts the thread and its endpoint; resolves once the endpoint listens (`address`). */
   static async start(endpoint: EndpointOptions): Promise<RingThread> {
-    const thread = spawn({ endpoint });
+    const thread = moduleThread(import.meta.url, { endpoint });
     const address = await new Promise<string>((resolve, reject) => {
       thread.once('message', (m: { address: string }) => resolve(m.address));
       thread.once('error', reject);
@@ -128,14 +129,6 @@ export class RingThread {
   }
 }
 
-function spawn(data: object): Worker {
-  const url = new URL(import.meta.url);
-  if (!url.pathname.endsWith('.ts')) return new Worker(url, { workerData: data });
-  // Run from TypeScript source: a worker thread does not inherit the tsx loader, so register it first.
-  const boot = `import('tsx/esm/api').then((m) => m.register()).then(() => import(${JSON.stringify(url.href)}))`;
-  return new Worker(boot, { eval: true, workerData: data });
-}
-
 /** The thread: one endpoint for its life, one Ring per ring epoch. */
 async function serve(options: EndpointOptions): Promise<void> {
   const port = parentPort!;
@@ -154,7 +147,7 @@ async function serve(options: EndpointOptions): Promise<void> {
       case 'allReduce': {
         const current = ring;
         if (!current) {
-          const error = { message: 'no ring formed', code: 9 as grpc.status, ring: false, aborted: false };
+          const error = { message: 'no ring formed', code: grpc.status.FAILED_PRECONDITION, ring: false, aborted: false };
           return port.postMessage({ id: m.id, error } satisfies Reply);
         }
         current.allReduce([m.buffer], m.step, m.ready).then(
@@ -163,7 +156,7 @@ async function serve(options: EndpointOptions): Promise<void> {
             const ringError = err instanceof RingError;
             const error = {
               message: err.message,
-              code: ringError ? err.code : (2 as grpc.status),
+              code: ringError ? err.code : grpc.status.UNKNOWN,
               ring: ringError,
               aborted: current.aborted,
             };

@@ -9,6 +9,9 @@
 // `data` as a view of the message.
 import { ExchangeRequest } from '../proto/gen/ringlet/collective/v1/collective.js';
 
+/** Where gRPC posts CollectiveService.Exchange's stream (`/package.Service/Method`). */
+export const EXCHANGE_PATH = '/ringlet.collective.v1.CollectiveService/Exchange';
+
 /** Bytes of `v` as a protobuf varint; `v` is a non-negative integer below 2^53. */
 function varintLength(v: number): number {
   let n = 1;

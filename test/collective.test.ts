@@ -17,7 +17,7 @@ import {
   Phase,
   type ExchangeRequest,
 } from '../proto/gen/ringlet/collective/v1/collective.js';
-import { encodeExchangeRequest } from '../collective/wire.js';
+import { EXCHANGE_PATH, encodeExchangeRequest } from '../collective/wire.js';
 import { Rng } from '../lm/rng.js';
 
 const JOB = 'job-test';
@@ -197,7 +197,7 @@ test("a ring whose sends are refused fails with the receiver's status and messag
 });
 
 /** Sends `body` on a bare HTTP/2 POST to `ep` and returns the gRPC status and message it ends with. */
-async function rawExchange(ep: CollectiveEndpoint, body: Buffer, path = '/ringlet.collective.v1.CollectiveService/Exchange') {
+async function rawExchange(ep: CollectiveEndpoint, body: Buffer, path = EXCHANGE_PATH) {
   const session = http2.connect(`http://${ep.address}`);
   const stream = session.request({
     ':method': 'POST',
