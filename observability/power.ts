@@ -20,12 +20,14 @@ export interface DeviceReading {
 }
 
 export interface PowerMeter {
+  readonly source: PowerSource;
   /** Readings since the previous call (none on the first call, which sets the baseline); `now` in seconds. */
   sample(now: number): Promise<DeviceReading[]>;
 }
 
 /** CPU package energy from RAPL: top-level `intel-rapl:N` zones under the powercap root (psys left out, it overlaps). */
 export class RaplMeter implements PowerMeter {
+  readonly source = 'rapl';
   private last = new Map<string, { uj: number; t: number }>();
   private constructor(private readonly zones: Array<{ dir: string; device: string; maxUj: number }>) {}
 
@@ -102,6 +104,7 @@ export function parseNvidiaSmi(text: string): Array<{ index: number; value: stri
 
 /** GPU power per GPU from nvidia-smi, integrated by the trapezoid rule between polls. */
 export class NvidiaSmiMeter implements PowerMeter {
+  readonly source = 'nvidia-smi';
   private last = new Map<number, { watts: number; t: number }>();
   private constructor(
     private readonly command: string,
@@ -141,6 +144,7 @@ type CpuTimes = Array<{ times: { user: number; nice: number; sys: number; idle: 
 
 /** No readable counter: the CPU's TDP × the machine's utilisation over the interval. An estimate. */
 export class CpuEstimateMeter implements PowerMeter {
+  readonly source = 'estimated';
   private last: { busy: number; total: number; t: number } | null = null;
   constructor(
     readonly tdpWatts: number,
@@ -237,6 +241,11 @@ export class EnergyMeter {
     return this.meters.flatMap((m) => (m instanceof NvidiaSmiMeter ? m.gpuNames : []));
   }
 
+  /** How this machine's power is read, sorted: what the metrics' `source` labels will say. */
+  get sources(): PowerSource[] {
+    return [...new Set(this.meters.map((m) => m.source))].sort();
+  }
+
   onSample(listener: (readings: DeviceReading[], totals: EnergyTotals) => void): void {
     this.listeners.push(listener);
   }
@@ -293,7 +302,7 @@ export class EnergyMeter {
       energy_kwh,
       emissions_g: energy_kwh * this.options.carbonIntensity,
       power_w: devices.reduce((s, d) => s + d.watts, 0),
-      estimated: this.meters.some((m) => m instanceof CpuEstimateMeter),
+      estimated: this.sources.includes('estimated'),
       pue: this.options.pue,
       carbon_intensity_g_per_kwh: this.options.carbonIntensity,
       carbon_source: this.options.carbonSource ?? 'config',

@@ -12,38 +12,18 @@ import { CpuEstimateMeter, EnergyMeter, machineId, parseNvidiaSmi } from '../obs
 import { JobTelemetry } from '../coordinator/telemetry.js';
 import { flopsPerToken, presetConfig } from '../lm/model-config.js';
 import { formatEnergy } from '../train/progress.js';
+import { fakeNvidiaSmi, writeRaplZone } from './power-host.js';
 
 const work = fs.mkdtempSync(path.join(os.tmpdir(), 'ringlet-obs-energy-'));
-
-function writeZone(root: string, zone: string, name: string, uj: number, maxUj = 262143328850) {
-  fs.mkdirSync(path.join(root, zone), { recursive: true });
-  fs.writeFileSync(path.join(root, zone, 'name'), `${name}\n`);
-  fs.writeFileSync(path.join(root, zone, 'energy_uj'), `${uj}\n`);
-  fs.writeFileSync(path.join(root, zone, 'max_energy_range_uj'), `${maxUj}\n`);
-}
-
-/** A fake nvidia-smi: answers the name query from names.csv and the power query from power.csv. */
-function fakeNvidiaSmi(dir: string): string {
-  const bin = path.join(dir, 'bin');
-  fs.mkdirSync(bin, { recursive: true });
-  const script = path.join(bin, 'nvidia-smi');
-  fs.writeFileSync(
-    script,
-    `#!/bin/sh\ncase "$*" in\n  *name*) cat "${dir}/names.csv" ;;\n  *power.draw*) cat "${dir}/power.csv" ;;\n  *) exit 2 ;;\nesac\n`,
-  );
-  fs.chmodSync(script, 0o755);
-  fs.writeFileSync(path.join(dir, 'names.csv'), '0, NVIDIA H100 80GB HBM3\n1, NVIDIA H100 80GB HBM3\n');
-  return bin;
-}
 
 test('energy and emissions from RAPL (with a counter wrap) and nvidia-smi match a hand computation', async () => {
   const sysfs = path.join(work, 'powercap');
   const gpuDir = path.join(work, 'gpu');
-  writeZone(sysfs, 'intel-rapl:0', 'package-0', 262_000_000_000);
-  writeZone(sysfs, 'intel-rapl:0:0', 'core', 5_000_000_000); // a subzone, inside package-0: not counted again
-  writeZone(sysfs, 'intel-rapl:1', 'package-1', 1_000_000_000);
-  writeZone(sysfs, 'intel-rapl:2', 'psys', 9_000_000_000); // the platform zone overlaps the packages
-  const bin = fakeNvidiaSmi(gpuDir);
+  writeRaplZone(sysfs, 'intel-rapl:0', 'package-0', 262_000_000_000);
+  writeRaplZone(sysfs, 'intel-rapl:0:0', 'core', 5_000_000_000); // a subzone, inside package-0: not counted again
+  writeRaplZone(sysfs, 'intel-rapl:1', 'package-1', 1_000_000_000);
+  writeRaplZone(sysfs, 'intel-rapl:2', 'psys', 9_000_000_000); // the platform zone overlaps the packages
+  const bin = path.dirname(fakeNvidiaSmi(gpuDir));
   fs.writeFileSync(path.join(gpuDir, 'power.csv'), '0, 200.00\n1, 100.00\n');
   const savedPath = process.env.PATH;
   process.env.PATH = `${bin}:${savedPath}`;
@@ -52,6 +32,7 @@ test('energy and emissions from RAPL (with a counter wrap) and nvidia-smi match 
     const config = ObservabilityConfigSchema.parse({ powercap_root: sysfs, pue: 1.5, carbon_region: 'SE' });
     const meter = await EnergyMeter.forMachine(config, { now: () => now });
     assert.deepEqual(meter.gpuNames, ['NVIDIA H100 80GB HBM3', 'NVIDIA H100 80GB HBM3']);
+    assert.deepEqual(meter.sources, ['nvidia-smi', 'rapl']);
     await meter.sample(); // baseline at t = 0
     now = 10;
     fs.writeFileSync(path.join(sysfs, 'intel-rapl:0', 'energy_uj'), '500000000\n'); // wrapped past max
@@ -105,6 +86,7 @@ test('without readable counters the CPU estimate is TDP × utilisation, marked e
   });
   const machine = await EnergyMeter.forMachine(config);
   assert.equal(machine.totals().estimated, true);
+  assert.deepEqual(machine.sources, ['estimated']);
   assert.deepEqual(machine.gpuNames, []);
 });
 
@@ -112,13 +94,13 @@ test('RAPL counters readable only by root are skipped, not misread', async () =>
   if (process.getuid?.() === 0) {
     // root reads through mode 000, so test the other unreadable case: a counter that is not a number
     const root = path.join(work, 'garbled');
-    writeZone(root, 'intel-rapl:0', 'package-0', 0);
+    writeRaplZone(root, 'intel-rapl:0', 'package-0', 0);
     fs.writeFileSync(path.join(root, 'intel-rapl:0', 'energy_uj'), 'Permission denied\n');
     const meter = await EnergyMeter.forMachine(ObservabilityConfigSchema.parse({ powercap_root: root, gpu_power: 'off' }));
     assert.equal(meter.totals().estimated, true);
   } else {
     const root = path.join(work, 'locked');
-    writeZone(root, 'intel-rapl:0', 'package-0', 0);
+    writeRaplZone(root, 'intel-rapl:0', 'package-0', 0);
     fs.chmodSync(path.join(root, 'intel-rapl:0', 'energy_uj'), 0o000);
     const meter = await EnergyMeter.forMachine(ObservabilityConfigSchema.parse({ powercap_root: root, gpu_power: 'off' }));
     assert.equal(meter.totals().estimated, true);
@@ -169,7 +151,7 @@ test('energy reads as J, kJ or kWh', () => {
 test("other machines' reported energy joins the job's totals once, across a restart of their meter", async () => {
   // This machine's meter: one RAPL zone that does not move, so all the energy below is reported energy.
   const sysfs = path.join(work, 'powercap-still');
-  writeZone(sysfs, 'intel-rapl:0', 'package-0', 1_000_000);
+  writeRaplZone(sysfs, 'intel-rapl:0', 'package-0', 1_000_000);
   const config = ObservabilityConfigSchema.parse({ powercap_root: sysfs, gpu_power: 'off', carbon_region: 'SE' });
   const telemetry = await JobTelemetry.start(config, { flopsPerToken: 1, workers: 3 });
   telemetry.hostEnergy('w1', 'machine-b', 10, 'estimated');

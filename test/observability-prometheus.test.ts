@@ -1,6 +1,8 @@
 // The acceptance test of issue 5: a real Prometheus (Debian package) scrapes a running training job on
 // loopback, and every query of the Grafana dashboard returns data through Prometheus's HTTP API; the
 // alert rules pass promtool's check and its unit tests; the dashboard file is what its generator writes.
+// Power assertions follow the host (test/power-host.ts): the sources the product's detection finds here,
+// and on a fake host with RAPL and a GPU, rapl and nvidia-smi.
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
@@ -14,6 +16,8 @@ import { loadTrainConfig } from '../train/config.js';
 import { ProgressLog } from '../train/progress.js';
 import { train } from '../train/run.js';
 import { DASHBOARD_FILE, dashboardJson } from '../observability/grafana/build-dashboard.js';
+import { ObservabilityConfigSchema } from '../observability/config.js';
+import { assertPowerSeries, hostPower, startFakeGpuHost, type HostPower } from './power-host.js';
 
 const root = path.resolve(import.meta.dirname, '..');
 const rulesDir = path.join(root, 'observability/prometheus');
@@ -21,18 +25,26 @@ const work = fs.mkdtempSync(path.join(os.tmpdir(), 'ringlet-obs-prom-'));
 const dataset = path.join(work, 'data');
 const configFile = path.join(work, 'config.json');
 const children: ChildProcess[] = [];
+let host: HostPower; // how this machine's power is read, as the product detects it
 
-before(async () => {
-  await prepareTinyDataset(root, work);
+/** A training config for the tiny model with these observability settings. */
+function writeConfig(file: string, observability: Record<string, unknown>): void {
   fs.writeFileSync(
-    configFile,
+    file,
     JSON.stringify({
       model: TINY_MODEL,
       training: { batch_size: 4, eval_windows: 8, eval_every: 25, log_every: 1000 },
       checkpoint: { every: 50, keep_last: 1 },
-      observability: { power_poll_s: 0.5 },
+      observability,
     }),
   );
+}
+
+before(async () => {
+  await prepareTinyDataset(root, work);
+  const observability = { power_poll_s: 0.5 };
+  writeConfig(configFile, observability);
+  host = await hostPower(ObservabilityConfigSchema.parse(observability));
 });
 
 after(async () => {
@@ -145,7 +157,8 @@ test('Prometheus scrapes a running training job and every dashboard query return
   const query = async (expr: string) => {
     const res = await fetch(`${api}/query?query=${encodeURIComponent(expr)}`).catch(() => null);
     if (!res?.ok) return null;
-    const body = (await res.json()) as { status: string; data: { result: Array<{ value: [number, string] }> } };
+    type Result = { metric: Record<string, string>; value: [number, string] };
+    const body = (await res.json()) as { status: string; data: { result: Result[] } };
     return body.status === 'success' ? body.data.result : null;
   };
   const missing = await waitFor('every panel query to return data', 60_000, async () => {
@@ -163,8 +176,11 @@ test('Prometheus scrapes a running training job and every dashboard query return
 
   const tokens = await query('ringlet_train_tokens_total');
   assert.ok(Number(tokens![0].value[1]) > 0);
-  const estimated = await query('ringlet_power_watts{source="estimated"}');
-  assert.ok(estimated!.length > 0, 'this machine has no RAPL or GPU: CPU power is an estimate, labelled so');
+  const power = await query('ringlet_power_watts');
+  assertPowerSeries(
+    power!.map((r) => ({ source: r.metric.source, device: r.metric.device, watts: Number(r.value[1]) })),
+    host,
+  );
   const rules = (await (await fetch(`${api}/rules`)).json()) as { data: { groups: Array<{ rules: unknown[] }> } };
   assert.equal(rules.data.groups[0].rules.length, 5);
 
@@ -172,10 +188,70 @@ test('Prometheus scrapes a running training job and every dashboard query return
   assert.equal(await trainer.exited, 0);
   const summary = JSON.parse(trainer.output().trim().split('\n').at(-1)!);
   assert.ok(summary.energy_j > 0 && summary.emissions_g > 0 && summary.mfu > 0, JSON.stringify(summary));
-  assert.equal(summary.energy_estimated, true);
+  assert.equal(summary.energy_estimated, host.estimated);
   prometheus.kill('SIGTERM');
   assert.notEqual(await prometheus.exited, null);
 });
+
+/** The `ringlet_power_watts` series of a /metrics text. */
+function powerSeries(text: string): Array<{ source: string; device: string; watts: number }> {
+  const series = [];
+  for (const m of text.matchAll(/^ringlet_power_watts\{(.*)\} (\S+)$/gm)) {
+    const labels = Object.fromEntries([...m[1].matchAll(/(\w+)="([^"]*)"/g)].map((l) => [l[1], l[2]]));
+    series.push({ source: labels.source, device: labels.device, watts: Number(m[2]) });
+  }
+  return series;
+}
+
+test(
+  'on a host with RAPL and nvidia-smi, power is labelled rapl and nvidia-smi and nothing is estimated',
+  { timeout: 90_000 },
+  async () => {
+    const fake = startFakeGpuHost(path.join(work, 'gpu-host'));
+    try {
+      const observability = { power_poll_s: 0.2, ...fake.observability };
+      const gpuHost = await hostPower(ObservabilityConfigSchema.parse(observability));
+      assert.deepEqual(gpuHost.sources, ['nvidia-smi', 'rapl'], "the product's detection finds the fake host's meters");
+      const config = path.join(work, 'gpu-host.json');
+      writeConfig(config, observability);
+      const out = path.join(work, 'gpu-host-run');
+      const trainer = start(process.execPath, [
+        ...['--import', 'tsx', 'cli/ringlet.ts', 'train', '--config', config, '--data', dataset, '--out', out],
+        ...['--time-limit', '120', '--log-every', '1', '--metrics-port', '0', '--json'],
+      ]);
+      const metricsUrl = await waitFor('the metrics server', 30_000, () => {
+        if (trainer.exitCode !== null) throw new Error(`training exited early:\n${trainer.output()}`);
+        return /metrics: (http:\/\/127\.0\.0\.1:\d+\/metrics)/.exec(trainer.output())?.[1] ?? null;
+      });
+      // Both meters have sampled twice (a reading is an interval) and a few steps are done.
+      const series = await waitFor('power readings from both meters', 30_000, async () => {
+        const text = await (await fetch(metricsUrl)).text();
+        const steps = Number(/^ringlet_train_steps_total (\S+)$/m.exec(text)?.[1] ?? 0);
+        const found = powerSeries(text);
+        return steps >= 3 && new Set(found.map((s) => s.source)).size === 2 ? found : null;
+      });
+      assertPowerSeries(series, gpuHost);
+      assert.equal(series.find((s) => s.device === 'gpu0')?.watts, fake.gpuWatts);
+      assert.ok(series.find((s) => s.device === 'cpu-package-0')!.watts > 0, 'the RAPL counter moves');
+
+      trainer.kill('SIGTERM');
+      assert.equal(await trainer.exited, 0, trainer.output());
+      const summary = JSON.parse(trainer.output().trim().split('\n').at(-1)!);
+      assert.equal(summary.energy_estimated, false, JSON.stringify(summary));
+      assert.ok(summary.energy_j > 0);
+      const steps = fs
+        .readFileSync(path.join(out, 'metrics.jsonl'), 'utf8')
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l))
+        .filter((l) => l.type === 'step');
+      assert.ok(steps.length >= 3);
+      for (const s of steps) assert.equal(s.energy_estimated, false, JSON.stringify(s));
+    } finally {
+      fake.stop();
+    }
+  },
+);
 
 test('promtool accepts the alert rules and the scrape config, and the rule unit tests fire each alert', () => {
   for (const args of [
@@ -216,7 +292,7 @@ test('a resumed run adds the energy and emissions its checkpoint recorded; metri
     .map((l) => JSON.parse(l))
     .filter((l) => l.type === 'step');
   assert.equal(steps.length, 6);
-  for (const s of steps) assert.ok(s.mfu > 0 && s.energy_j >= 0 && s.energy_estimated === true, JSON.stringify(s));
+  for (const s of steps) assert.ok(s.mfu > 0 && s.energy_j >= 0 && s.energy_estimated === host.estimated, JSON.stringify(s));
   assert.ok(steps[5].energy_j >= meta.metrics!.energy_j, 'step records after the resume count the run so far');
 });
 
@@ -230,5 +306,5 @@ test('ringlet generate reports the energy per 1000 generated tokens', () => {
   const s = JSON.parse(r.stdout.trim().split('\n').at(-1)!);
   assert.ok(s.tokens > 0 && s.energy_j > 0, JSON.stringify(s));
   assert.ok(Math.abs(s.energy_j_per_1k_tokens - (s.energy_j / s.tokens) * 1000) < 1e-9);
-  assert.equal(s.energy_estimated, true);
+  assert.equal(s.energy_estimated, host.estimated, 'generate meters with the default settings, as the host allows');
 });
