@@ -105,6 +105,33 @@ const ADDON_FROM_DIST = path.join(
   'ringlet_native.node',
 );
 
+/** Where the addon may be: RINGLET_NATIVE_ADDON (another build of it), else the build folder of the sources. */
+function addonCandidates(): string[] {
+  const own = process.env.RINGLET_NATIVE_ADDON;
+  return own ? [path.resolve(own)] : [ADDON, ADDON_FROM_DIST];
+}
+
+/** kernels/native/build.mjs records why a build failed in build/status.json, beside the Release folder. */
+const statusFileOf = (addon: string) => path.join(path.dirname(addon), '..', 'status.json');
+
+/** Why the addon at `addon` is missing, in the words of its build's status file. */
+function missingAddonReason(addon: string): string {
+  const statusFile = statusFileOf(addon);
+  let detail: string;
+  try {
+    detail = String((JSON.parse(readFileSync(statusFile, 'utf8')) as { detail?: unknown }).detail);
+  } catch {
+    return `not built (no ${shown(addon)}, and no build status at ${shown(statusFile)}; run npm install)`;
+  }
+  return `not built (no ${shown(addon)}; the build said: ${detail}, in ${shown(statusFile)})`;
+}
+
+/** A path relative to the working directory when it lies under it, else absolute. */
+function shown(file: string): string {
+  const relative = path.relative(process.cwd(), file);
+  return relative.startsWith('..') ? file : relative;
+}
+
 let loaded: NativeKernels | null | undefined;
 let unavailableReason = '';
 let warned = false;
@@ -127,7 +154,7 @@ function cpuFlags(): Set<string> {
   }
 }
 
-/** The addon, or null when it is not built, fails to load, or RINGLET_NATIVE=0. */
+/** The addon, or null when it is not built, fails to load, or RINGLET_NATIVE=0. RINGLET_NATIVE_ADDON: load this file instead. */
 export function loadNative(): NativeKernels | null {
   if (loaded !== undefined) return loaded;
   loaded = null;
@@ -135,9 +162,10 @@ export function loadNative(): NativeKernels | null {
     unavailableReason = 'disabled by RINGLET_NATIVE=0';
     return null;
   }
-  const file = [ADDON, ADDON_FROM_DIST].find((f) => existsSync(f));
+  const candidates = addonCandidates();
+  const file = candidates.find((f) => existsSync(f));
   if (!file) {
-    unavailableReason = `not built (no ${path.relative(process.cwd(), ADDON)}; see kernels/native/build/status.json, or run npm install)`;
+    unavailableReason = missingAddonReason(candidates.find((f) => existsSync(statusFileOf(f))) ?? candidates[0]);
     return null;
   }
   // RINGLET_OPENBLAS_CORETYPE overrides the detection; one BLAS thread, since a worker owns one core.

@@ -3,12 +3,13 @@
 // a single row, and a vocabulary large enough that the rows go through several chunks.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { loadNative, nativeUnavailableReason } from '../kernels/native.js';
+import { loadNative } from '../kernels/native.js';
 import { Rng } from '../lm/rng.js';
+import { nativeTestSkip } from './native-addon.js';
 import { relativeError } from './backend-compare.js';
 
 const native = loadNative();
-const skip = native ? false : `native kernels unavailable: ${nativeUnavailableReason()}`;
+const skip = nativeTestSkip();
 const SEED = Number(process.env.RINGLET_TEST_SEED ?? Date.now() % 1_000_000);
 
 /** Mean loss of softmax(h·wᵀ) against targets, per-row losses, and the mean's gradients, in float64. */

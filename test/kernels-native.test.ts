@@ -3,12 +3,13 @@
 // The references' own gradients are checked against central differences in float64 first.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { detectBlasCoreType, loadNative, nativeUnavailableReason, type NativeKernels } from '../kernels/native.js';
+import { detectBlasCoreType, loadNative, type NativeKernels } from '../kernels/native.js';
 import { Rng } from '../lm/rng.js';
+import { nativeTestSkip } from './native-addon.js';
 import { relativeError } from './backend-compare.js';
 
 const native = loadNative();
-const skip = native ? false : `native kernels unavailable: ${nativeUnavailableReason()}`;
+const skip = nativeTestSkip();
 const SEED = Number(process.env.RINGLET_TEST_SEED ?? Date.now() % 1_000_000);
 const TOL = 1e-5;
 

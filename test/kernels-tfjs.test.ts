@@ -6,16 +6,16 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import * as tf from '@tensorflow/tfjs';
 import { setupBackend } from '../kernels/backend.js';
-import { loadNative, nativeUnavailableReason } from '../kernels/native.js';
 import { fusedKernelsActive } from '../kernels/native-kernels.js';
 import { initParams, lossOn } from '../lm/model.js';
 import type { ModelConfig } from '../lm/model-config.js';
 import { Rng } from '../lm/rng.js';
 import { AdamW } from '../train/optimizer.js';
 import { trainStep } from '../train/step.js';
+import { nativeTestSkip } from './native-addon.js';
 import { relativeError, randomValues } from './backend-compare.js';
 
-const skip = loadNative() ? false : `native kernels unavailable: ${nativeUnavailableReason()}`;
+const skip = nativeTestSkip();
 const SEED = Number(process.env.RINGLET_TEST_SEED ?? Date.now() % 1_000_000);
 
 // Odd sizes: head size 6, grouped-query attention (3 heads, 1 kv head), T = 11, vocab 37.
