@@ -1,8 +1,10 @@
 // `ringlet bench peak`: this machine's peak fp32 FLOP/s from a fused multiply-add microbenchmark in the
 // native addon (12 independent chains of vector FMAs at the widest SIMD level the CPU has), on one core
-// and on all cores at once.
+// and on all cores at once. Training's MFU uses the same single-core figure, measured briefly and cached
+// (observability/cpu-peak.ts).
 import os from 'node:os';
 import { loadNative, nativeUnavailableReason } from '../kernels/native.js';
+import { measureCorePeakGflops } from '../observability/cpu-peak.js';
 
 export type PeakResult = {
   simd: string;
@@ -15,8 +17,7 @@ export type PeakResult = {
 export function measurePeak(seconds = 1, cores = os.availableParallelism()): PeakResult {
   const native = loadNative();
   if (!native) throw new Error(`bench peak needs the native kernels: ${nativeUnavailableReason()}`);
-  // Best of three single-thread runs: the figure least disturbed by other processes.
-  const single = Math.max(...[0, 1, 2].map(() => native.fmaPeak(1, seconds / 3)[0]));
+  const single = measureCorePeakGflops(native, seconds);
   const all = native.fmaPeak(cores, seconds);
   return {
     simd: native.info().simd,

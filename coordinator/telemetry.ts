@@ -68,7 +68,7 @@ export class JobTelemetry {
   ) {
     const tracing = await startTracing('ringlet-coordinator');
     const energy = await EnergyMeter.forMachine(config);
-    const peak = resolvePeak(config, config.device === 'auto' ? 'cpu' : config.device, options.workers);
+    const peak = await resolvePeak(config, config.device === 'auto' ? 'cpu' : config.device, options.workers);
     const { metrics: m, server } = await startJobMetrics(config, energy, peak, { expected: options.workers, live: 0 });
     return new JobTelemetry(m, peak, options.flopsPerToken, energy, carriedEnergy(options.carried), server, tracing);
   }

@@ -16,7 +16,7 @@ export const ObservabilityConfigSchema = z
     device_count: z.number().int().min(1).max(65536).optional(),
     precision: z.enum(PRECISIONS).default('fp32'),
     peak_flops: z.number().positive().max(1e20).optional(), // FLOP/s of one device; overrides the table
-    cpu_peak_flops_per_core: z.number().positive().max(1e13).optional(), // overrides the CPU default
+    cpu_peak_flops_per_core: z.number().positive().max(1e13).optional(), // overrides this CPU's measured peak
     pue: z.number().min(1).max(5).default(1), // power usage effectiveness of the facility
     carbon_intensity_g_per_kwh: z.number().min(0).max(2000).optional(), // overrides the country table
     carbon_region: z.string().min(2).default('WORLD'), // a key of CARBON_INTENSITY (observability/carbon.ts)

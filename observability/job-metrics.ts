@@ -84,6 +84,7 @@ export function accountingSummary(t: EnergyTotals, peak: Peak, flopsPerToken: nu
     peak_device: peak.device,
     peak_precision: peak.precision,
     peak_source: peak.source,
+    peak_detail: peak.detail,
     flops_per_token: flopsPerToken,
   };
 }

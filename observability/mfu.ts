@@ -1,7 +1,9 @@
 // Model FLOPs utilisation: achieved model FLOP/s (tokens/s × 6N + 12·L·d·T, lm/model-config.ts) over the
-// peak FLOP/s of the hardware the job runs on. Peaks are datasheet dense figures; never the sparse ones
+// peak FLOP/s of the hardware the job runs on. GPU peaks are datasheet dense figures; never the sparse ones
 // (NVIDIA's datasheets print "with sparsity" figures, twice the dense ones, for tensor-core precisions).
+// The CPU's is measured on this machine (cpu-peak.ts).
 import type { ObservabilityConfig, Precision } from './config.js';
+import { hostCpuPeak, type CpuPeakSource } from './cpu-peak.js';
 
 export interface DevicePeak {
   name: string;
@@ -47,15 +49,6 @@ export const PEAKS: Record<string, DevicePeak> = {
   },
 };
 
-/**
- * One CPU core's fp32 peak: `ringlet bench peak` (12 independent chains of AVX-512 FMAs) measured 175.7
- * GFLOP/s on one core of this project's 2-core Zen 5 machine (bench/README.md). A measured hardware
- * peak, so MFU stays below 1 whatever the kernels reach. Other machines: run `ringlet bench peak` and set
- * observability.cpu_peak_flops_per_core.
- */
-export const CPU_PEAK_FLOPS_PER_CORE = 175.7e9;
-export const CPU_PEAK_SOURCE = 'measured: ringlet bench peak, AVX-512 FMA, one core of the reference Zen 5 machine';
-
 /** Maps an nvidia-smi GPU name to a PEAKS key, or null when the table does not know it. */
 export function deviceFromGpuName(name: string): string | null {
   const n = name.toLowerCase();
@@ -68,25 +61,39 @@ export function deviceFromGpuName(name: string): string | null {
   return null;
 }
 
+/** Where a peak comes from: the config, a GPU datasheet, or this CPU (observability/cpu-peak.ts). */
+export type PeakSource = 'configured' | 'datasheet' | CpuPeakSource;
+
 export interface Peak {
   device: string; // a PEAKS key, or cpu
   precision: Precision;
   count: number; // devices (or CPU cores) the peak covers
   flops: number; // FLOP/s of the whole job's hardware
-  source: string;
+  source: PeakSource;
+  detail: string; // the datasheet, the config field, or how this CPU's figure was found
 }
 
-/** The peak FLOP/s MFU divides by: config override, else the table (or the CPU figure) × device count. */
-export function resolvePeak(config: ObservabilityConfig, device: string, defaultCount: number): Peak {
+/**
+ * The peak FLOP/s MFU divides by: a configured figure, else the device's datasheet, else (cpu) this machine's
+ * measured per-core peak, each × the device count.
+ */
+export async function resolvePeak(config: ObservabilityConfig, device: string, defaultCount: number): Promise<Peak> {
   const precision = config.precision;
   const count = config.device_count ?? defaultCount;
-  if (config.peak_flops !== undefined)
-    return { device, precision, count, flops: config.peak_flops * count, source: 'config (observability.peak_flops)' };
+  const peak = (source: PeakSource, perDevice: number, detail: string): Peak => ({
+    device,
+    precision,
+    count,
+    flops: perDevice * count,
+    source,
+    detail,
+  });
+  if (config.peak_flops !== undefined) return peak('configured', config.peak_flops, 'observability.peak_flops');
   if (device === 'cpu') {
-    const perCore = config.cpu_peak_flops_per_core ?? CPU_PEAK_FLOPS_PER_CORE;
-    const source =
-      config.cpu_peak_flops_per_core !== undefined ? 'config (observability.cpu_peak_flops_per_core)' : CPU_PEAK_SOURCE;
-    return { device, precision, count, flops: perCore * count, source };
+    if (config.cpu_peak_flops_per_core !== undefined)
+      return peak('configured', config.cpu_peak_flops_per_core, 'observability.cpu_peak_flops_per_core');
+    const cpu = await hostCpuPeak();
+    return peak(cpu.source, cpu.flopsPerCore, cpu.detail);
   }
   const entry = PEAKS[device];
   if (!entry)
@@ -96,7 +103,7 @@ export function resolvePeak(config: ObservabilityConfig, device: string, default
     throw new Error(
       `${entry.name} has no ${precision} figure; choose one of: ${Object.keys(entry.tflops).join(', ')}, or set observability.peak_flops`,
     );
-  return { device, precision, count, flops: tflops * 1e12 * count, source: entry.source };
+  return peak('datasheet', tflops * 1e12, entry.source);
 }
 
 /** MFU: achieved model FLOP/s over the peak. */

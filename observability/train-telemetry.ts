@@ -6,7 +6,7 @@ import { flopsPerToken, type ModelConfig } from '../lm/model-config.js';
 import type { ObservabilityConfig } from './config.js';
 import { accountingSummary, recordStep, startJobMetrics, type StepFigures } from './job-metrics.js';
 import type { MetricsServer, RingletMetrics } from './metrics.js';
-import { deviceFromGpuName, modelFlopsUtilisation, resolvePeak, type Peak } from './mfu.js';
+import { deviceFromGpuName, modelFlopsUtilisation, resolvePeak, type Peak, type PeakSource } from './mfu.js';
 import { EnergyMeter, type EnergyTotals } from './power.js';
 import { startTracing, withSpan, type Tracing } from './tracing.js';
 
@@ -49,7 +49,8 @@ export type TelemetrySummary = Omit<RunEnergy, 'power_w'> & {
   peak_flops: number;
   peak_device: string;
   peak_precision: string;
-  peak_source: string;
+  peak_source: PeakSource; // configured, datasheet, measured, cached, or reference (borrowed: no native kernels)
+  peak_detail: string;
   flops_per_token: number;
 };
 
@@ -77,7 +78,7 @@ export class TrainTelemetry {
       options.backend.name === 'tensorflow' && options.backend.requested !== 'tensorflow' ? energy.gpuNames[0] : undefined;
     const device = config.device !== 'auto' ? config.device : gpu ? (deviceFromGpuName(gpu) ?? 'unknown-gpu') : 'cpu';
     const cpuCores = options.backend.name === 'tensorflow' ? os.availableParallelism() : 1; // wasm and cpu run one thread
-    const peak = resolvePeak(config, device, device === 'cpu' ? cpuCores : 1);
+    const peak = await resolvePeak(config, device, device === 'cpu' ? cpuCores : 1);
     const { metrics, server } = await startJobMetrics(config, energy, peak, { expected: 1, live: 1 });
     const carried = carriedEnergy(options.carried);
     return new TrainTelemetry(metrics, peak, flopsPerToken(options.model), energy, carried, server, tracing);
@@ -89,7 +90,7 @@ export class TrainTelemetry {
 
   describePeak(): string {
     const p = this.peak;
-    return `MFU against ${(p.flops / 1e9).toFixed(1)} GFLOP/s (${p.device} ×${p.count}, ${p.precision}; ${p.source})`;
+    return `MFU against ${(p.flops / 1e9).toFixed(1)} GFLOP/s (${p.device} ×${p.count}, ${p.precision}; ${p.source}: ${p.detail})`;
   }
 
   /** Records one optimizer step; returns the step's MFU and the energy so far. */

@@ -1,6 +1,7 @@
 // Issue 5's contract for several workers: `ringlet train --workers 2 --metrics-port 0` serves the whole
 // job's metrics from the coordinator (the URL is in its `listening` log record), fed by the workers' step
-// reports, and the summary carries the job's energy and MFU as a single-process run's does.
+// reports, and the summary carries the job's energy and MFU as a single-process run's does; the MFU peak is
+// this machine's per-core figure (from a cache planted here) times the workers.
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
@@ -8,11 +9,19 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { TINY_MODEL, prepareTinyDataset } from './tiny-dataset.js';
-import { CPU_PEAK_FLOPS_PER_CORE } from '../observability/mfu.js';
+import { loadNative } from '../kernels/native.js';
+import { REFERENCE_CPU_PEAK_FLOPS_PER_CORE, cpuPeakKey } from '../observability/cpu-peak.js';
 
 const root = path.resolve(import.meta.dirname, '..');
 const work = fs.mkdtempSync(path.join(os.tmpdir(), 'ringlet-obs-dist-'));
 const configFile = path.join(work, 'config.json');
+const cacheHome = path.join(work, 'cache');
+// The peak per core the coordinator should use: the cached figure planted below, or without the native
+// kernels (nothing to measure with) the reference machine's, labelled so.
+const native = loadNative();
+const expectedPeak = native
+  ? { perCore: 61.25e9, source: 'cached' }
+  : { perCore: REFERENCE_CPU_PEAK_FLOPS_PER_CORE, source: 'reference' };
 let dataset = '';
 let child: ChildProcess | null = null;
 
@@ -27,6 +36,11 @@ before(async () => {
       observability: { power_poll_s: 0.2 },
     }),
   );
+  if (native) {
+    const peaks = { [cpuPeakKey(native.info().simd)]: { gflops_per_core: 61.25, measured_at: new Date().toISOString() } };
+    fs.mkdirSync(path.join(cacheHome, 'ringlet'), { recursive: true });
+    fs.writeFileSync(path.join(cacheHome, 'ringlet', 'cpu-peak.json'), JSON.stringify({ version: 1, peaks }));
+  }
 });
 
 after(() => {
@@ -62,7 +76,7 @@ test('the coordinator serves the metrics of a 2-worker job', { timeout: 120_000 
       '0',
       '--json',
     ],
-    { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] },
+    { cwd: root, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, XDG_CACHE_HOME: cacheHome } },
   );
   let stdout = '';
   let stderr = '';
@@ -90,7 +104,8 @@ test('the coordinator serves the metrics of a 2-worker job', { timeout: 120_000 
   assert.ok(Number.isFinite(sample(text, 'ringlet_train_loss')));
   assert.ok(sample(text, 'ringlet_mfu_ratio') > 0);
   // the peak covers both workers: a CPU core each
-  assert.equal(sample(text, 'ringlet_peak_flops'), 2 * CPU_PEAK_FLOPS_PER_CORE);
+  assert.equal(sample(text, 'ringlet_peak_flops'), 2 * expectedPeak.perCore);
+  assert.match(text, new RegExp(`^ringlet_mfu_ratio\\{.*peak_flops="${2 * expectedPeak.perCore}"\\} `, 'm'));
   assert.ok(sample(text, 'ringlet_energy_joules_total') > 0, 'energy');
   assert.ok(sample(text, 'ringlet_emissions_grams_total') > 0, 'emissions');
   assert.ok(sample(text, 'ringlet_power_watts') > 0, 'power');
@@ -108,5 +123,8 @@ test('the coordinator serves the metrics of a 2-worker job', { timeout: 120_000 
   assert.equal(summary.samples_skipped, 0);
   assert.equal(summary.interrupted, true);
   assert.ok(summary.energy_j > 0 && summary.emissions_g > 0 && summary.mfu > 0, JSON.stringify(summary));
-  assert.equal(summary.peak_flops, 2 * CPU_PEAK_FLOPS_PER_CORE);
+  assert.equal(summary.peak_flops, 2 * expectedPeak.perCore);
+  assert.equal(summary.peak_source, expectedPeak.source);
+  const mfu = (summary.tokens_per_s * summary.flops_per_token) / summary.peak_flops;
+  assert.ok(Math.abs(summary.mfu - mfu) <= 1e-12 * mfu, `mfu ${summary.mfu}, expected ${mfu}`);
 });

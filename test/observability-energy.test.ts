@@ -119,16 +119,28 @@ test('carbon intensity comes from config or the country table, and unknown regio
   assert.throws(() => carbonIntensity('XX'), /no carbon intensity for region "XX".*carbon_intensity_g_per_kwh/);
 });
 
-test('MFU divides model FLOP/s by the dense datasheet peak, and the peak is overridable', () => {
+test('MFU divides model FLOP/s by the dense datasheet peak, and the peak is overridable', async () => {
   const config = (o: object) => ObservabilityConfigSchema.parse(o);
-  assert.equal(resolvePeak(config({ precision: 'bf16' }), 'h100-sxm', 1).flops, 989e12);
-  assert.equal(resolvePeak(config({ precision: 'tf32' }), 'h100-sxm', 8).flops, 8 * 495e12);
-  assert.equal(resolvePeak(config({ precision: 'fp32' }), 'a100', 1).flops, 19.5e12);
-  assert.equal(resolvePeak(config({ precision: 'bf16', peak_flops: 1e15 }), 'h100-sxm', 2).flops, 2e15);
-  assert.equal(resolvePeak(config({}), 'cpu', 2).flops, 2 * 175.7e9);
-  assert.equal(resolvePeak(config({ cpu_peak_flops_per_core: 50e9 }), 'cpu', 2).flops, 100e9);
-  assert.throws(() => resolvePeak(config({ precision: 'bf16' }), 'v100-sxm', 1), /no bf16 figure/);
-  assert.throws(() => resolvePeak(config({}), 'tpu-v9', 1), /unknown device "tpu-v9"/);
+  const resolve = (o: object, device: string, count: number) => resolvePeak(config(o), device, count);
+  assert.equal((await resolve({ precision: 'bf16' }, 'h100-sxm', 1)).flops, 989e12);
+  assert.equal((await resolve({ precision: 'tf32' }, 'h100-sxm', 8)).flops, 8 * 495e12);
+  assert.equal((await resolve({ precision: 'fp32' }, 'a100', 1)).source, 'datasheet');
+  assert.equal((await resolve({ precision: 'fp32' }, 'a100', 1)).flops, 19.5e12);
+  assert.deepEqual(await resolve({ precision: 'bf16', peak_flops: 1e15 }, 'h100-sxm', 2), {
+    device: 'h100-sxm',
+    precision: 'bf16',
+    count: 2,
+    flops: 2e15,
+    source: 'configured',
+    detail: 'observability.peak_flops',
+  });
+  // A configured CPU figure wins over this machine's measured one (test/observability-cpu-peak.test.ts).
+  const cpu = await resolve({ cpu_peak_flops_per_core: 50e9 }, 'cpu', 2);
+  assert.equal(cpu.flops, 100e9);
+  assert.equal(cpu.source, 'configured');
+  assert.equal((await resolve({ peak_flops: 80e9 }, 'cpu', 2)).flops, 160e9);
+  await assert.rejects(resolve({ precision: 'bf16' }, 'v100-sxm', 1), /no bf16 figure/);
+  await assert.rejects(resolve({}, 'tpu-v9', 1), /unknown device "tpu-v9"/);
   for (const [key, peak] of Object.entries(PEAKS)) assert.ok(peak.source.length > 0, `${key} names its source`);
   assert.equal(deviceFromGpuName('NVIDIA H100 80GB HBM3'), 'h100-sxm');
   assert.equal(deviceFromGpuName('NVIDIA H100 PCIe'), 'h100-pcie');
