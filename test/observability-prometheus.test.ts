@@ -193,6 +193,16 @@ test('Prometheus scrapes a running training job and every dashboard query return
   assert.notEqual(await prometheus.exited, null);
 });
 
+/** The step records of a run's metrics.jsonl. */
+function stepRecords(out: string) {
+  return fs
+    .readFileSync(path.join(out, 'metrics.jsonl'), 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l))
+    .filter((l) => l.type === 'step');
+}
+
 /** The `ringlet_power_watts` series of a /metrics text. */
 function powerSeries(text: string): Array<{ source: string; device: string; watts: number }> {
   const series = [];
@@ -239,12 +249,7 @@ test(
       const summary = JSON.parse(trainer.output().trim().split('\n').at(-1)!);
       assert.equal(summary.energy_estimated, false, JSON.stringify(summary));
       assert.ok(summary.energy_j > 0);
-      const steps = fs
-        .readFileSync(path.join(out, 'metrics.jsonl'), 'utf8')
-        .trim()
-        .split('\n')
-        .map((l) => JSON.parse(l))
-        .filter((l) => l.type === 'step');
+      const steps = stepRecords(out);
       assert.ok(steps.length >= 3);
       for (const s of steps) assert.equal(s.energy_estimated, false, JSON.stringify(s));
     } finally {
@@ -285,12 +290,7 @@ test('a resumed run adds the energy and emissions its checkpoint recorded; metri
   assert.equal(second.run_energy_j, meta.metrics!.energy_j + second.energy_j);
   assert.equal(second.run_emissions_g, meta.metrics!.emissions_g + second.emissions_g);
   assert.ok(Math.abs(second.emissions_g - (second.energy_j / 3.6e6) * 481) < 1e-12, 'world-average grid by default');
-  const steps = fs
-    .readFileSync(path.join(out, 'metrics.jsonl'), 'utf8')
-    .trim()
-    .split('\n')
-    .map((l) => JSON.parse(l))
-    .filter((l) => l.type === 'step');
+  const steps = stepRecords(out);
   assert.equal(steps.length, 6);
   for (const s of steps) assert.ok(s.mfu > 0 && s.energy_j >= 0 && s.energy_estimated === host.estimated, JSON.stringify(s));
   assert.ok(steps[5].energy_j >= meta.metrics!.energy_j, 'step records after the resume count the run so far');
