@@ -5,14 +5,15 @@ import { loadTrainConfig } from '../train/config.js';
 import { loadDistributedConfig } from '../coordinator/config.js';
 import { createCoordinator } from '../coordinator/run.js';
 import { jsonLog } from '../coordinator/log.js';
-import { NatsBus } from '../controlplane/nats-bus.js';
-import { InProcessBus, type Bus } from '../controlplane/bus.js';
+import { loadNatsConfig } from '../controlplane/nats-config.js';
+import { openBus } from '../controlplane/open-bus.js';
 import { intArg, numberArg, runCommand } from './output.js';
+import { addNatsOptions } from './nats-options.js';
 import { addTlsOptions } from './tls-options.js';
 import { addTrainOptions } from './train.js';
 
 export const coordinatorCommand = addTrainOptions(
-  addTlsOptions(new Command('coordinator')).description(
+  addNatsOptions(addTlsOptions(new Command('coordinator'))).description(
     'coordinate a distributed training job: rendezvous, ring, checkpoints, recovery',
   ),
 )
@@ -32,14 +33,13 @@ export const coordinatorCommand = addTrainOptions(
   .option('--bucket-bytes <n>', 'all-reduce bucket size', intArg('--bucket-bytes'))
   .option('--chunk-bytes <n>', 'ring chunk size (under the gRPC message limit)', intArg('--chunk-bytes'))
   .option('--fp16', 'compress ring traffic to half precision (sums stay fp32)')
-  .option('--nats <url>', 'publish control-plane events to NATS JetStream (default: in-process bus)')
   .action((opts) =>
     runCommand(opts, async () => {
       const train = loadTrainConfig(opts.config, opts);
       const dist = loadDistributedConfig(opts.distConfig, opts);
       const log = jsonLog('coordinator', { job: dist.job_id });
-      const natsUrl = opts.nats ?? process.env.RINGLET_NATS_URL;
-      const bus: Bus = natsUrl ? await NatsBus.connect(natsUrl) : new InProcessBus();
+      // Every event is signed with the join token, so an evaluator that trusts this job can tell it from a forgery.
+      const bus = await openBus(loadNatsConfig(opts, process.env), { sign: dist.token });
       const { coordinator, summary } = await createCoordinator(train, dist, { resume: Boolean(opts.resume), bus, log });
       const onSignal = (signal: string) => coordinator.requestStop(signal);
       process.on('SIGINT', onSignal);

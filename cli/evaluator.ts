@@ -1,14 +1,16 @@
 // `ringlet evaluator`: the evaluator service (HTTP API, automatic evaluation of published checkpoints,
 // results in SQLite). Config from --config FILE, RINGLET_EVALUATOR_* variables and these flags.
 import { Command } from 'commander';
-import { InProcessBus, type Bus } from '../controlplane/bus.js';
+import { loadNatsConfig } from '../controlplane/nats-config.js';
+import { openBus } from '../controlplane/open-bus.js';
 import { setupBackend } from '../kernels/backend.js';
-import { loadServiceConfig } from '../evaluator/config.js';
+import { evaluatorBusKeys, loadServiceConfig } from '../evaluator/config.js';
 import { startEvaluator } from '../evaluator/main.js';
 import { openApiDocument } from '../evaluator/openapi.js';
+import { addNatsOptions } from './nats-options.js';
 import { runCommand } from './output.js';
 
-export const evaluatorCommand = new Command('evaluator')
+export const evaluatorCommand = addNatsOptions(new Command('evaluator'))
   .description('run the evaluator service: HTTP API, CI gate, lm-eval completions, automatic evaluation of published checkpoints')
   .option('--config <file>', 'JSON config file (fields as in docs/evaluator.md)')
   .option('--host <host>', 'address to listen on (default 127.0.0.1)')
@@ -27,7 +29,6 @@ export const evaluatorCommand = new Command('evaluator')
   .option('--grid-g-per-kwh <g>', 'grid carbon intensity for the emissions estimate (default 250)')
   .option('--serve <checkpoint>', 'checkpoint served on /v1/completions (lm-evaluation-harness)')
   .option('--drain-seconds <s>', 'how long SIGTERM waits for running evaluations (default 30)')
-  .option('--nats <servers>', 'subscribe to checkpoint events on NATS instead of the in-process bus')
   .option('--backend <name>', 'wasm (default), cpu, tensorflow, tensorflow-gpu or auto', 'wasm')
   .option('--openapi', 'print the OpenAPI document and exit')
   .option('--json', 'print a JSON summary as the last line when the service stops')
@@ -55,12 +56,10 @@ export const evaluatorCommand = new Command('evaluator')
         serve: opts.serve,
         drain_seconds: opts.drainSeconds,
       });
+      const nats = loadNatsConfig(opts, process.env);
+      const busKeys = evaluatorBusKeys(config, nats !== undefined);
       const backend = await setupBackend(opts.backend);
-      let bus: Bus;
-      if (opts.nats) {
-        const { NatsBus } = await import('../controlplane/nats-bus.js');
-        bus = await NatsBus.connect(opts.nats);
-      } else bus = new InProcessBus();
+      const bus = await openBus(nats, busKeys);
       const log = (line: string) => process.stderr.write(`${new Date().toISOString()} ${line}\n`);
       const evaluator = await startEvaluator(config, bus, log);
       log(`evaluator listening on ${evaluator.url} (backend ${backend.name}, results in ${config.db})`);

@@ -2,18 +2,11 @@
 // variables (RINGLET_EVALUATOR_<FIELD>), then command-line flags, each overriding the one before.
 import fs from 'node:fs';
 import { z } from 'zod';
+import { commaSeparated } from '../controlplane/nats-config.js';
+import type { BusKeys } from '../controlplane/signing.js';
 import { DEFAULT_BLIMP_DIR, DEFAULT_DALAJ_FILE } from './defaults.js';
 
-const list = z.preprocess(
-  (v) =>
-    typeof v === 'string'
-      ? v
-          .split(',')
-          .map((s) => s.trim())
-          .filter(Boolean)
-      : v,
-  z.array(z.string().min(1)),
-);
+const list = commaSeparated(z.array(z.string().min(1)));
 const num = (schema: z.ZodNumber) => z.preprocess((v) => (typeof v === 'string' && v.trim() !== '' ? Number(v) : v), schema);
 
 export const ServiceConfigSchema = z.strictObject({
@@ -38,6 +31,11 @@ export const ServiceConfigSchema = z.strictObject({
       .min(1024)
       .max(64 << 20),
   ).default(1 << 20),
+  /**
+   * Join tokens of the jobs whose checkpoint-published events are evaluated: an event must be signed with
+   * one of them (controlplane/signing.ts). Required with NATS; on the in-process bus, unset trusts the process.
+   */
+  bus_tokens: commaSeparated(z.array(z.string().min(8, 'a join token has at least 8 characters'))).default([]),
   /** Suites and item limit for checkpoints that arrive as checkpoint-published events. */
   auto_suites: list.default(['val', 'blimp']),
   auto_limit: num(z.int().min(1)).optional(),
@@ -82,4 +80,19 @@ export function loadServiceConfig(
       `evaluator config is invalid: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`,
     );
   return parsed.data;
+}
+
+/**
+ * Whom the evaluator's bus trusts. On NATS anyone who can reach the server can publish, so events must be
+ * signed with one of bus_tokens and the evaluator refuses to start without them; on the in-process bus only
+ * this process publishes, so it trusts everything unless bus_tokens are given.
+ */
+export function evaluatorBusKeys(config: ServiceConfig, onNats: boolean): BusKeys {
+  if (config.bus_tokens.length > 0) return { trust: config.bus_tokens };
+  if (onNats)
+    throw new Error(
+      'evaluator config is invalid: bus_tokens: on NATS the evaluator evaluates only events signed with a job token; ' +
+        'set RINGLET_EVALUATOR_BUS_TOKENS (or bus_tokens in --config) to the join tokens of the jobs to evaluate',
+    );
+  return {};
 }

@@ -75,7 +75,10 @@ export class EvaluatorHttp {
       route('GET', '/healthz', async () => [200, { status: 'ok' }]),
       route('GET', '/readyz', async () => {
         const ready = !this.draining && s.store.ping();
-        return [ready ? 200 : 503, { ready, draining: this.draining, running_evaluations: s.busy }];
+        return [
+          ready ? 200 : 503,
+          { ready, draining: this.draining, running_evaluations: s.busy, ignored_events: s.ignoredEvents },
+        ];
       }),
       route('GET', '/openapi.json', async () => [200, openApiDocument()]),
       route('POST', '/v1/evaluations', async ({ body }) => {

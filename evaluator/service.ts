@@ -122,6 +122,8 @@ export class EvaluatorService {
   readonly where: SuiteLocations;
   /** Evaluations started and not yet settled, for draining on shutdown. */
   private running = 0;
+  /** Checkpoint events dropped since the start: unsigned, wrongly signed or malformed. None is evaluated. */
+  ignoredEvents = 0;
 
   constructor(
     readonly config: ServiceConfig,
@@ -316,7 +318,10 @@ export class EvaluatorService {
           this.log(`checkpoint published by ${event.job} at step ${event.step}: not evaluated: ${(err as Error).message}`);
         }
       },
-      (err) => this.log(`ignored an invalid checkpoint event: ${err.message}`),
+      (err) => {
+        this.ignoredEvents++;
+        this.log(`ignored a checkpoint event (${this.ignoredEvents} so far): ${err.message}`);
+      },
     );
   }
 
