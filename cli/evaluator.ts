@@ -16,6 +16,9 @@ export const evaluatorCommand = addNatsOptions(new Command('evaluator'))
   .option('--host <host>', 'address to listen on (default 127.0.0.1)')
   .option('--port <n>', 'port (default 8470; 0 picks a free one)')
   .option('--grpc-port <n>', 'also serve the gRPC face (proto/ringlet/evaluator/v1) on this port')
+  .option('--grpc-tls-cert <pem>', 'serve gRPC over TLS with this certificate')
+  .option('--grpc-tls-key <pem>', 'and its key')
+  .option('--grpc-tls-client-ca <pem>', 'and require client certificates signed by this CA (mutual TLS)')
   .option('--token <token>', 'bearer token for POST requests (better: RINGLET_EVALUATOR_TOKEN)')
   .option('--db <file>', 'SQLite results file (default runs/evaluator.sqlite)')
   .option('--checkpoint-roots <dirs>', 'comma-separated folders checkpoint references may point into (default .)')
@@ -42,6 +45,9 @@ export const evaluatorCommand = addNatsOptions(new Command('evaluator'))
         host: opts.host,
         port: opts.port,
         grpc_port: opts.grpcPort,
+        grpc_tls_cert: opts.grpcTlsCert,
+        grpc_tls_key: opts.grpcTlsKey,
+        grpc_tls_client_ca: opts.grpcTlsClientCa,
         token: opts.token,
         db: opts.db,
         checkpoint_roots: opts.checkpointRoots,

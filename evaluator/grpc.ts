@@ -1,9 +1,13 @@
 // The evaluator's gRPC face (proto/ringlet/evaluator/v1/evaluator.proto): a thin layer over the same
 // EvaluatorService and zod schemas as the HTTP API. Writes need metadata `authorization: Bearer <token>`;
-// messages are capped at max_body_bytes, as HTTP bodies are.
+// messages are capped at max_body_bytes, as HTTP bodies are. Plaintext unless grpc_tls_cert/key are set;
+// with grpc_tls_client_ca too, clients need a certificate that CA signed.
 import { timingSafeEqual } from 'node:crypto';
+import fs from 'node:fs';
 import * as grpc from '@grpc/grpc-js';
 import type { z } from 'zod';
+import { serverCredentials } from '../collective/auth.js';
+import type { ServiceConfig } from './config.js';
 import { EvaluatorServiceService, type EvaluatorServiceServer } from '../proto/gen/ringlet/evaluator/v1/evaluator.js';
 import { presentEvaluation } from './http.js';
 import { CompareSchema, EvaluatorService, GateSchema, parseRequest, ServiceError, SubmitSchema } from './service.js';
@@ -32,6 +36,18 @@ function parseJson<S extends z.ZodType>(schema: S, text: string): z.output<S> {
     throw new ServiceError(400, `request_json is not JSON: ${(err as Error).message}`);
   }
   return parseRequest(schema, body);
+}
+
+/** Plaintext, TLS, or mutual TLS, as configured. */
+function channelSecurity(config: ServiceConfig): grpc.ServerCredentials {
+  const { grpc_tls_cert: cert, grpc_tls_key: key, grpc_tls_client_ca: ca } = config;
+  if (cert === undefined || key === undefined) return grpc.ServerCredentials.createInsecure();
+  if (ca !== undefined) return serverCredentials({ ca, cert, key }); // mutual TLS, as the coordinator's
+  return grpc.ServerCredentials.createSsl(
+    null,
+    [{ cert_chain: fs.readFileSync(cert), private_key: fs.readFileSync(key) }],
+    false,
+  );
 }
 
 export class EvaluatorGrpc {
@@ -97,7 +113,7 @@ export class EvaluatorGrpc {
 
   listen(host: string, port: number): Promise<number> {
     return new Promise((resolve, reject) =>
-      this.server.bindAsync(`${host}:${port}`, grpc.ServerCredentials.createInsecure(), (err, bound) =>
+      this.server.bindAsync(`${host}:${port}`, channelSecurity(this.service.config), (err, bound) =>
         err ? reject(err) : resolve(bound),
       ),
     );
