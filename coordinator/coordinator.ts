@@ -9,6 +9,7 @@ import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import os from 'node:os';
+import { isDeepStrictEqual } from 'node:util';
 import * as grpc from '@grpc/grpc-js';
 import {
   CoordinatorServiceService,
@@ -29,6 +30,7 @@ import { jsonLog, type JsonLog } from './log.js';
 import type { JobTelemetry } from './telemetry.js';
 import { machineId } from '../observability/power.js';
 import { SteadyPace } from '../train/pace.js';
+import { stepWindows } from '../train/shard.js';
 
 export type JobState = JobLifecycleEvent['state'];
 
@@ -112,6 +114,8 @@ export class Coordinator {
   private pace: { step: number; time: number } | null = null;
   private readonly reports = new Map<number, Map<number, ReportStepRequest>>();
   private readonly firstReport = new Map<number, number>(); // step -> when its first rank reported
+  private readonly lastStep = new Map<number, number>(); // rank -> the last step it reported in this ring epoch
+  private nonfiniteInARow = 0; // committed steps skipped because the reduced gradient was not finite
   private lastCommit = 0; // when the latest step was committed (or the ring formed)
   private readonly steadyPace: SteadyPace;
   private readonly barriers = new Map<number, Barrier>();
@@ -320,9 +324,10 @@ export class Coordinator {
     const w = this.known(req.jobId, req.workerId);
     this.current(req.ringEpoch, req.rank, w);
     this.hostEnergy(w, req);
-    if (req.step > this.maxReported) this.maxReported = req.step;
     const ranks = this.reports.get(req.step) ?? new Map<number, ReportStepRequest>();
     if (ranks.has(req.rank)) throw statusError(grpc.status.ALREADY_EXISTS, `duplicate rank ${req.rank} for step ${req.step}`);
+    this.checkReport(w, req);
+    if (req.step > this.maxReported) this.maxReported = req.step;
     ranks.set(req.rank, req);
     if (!this.firstReport.has(req.step)) this.firstReport.set(req.step, Date.now());
     this.reports.set(req.step, ranks);
@@ -336,6 +341,39 @@ export class Coordinator {
       horizonFromStep: this.horizon?.from ?? 0,
       runEnergyJ: energy?.run_energy_j ?? 0,
       runEmissionsG: energy?.run_emissions_g ?? 0,
+    };
+  }
+
+  /**
+   * A rank reports its steps in order, each with exactly the windows its slice of that step holds
+   * (train/shard.ts): the data log commits what the coordinator computed, not what a worker claims. A
+   * worker that reports anything else is dropped: its weights cannot be trusted to match the others'.
+   */
+  private checkReport(w: WorkerEntry, req: ReportStepRequest): void {
+    const expected = (this.lastStep.get(req.rank) ?? this.restore.step) + 1;
+    let problem = '';
+    if (req.step !== expected) problem = `reported step ${req.step}; its next step is ${expected}`;
+    else {
+      const windows = stepWindows(this.windowPlan(), req.step, this.ring.length, req.rank);
+      const given = req.windows.map((r) => ({ epoch: r.epoch, start: r.start, count: r.count }));
+      if (!isDeepStrictEqual(given, windows))
+        problem = `reported windows ${JSON.stringify(given).slice(0, 200)} for step ${req.step}; its slice is ${JSON.stringify(windows)}`;
+    }
+    if (!problem) return void this.lastStep.set(req.rank, req.step);
+    this.log('error', 'step report refused', { worker: w.id, rank: req.rank, problem });
+    const error = statusError(grpc.status.INVALID_ARGUMENT, `rank ${req.rank} ${problem}`);
+    setImmediate(() => this.lost(w.id, `sent a step report that is not its assignment (${problem})`));
+    throw error;
+  }
+
+  /** Where the data order stood at the job's first step: every step after it takes the next global batch. */
+  private windowPlan() {
+    const t = this.train.training;
+    return {
+      firstStep: this.info.startStep,
+      firstPosition: this.info.startCursorPosition,
+      globalBatch: t.batch_size * t.grad_accum,
+      windowsPerEpoch: this.info.windowsPerEpoch,
     };
   }
 
@@ -362,7 +400,8 @@ export class Coordinator {
     const firstReport = this.firstReport.get(step) ?? Date.now();
     this.firstReport.delete(step);
     const all = [...ranks.values()];
-    for (const r of all) this.dataLog.commit(step, r.rank, r.windows);
+    for (const r of all) this.dataLog.commit(step, r.rank, stepWindows(this.windowPlan(), step, all.length, r.rank));
+    if (this.nonfiniteStep(step, all[0].gradNorm)) return;
     const computeMs = all.map((r) => r.computeMs).sort((a, b) => a - b);
     const median = computeMs[Math.floor((computeMs.length - 1) / 2)]; // the lower median: with 2 ranks, the faster
     for (const r of all)
@@ -400,6 +439,29 @@ export class Coordinator {
         allreduce_ms: Math.round(Math.max(...all.map((r) => r.allreduceMs))),
       });
     }
+  }
+
+  /**
+   * Every rank skips a step whose reduced gradient is not finite (they hold the same sum, bit for bit, so
+   * they agree without a word); the coordinator counts them and ends the job after max_nonfinite_steps in
+   * a row, since a run that keeps producing them will not recover on its own. True when the job failed.
+   */
+  private nonfiniteStep(step: number, gradNorm: number): boolean {
+    if (Number.isFinite(gradNorm)) {
+      this.nonfiniteInARow = 0;
+      return false;
+    }
+    this.nonfiniteInARow += 1;
+    this.telemetry?.metrics.skippedSteps.inc();
+    const limit = this.train.training.max_nonfinite_steps;
+    this.log('warn', 'step skipped: the reduced gradient is not finite', {
+      step,
+      grad_norm: gradNorm,
+      in_a_row: this.nonfiniteInARow,
+    });
+    if (this.nonfiniteInARow < limit) return false;
+    this.fail(`the reduced gradient was not finite for ${limit} steps in a row (at step ${step}); lower the learning rate`);
+    return true;
   }
 
   /** With only a time limit, fixes the schedule's horizon from the pace of steps 5-15, as train/run.ts does. */
@@ -503,6 +565,8 @@ export class Coordinator {
     this.ring = members.map((w) => w.id);
     this.reports.clear();
     this.firstReport.clear();
+    this.lastStep.clear();
+    this.nonfiniteInARow = 0;
     this.barriers.clear();
     this.telemetry?.metrics.workersLive.set(members.length);
     this.maxReported = this.restore.step;

@@ -3,21 +3,7 @@
 // after it (they are recomputed). The audit then proves that the job's surviving lineage consumed every
 // window from its first cursor on exactly once: samples_skipped and samples_repeated must both be 0.
 import fs from 'node:fs';
-import type { WindowRange } from '../proto/gen/ringlet/coordinator/v1/coordinator.js';
-
-/** Splits `count` windows from absolute position `start` into ranges that do not cross an epoch. */
-export function windowRanges(start: number, count: number, windowsPerEpoch: number): WindowRange[] {
-  const out: WindowRange[] = [];
-  for (let pos = start, left = count; left > 0;) {
-    const epoch = Math.floor(pos / windowsPerEpoch);
-    const index = pos - epoch * windowsPerEpoch;
-    const n = Math.min(left, windowsPerEpoch - index);
-    out.push({ epoch, start: index, count: n });
-    pos += n;
-    left -= n;
-  }
-  return out;
-}
+import type { WindowRange } from '../train/shard.js';
 
 export class DataLog {
   private readonly steps = new Map<number, WindowRange[]>();

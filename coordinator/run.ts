@@ -14,7 +14,7 @@ import type { DistributedConfig } from './config.js';
 import { Coordinator, type JobInfo } from './coordinator.js';
 import { JobTelemetry, type JobTelemetrySummary } from './telemetry.js';
 import type { JsonLog } from './log.js';
-import { cursorPosition } from '../worker/shard.js';
+import { cursorPosition } from '../train/shard.js';
 
 export interface DistributedSummary extends TrainSummary, JobTelemetrySummary {
   job_id: string;

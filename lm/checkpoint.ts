@@ -131,9 +131,12 @@ async function moveAside(checkpointsDir: string, name: string): Promise<string> 
  * Writes a checkpoint atomically, points `checkpoints/latest` at it and prunes all but the `keepLast`
  * highest-step checkpoints (never the one just written). Rewriting an existing step replaces it, which
  * happens when training resumes from an older `latest`. Returns the checkpoint directory.
+ *
+ * `keepLast: null` writes without pruning: a distributed job prunes (pruneCheckpoints) only once every rank
+ * has agreed on the new checkpoint, since until then the previous one is the job's restore point.
  */
-export async function writeCheckpoint(runDir: string, content: CheckpointContent, keepLast: number): Promise<string> {
-  if (!Number.isInteger(keepLast) || keepLast < 1) throw new Error(`keepLast must be an integer >= 1, got ${keepLast}`);
+export async function writeCheckpoint(runDir: string, content: CheckpointContent, keepLast: number | null): Promise<string> {
+  if (keepLast !== null) checkKeepLast(keepLast);
   validateOptimizerNames(content.weights, content.optimizer);
 
   const modelBytes = encodeSafetensors(content.weights, {
@@ -183,13 +186,29 @@ export async function writeCheckpoint(runDir: string, content: CheckpointContent
   await writeFileAtomic(join(checkpointsDir, LATEST_FILE), name + '\n');
 
   const written = join(checkpointsDir, name);
-  const others = (await listCheckpoints(runDir)).filter((entry) => entry.path !== written);
-  for (const stale of others.reverse().slice(keepLast - 1)) {
-    doomed.push(await moveAside(checkpointsDir, basename(stale.path)));
-  }
+  await removeDirs(checkpointsDir, doomed);
+  if (keepLast !== null) await pruneCheckpoints(runDir, keepLast, written);
+  return written;
+}
+
+function checkKeepLast(keepLast: number): void {
+  if (!Number.isInteger(keepLast) || keepLast < 1) throw new Error(`keepLast must be an integer >= 1, got ${keepLast}`);
+}
+
+/** Removes all but the `keepLast` highest-step checkpoints, never `keep` (the newest agreed one). */
+export async function pruneCheckpoints(runDir: string, keepLast: number, keep: string): Promise<void> {
+  checkKeepLast(keepLast);
+  const checkpointsDir = join(runDir, CHECKPOINTS_DIR);
+  const others = (await listCheckpoints(runDir)).filter((entry) => entry.path !== keep);
+  const doomed: string[] = [];
+  for (const stale of others.reverse().slice(keepLast - 1)) doomed.push(await moveAside(checkpointsDir, basename(stale.path)));
+  await removeDirs(checkpointsDir, doomed);
+}
+
+/** Deletes directories already renamed aside, after the rename is durable. */
+async function removeDirs(checkpointsDir: string, doomed: string[]): Promise<void> {
   await fsyncDir(checkpointsDir);
   for (const path of doomed) await rm(path, { recursive: true, force: true });
-  return written;
 }
 
 /** A checkpoint directory as given, or for a run directory the one `checkpoints/latest` names, else the highest step. */

@@ -80,6 +80,11 @@ export function createMetrics(options: { registry?: Registry; defaultMetrics?: b
     workersLive: new Gauge({ name: 'ringlet_workers_live', help: 'Workers taking part in the job now', registers }),
     workersExpected: new Gauge({ name: 'ringlet_workers_expected', help: 'Workers the job was started with', registers }),
     workerRestarts: new Counter({ name: 'ringlet_worker_restarts_total', help: 'Worker restarts and rejoins', registers }),
+    skippedSteps: new Counter({
+      name: 'ringlet_skipped_steps_total',
+      help: 'Steps skipped on every rank because the reduced gradient was not finite',
+      registers,
+    }),
     stragglerLag: new Gauge({
       name: 'ringlet_straggler_lag_seconds',
       help: 'Latest step: time between the first and the last worker reaching the step barrier',

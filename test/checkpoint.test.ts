@@ -8,6 +8,7 @@ import {
   checkCompatible,
   listCheckpoints,
   readCheckpoint,
+  pruneCheckpoints,
   writeCheckpoint,
   type CheckpointContent,
   type CheckpointMeta,
@@ -120,6 +121,16 @@ describe('writeCheckpoint / readCheckpoint', () => {
     await writeCheckpoint(runDir, content(150), 2);
     assert.deepEqual(await steps(runDir), [150, 300]);
     assert.equal((await readCheckpoint(runDir)).meta.step, 150);
+  });
+
+  it('writes without pruning until told, then prunes around the agreed checkpoint (a distributed barrier)', async () => {
+    const runDir = freshRunDir();
+    await writeCheckpoint(runDir, content(100), 1);
+    const pending = await writeCheckpoint(runDir, content(200), null);
+    assert.deepEqual(await steps(runDir), [100, 200], 'the restore point survives until the new one is agreed');
+    await pruneCheckpoints(runDir, 1, pending);
+    assert.deepEqual(await steps(runDir), [200]);
+    await assert.rejects(pruneCheckpoints(runDir, 0, pending), /keepLast must be an integer >= 1/);
   });
 
   it('replaces an existing checkpoint of the same step', async () => {

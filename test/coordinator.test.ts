@@ -278,3 +278,113 @@ test('elastic: a late joiner enters at the next checkpoint; a lost worker is rep
   client.close();
   await c.close();
 });
+
+/** A coordinator of a one-worker job and a scripted worker that has joined and holds its assignment. */
+async function oneWorkerJob(training: Record<string, unknown>) {
+  const out = fs.mkdtempSync(path.join(os.tmpdir(), 'ringlet-coord-'));
+  const train = TrainConfigSchema.parse({
+    data: out,
+    out,
+    training: { batch_size: 3, grad_accum: 2, max_steps: 50, ...training },
+  });
+  const dist = DistributedConfigSchema.parse({ token: TOKEN, min_workers: 1, max_workers: 1, replace_wait_s: 60 });
+  const logs: Array<{ msg: string } & Record<string, unknown>> = [];
+  // Resumed at step 4 with the data cursor at window 95 of 100: step 5 crosses into epoch 1.
+  const info = { windowsPerEpoch: 100, tokensPerStep: 96, startStep: 4, startCursorPosition: 95, restoreCheckpoint: 'ckpt' };
+  const c = new Coordinator(train, dist, info, { log: (_level, msg, fields) => logs.push({ msg, ...fields }) });
+  await c.start();
+  const client = new CoordinatorServiceClient(c.address, grpc.credentials.createInsecure());
+  const md = tokenMetadata(TOKEN);
+  const j = await new Promise<JoinResponse>((resolve, reject) =>
+    client.join({ jobId: 'ringlet', collectiveAddress: '127.0.0.1:3001', workerName: 'w', host: '' }, md, (e, r) =>
+      e ? reject(e) : resolve(r),
+    ),
+  );
+  const assignment = await new Promise<Assignment>((resolve) =>
+    client
+      .watch({ jobId: 'ringlet', workerId: j.workerId }, md)
+      .on('data', (m: WatchResponse) => m.assignment && resolve(m.assignment))
+      .on('error', () => {}),
+  );
+  const report = (step: number, extra: Partial<ReportStepRequest> = {}) =>
+    new Promise((resolve, reject) =>
+      client.reportStep(
+        {
+          jobId: 'ringlet',
+          workerId: j.workerId,
+          ringEpoch: assignment.ringEpoch,
+          rank: 0,
+          step,
+          loss: 1,
+          gradNorm: 1,
+          lr: 1e-3,
+          computeMs: 10,
+          allreduceMs: 0,
+          allreduceBytes: 0,
+          windows: [], // filled in by the caller
+          hostEnergyJ: 0,
+          hostEnergySource: '',
+          ...extra,
+        },
+        md,
+        (e, r) => (e ? reject(e) : resolve(r)),
+      ),
+    );
+  const status = async () => ((await (await fetch(`http://${c.httpAddress}/status`)).json()) as { state: string }).state;
+  return { c, client, logs, report, status };
+}
+
+test("step reports are checked against the coordinator's own arithmetic: a worker off its assignment is dropped", async () => {
+  const step5 = [
+    { epoch: 0, start: 95, count: 5 },
+    { epoch: 1, start: 0, count: 1 },
+  ];
+  const cases: Array<[number, Array<{ epoch: number; start: number; count: number }>, RegExp]> = [
+    [6, step5, /reported step 6; its next step is 5/], // ahead of its step
+    [4, step5, /reported step 4; its next step is 5/], // a step from before the restore point
+    [5, [{ epoch: 0, start: 95, count: 6 }], /its slice is/], // windows past the end of the epoch
+    [5, [{ epoch: 0, start: 89, count: 6 }], /its slice is/], // windows of another step
+  ];
+  for (const [step, windows, problem] of cases) {
+    const { c, client, logs, report, status } = await oneWorkerJob({});
+    await assert.rejects(
+      report(step, { windows }),
+      (e: grpc.ServiceError) => e.code === grpc.status.INVALID_ARGUMENT && problem.test(e.details),
+    );
+    assert.ok(logs.some((l) => l.msg === 'step report refused'));
+    // A worker that claims what it was not given is no longer trusted: it is dropped, and the ring waits.
+    await new Promise((r) => setTimeout(r, 100));
+    assert.equal(await status(), 'recovering');
+    assert.ok(logs.some((l) => l.msg === 'worker lost' && /not its assignment/.test(String(l.reason))));
+    client.close();
+    await c.close();
+  }
+  // The right step with the right windows is taken.
+  const { c, client, report } = await oneWorkerJob({});
+  await report(5, { windows: step5 });
+  client.close();
+  await c.close();
+});
+
+test('steps whose reduced gradient is not finite are counted, and max_nonfinite_steps in a row end the job', async () => {
+  const { c, client, logs, report } = await oneWorkerJob({ max_nonfinite_steps: 3 });
+  const windowsOf = (step: number) => {
+    const first = 95 + (step - 5) * 6;
+    return first < 100
+      ? [
+          { epoch: 0, start: first, count: 5 },
+          { epoch: 1, start: 0, count: 1 },
+        ]
+      : [{ epoch: 1, start: first - 100, count: 6 }];
+  };
+  await report(5, { windows: windowsOf(5), gradNorm: NaN });
+  await report(6, { windows: windowsOf(6), gradNorm: NaN });
+  await report(7, { windows: windowsOf(7), gradNorm: 2 }); // a finite one resets the count
+  await report(8, { windows: windowsOf(8), gradNorm: Infinity });
+  await report(9, { windows: windowsOf(9), gradNorm: NaN });
+  await report(10, { windows: windowsOf(10), gradNorm: NaN });
+  await assert.rejects(c.done, /reduced gradient was not finite for 3 steps in a row \(at step 10\)/);
+  assert.equal(logs.filter((l) => l.msg === 'step skipped: the reduced gradient is not finite').length, 5);
+  client.close();
+  await c.close();
+});

@@ -11,7 +11,8 @@ import { whenGradientFinal } from '../kernels/lean-gradients.js';
 import { initParams, lossOn } from '../lm/model.js';
 import { presetConfig, type ModelConfig } from '../lm/model-config.js';
 import { Rng } from '../lm/rng.js';
-import { FlatGradients, computeGradients } from '../train/step.js';
+import { FlatGradients, applyGradients, computeGradients } from '../train/step.js';
+import { AdamW } from '../train/optimizer.js';
 import type { Batch } from '../train/batches.js';
 
 const JOB = 'job-overlap';
@@ -94,6 +95,25 @@ test('FlatGradients: the weighted sum of micro-batches, bit for bit, and a final
   assert.equal(loss, wantLoss);
   flat.reset();
   assert.ok(flat.buffer.every((x) => x === 0));
+});
+
+test('a reduced gradient that is not finite is skipped: the weights and moments stay, the step count moves', () => {
+  const params = initParams(model, 5);
+  const optimizer = new AdamW(params, { beta1: 0.9, beta2: 0.95, eps: 1e-8, weightDecay: 0.1 });
+  const before = new Map([...params].map(([n, p]) => [n, p.dataSync().slice()]));
+  const { grads } = computeGradients(params, model, [batchOf(6, 2)]);
+  for (const poison of [NaN, Infinity]) {
+    const bad = new Map([...grads].map(([n, g]) => [n, n === 'layers.1.w_down' ? g.add(poison) : g.clone()]));
+    const norm = applyGradients(optimizer, bad, 1e-2, 1);
+    assert.ok(!Number.isFinite(norm), `the norm says the step was skipped (${norm})`);
+    tf.dispose([...bad.values()]);
+  }
+  assert.equal(optimizer.step, 2);
+  for (const [n, p] of params) assert.deepEqual(p.dataSync(), before.get(n), `${n} is untouched`);
+  for (const v of optimizer.moments().values()) assert.ok(v.dataSync().every((x) => x === 0));
+  assert.ok(Number.isFinite(applyGradients(optimizer, grads, 1e-2, 1)), 'a finite gradient is applied');
+  assert.notDeepEqual(params.get('layers.1.w_down')!.dataSync(), before.get('layers.1.w_down'));
+  tf.dispose([...grads.values()]);
 });
 
 const threads: RingThread[] = [];

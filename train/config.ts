@@ -41,6 +41,8 @@ export const TrainConfigSchema = z
         eval_windows: int(1, 1e6).default(64),
         log_every: int(1, 1e9).default(10),
         seed: int(0, 2 ** 31 - 1).default(1337),
+        // Steps whose reduced gradient is not finite are skipped on every rank; this many in a row end the job.
+        max_nonfinite_steps: int(1, 1e6).default(5),
       })
       .strict()
       .prefault({}),

@@ -51,6 +51,14 @@ export class AdamW {
     }
   }
 
+  /**
+   * A step taken without an update (its gradient was not finite): the step count still moves, so the
+   * bias correction stays a function of the step, as a checkpoint restores it.
+   */
+  skip(): void {
+    this.step += 1;
+  }
+
   /** One update with learning rate lr. Gradients are multiplied by gradScale first (clipping, averaging). */
   apply(grads: Map<string, tf.Tensor>, lr: number, gradScale = 1): void {
     const { beta1, beta2, eps, weightDecay } = this.config;

@@ -129,7 +129,11 @@ function nameOf(params: Params, v: tf.Variable): string {
   throw new Error(`variable ${v.name} is not a parameter`);
 }
 
-/** Clips the gradients to a global norm (0: no clipping) and applies AdamW; returns the norm before clipping. */
+/**
+ * Clips the gradients to a global norm (0: no clipping) and applies AdamW; returns the norm before clipping.
+ * A gradient that is not finite (NaN or Inf anywhere, or a norm that overflows) is not applied: the step
+ * is skipped (AdamW.skip) and the norm says so, so the weights never take in a NaN.
+ */
 export function applyGradients(optimizer: AdamW, grads: Map<string, tf.Tensor>, lr: number, gradClip: number): number {
   const gradNorm = tf.tidy(
     () =>
@@ -138,6 +142,10 @@ export function applyGradients(optimizer: AdamW, grads: Map<string, tf.Tensor>, 
         .sqrt()
         .dataSync()[0],
   );
+  if (!Number.isFinite(gradNorm)) {
+    optimizer.skip();
+    return gradNorm;
+  }
   const clipScale = gradClip > 0 && gradNorm > gradClip ? gradClip / gradNorm : 1;
   optimizer.apply(grads, lr, clipScale);
   return gradNorm;

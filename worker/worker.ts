@@ -25,7 +25,7 @@ import { openSplit } from '../data/shards.js';
 import { Tokenizer } from '../lm/tokenizer.js';
 import { initParams, paramsFromTensors, type Params } from '../lm/model.js';
 import type { ModelConfig } from '../lm/model-config.js';
-import { checkCompatible, readCheckpoint, writeCheckpoint } from '../lm/checkpoint.js';
+import { checkCompatible, pruneCheckpoints, readCheckpoint, writeCheckpoint } from '../lm/checkpoint.js';
 import { TrainConfigSchema, type TrainConfig } from '../train/config.js';
 import { resolveModelConfig } from '../train/run.js';
 import { AdamW } from '../train/optimizer.js';
@@ -35,11 +35,10 @@ import { FlatGradients, applyGradients } from '../train/step.js';
 import { evaluate, unigramLoss } from '../train/evaluate.js';
 import { DistributedConfigSchema, type DistributedConfig } from '../coordinator/config.js';
 import { jsonLog, type JsonLog } from '../coordinator/log.js';
-import { windowRanges } from '../coordinator/data-log.js';
 import { HealthServer } from '../coordinator/health.js';
 import { withSpan } from '../observability/tracing.js';
 import { EnergyMeter, energySources, machineId } from '../observability/power.js';
-import { cursorPosition, shardAssignment, sliceBatch } from './shard.js';
+import { cursorPosition, shardAssignment, sliceBatch, windowRanges } from '../train/shard.js';
 
 export interface WorkerOptions {
   coordinator: string; // host:port
@@ -535,7 +534,8 @@ export class Worker {
       s.tokensSeen += tokensPerStep;
       s.cursor = cursor;
       if (horizonSteps !== s.horizonSteps && horizonSteps !== null) s.horizonSteps = horizonSteps;
-      if (!Number.isFinite(loss)) throw new Error(`loss is ${loss} at step ${s.step}; lower the learning rate (now ${lr})`);
+      // A gradient that is not finite was skipped by applyGradients on every rank alike (they all hold the
+      // same sum); the report's grad norm tells the coordinator, which ends the job after too many in a row.
 
       pendingReport = this.unary<ReportStepRequest, ReportStepResponse>(this.client!.reportStep, {
         jobId: this.o.jobId,
@@ -607,7 +607,7 @@ export class Worker {
           },
           tokenizerJson: job.tokenizerJson,
         },
-        job.train.checkpoint.keep_last,
+        null, // pruned once the barrier agrees: until then the previous checkpoint is the job's restore point
       );
     }
     await this.unary(this.client!.checkpointBarrier, {
@@ -622,5 +622,6 @@ export class Worker {
       stateSha256: hash.digest('hex'),
       ...(await this.hostEnergy(final)),
     });
+    if (a.rank === 0) await pruneCheckpoints(job.train.out, job.train.checkpoint.keep_last, checkpoint);
   }
 }
