@@ -43,6 +43,16 @@ export const trainCommand = addTlsOptions(
 )
   .option('--resume', 'continue from the latest checkpoint in --out')
   .option('--workers [n]', 'train on n worker processes with a ring all-reduce (no value: one per core)')
+  .option(
+    '--max-restarts <n>',
+    'with --workers: start a dead worker again, at most n times in the job (default 3)',
+    intArg('--max-restarts'),
+  )
+  .option(
+    '--replace-wait <s>',
+    'with --workers: wait this long for a restarted worker, then go on without it (default 20)',
+    numberArg('--replace-wait'),
+  )
   .action((opts) =>
     runCommand(opts, async () => {
       const config = loadTrainConfig(opts.config, opts);
@@ -52,7 +62,16 @@ export const trainCommand = addTlsOptions(
       // With --workers, the coordinator and every worker get the same certificate (all on this machine).
       const tls = tlsFromFlags(opts);
       if (tls && workers === 1) throw new Error('--tls-* secure the gRPC between processes: they need --workers 2 or more');
-      if (workers > 1) return { ...(await launchLocal(config, { workers, resume: Boolean(opts.resume), tls })) };
+      if (workers > 1) {
+        const launch = {
+          workers,
+          resume: Boolean(opts.resume),
+          tls,
+          maxRestarts: opts.maxRestarts,
+          replaceWaitS: opts.replaceWait,
+        };
+        return { ...(await launchLocal(config, launch)) };
+      }
       const summary = await train(config, { resume: Boolean(opts.resume), log: new ProgressLog(config.out) });
       return { ...summary, workers: 1, restarts: 0, samples_skipped: 0, samples_repeated: 0 };
     }),

@@ -2,6 +2,11 @@
 // loopback, each a `ringlet coordinator` / `ringlet worker` child of this one. The coordinator's last
 // stdout line is the job's JSON summary; SIGINT/SIGTERM here are passed on to it, and it ends the job
 // with a final checkpoint.
+//
+// A worker that dies is started again, as torchrun's --max-restarts does (up to `maxRestarts` for the
+// job), and the job is elastic meanwhile: the coordinator waits up to `replaceWaitS` for the replacement
+// to restore the ring's size, then goes on with the survivors (min_workers 1); a replacement that comes
+// later joins at the next checkpoint.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
@@ -10,13 +15,21 @@ import readline from 'node:readline';
 import type { TlsFiles } from '../collective/auth.js';
 import type { TrainConfig } from '../train/config.js';
 import type { DistributedSummary } from './run.js';
+import { jsonLog } from './log.js';
+
+const log = jsonLog('launcher');
 
 export interface LaunchOptions {
   workers: number;
   resume: boolean;
   extraCoordinatorArgs?: string[];
   tls?: TlsFiles; // mutual TLS for the coordinator and every worker, one certificate for this machine
+  maxRestarts?: number; // worker processes started again after dying, for the whole job (default 3)
+  replaceWaitS?: number; // how long the ring waits for a restarted worker before going on without it (default 20)
 }
+
+export const DEFAULT_WORKER_RESTARTS = 3;
+const DEFAULT_REPLACE_WAIT_S = 20;
 
 function ringlet(args: string[], env: NodeJS.ProcessEnv): ChildProcess {
   // Re-run this very CLI (compiled, or TypeScript through tsx) with the same Node flags.
@@ -35,9 +48,11 @@ export async function launchLocal(train: TrainConfig, o: LaunchOptions): Promise
       '--config',
       configFile,
       '--min-workers',
-      String(o.workers),
+      '1',
       '--max-workers',
       String(o.workers),
+      '--replace-wait',
+      String(o.replaceWaitS ?? DEFAULT_REPLACE_WAIT_S),
       ...(o.resume ? ['--resume'] : []),
       ...(o.extraCoordinatorArgs ?? []),
       ...tlsArgs,
@@ -46,6 +61,29 @@ export async function launchLocal(train: TrainConfig, o: LaunchOptions): Promise
     env,
   );
   const workers: ChildProcess[] = [];
+  let coordinatorAddress = '';
+  let restartsLeft = o.maxRestarts ?? DEFAULT_WORKER_RESTARTS;
+  let ending = false; // the coordinator has exited: workers leaving now are not failures
+  const startWorker = () => {
+    const w = ringlet(['worker', '--coordinator', coordinatorAddress, ...tlsArgs, '--json'], env);
+    w.stdout!.resume();
+    readline.createInterface({ input: w.stderr! }).on('line', (l) => process.stderr.write(`${l}\n`));
+    w.on('exit', (code, signal) => {
+      if (ending || code === 0) return;
+      const how = signal ? `signal ${signal}` : `status ${code}`;
+      if (restartsLeft <= 0) return log('warn', 'worker died; no restarts left', { worker_pid: w.pid, exit: how });
+      restartsLeft -= 1;
+      const replacement = startWorker();
+      log('warn', 'worker died; started a replacement', {
+        worker_pid: w.pid,
+        exit: how,
+        replacement_pid: replacement.pid,
+        restarts_left: restartsLeft,
+      });
+    });
+    workers.push(w);
+    return w;
+  };
   const forward = (signal: NodeJS.Signals) => coordinator.kill(signal);
   process.on('SIGINT', forward);
   process.on('SIGTERM', forward);
@@ -59,15 +97,13 @@ export async function launchLocal(train: TrainConfig, o: LaunchOptions): Promise
     } catch {
       return;
     }
-    if (record.msg === 'listening' && workers.length === 0)
-      for (let i = 0; i < o.workers; i++) {
-        const w = ringlet(['worker', '--coordinator', record.address!, ...tlsArgs, '--json'], env);
-        w.stdout!.resume();
-        readline.createInterface({ input: w.stderr! }).on('line', (l) => process.stderr.write(`${l}\n`));
-        workers.push(w);
-      }
+    if (record.msg === 'listening' && workers.length === 0) {
+      coordinatorAddress = record.address!;
+      for (let i = 0; i < o.workers; i++) startWorker();
+    }
   });
   const code = await new Promise<number | null>((resolve) => coordinator.on('exit', resolve));
+  ending = true;
   process.removeListener('SIGINT', forward);
   process.removeListener('SIGTERM', forward);
   // Workers leave on their own once told the job is over; any still running are stopped.

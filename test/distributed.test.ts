@@ -297,3 +297,37 @@ test('kill -9 of the coordinator: the workers reconnect to its restart, which re
     [0, 0],
   );
 });
+
+test('ringlet train --workers 3 survives a kill -9 of a worker: the launcher starts a replacement and the ring is whole again', async () => {
+  const out = path.join(work, 'launcher');
+  let http = '';
+  let killed = 0;
+  const r = await finish(ringlet(['train', ...trainFlags, '--out', out, '--workers', '3', '--json']), (rec) => {
+    if (rec.msg === 'listening' && rec.component === 'coordinator') http = String(rec.http);
+    if (rec.msg === 'step' && Number(rec.step) >= 6 && !killed) {
+      killed = -1;
+      // The coordinator's /status names each worker host/pid.
+      void fetch(`http://${http}/status`)
+        .then((res) => res.json() as Promise<{ workers: Array<{ name: string; rank: number }> }>)
+        .then((status) => {
+          killed = Number(
+            status.workers
+              .find((w) => w.rank === 1)!
+              .name.split('/')
+              .at(-1),
+          );
+          process.kill(killed, 'SIGKILL');
+        });
+    }
+  });
+  assert.equal(r.code, 0, lastLogs(r.logs));
+  assert.ok(killed > 0, 'a worker was killed mid-run');
+  const replaced = r.logs.find((l) => l.msg === 'worker died; started a replacement');
+  assert.equal(replaced?.worker_pid, killed);
+  const s = r.summary;
+  assert.equal(s.step, STEPS);
+  assert.ok(s.restarts >= 1);
+  assert.equal(s.workers, 3, 'the replacement brought the ring back to 3 workers');
+  assert.deepEqual([s.samples_skipped, s.samples_repeated], [0, 0]);
+  assert.equal(s.ranks_identical, true);
+});
