@@ -2,6 +2,7 @@
 // The `ringlet` command line: one subcommand per job, each ending in a JSON summary with --json.
 import { Command } from 'commander';
 import { benchCommand } from './bench.js';
+import { chaosCommand } from './chaos.js';
 import { coordinatorCommand } from './coordinator.js';
 import { workerCommand } from './worker.js';
 import { dataCommand } from './data.js';
@@ -22,6 +23,7 @@ const program = new Command('ringlet')
   .addCommand(evaluatorCommand)
   .addCommand(coordinatorCommand)
   .addCommand(workerCommand)
+  .addCommand(chaosCommand)
   .showHelpAfterError();
 
 await program.parseAsync(process.argv);

@@ -148,7 +148,9 @@ export class Coordinator {
     this.restore = { path: info.restoreCheckpoint, step: info.startStep };
     this.maxReported = info.startStep;
     this.steadyPace = new SteadyPace(info.startStep, info.tokensPerStep);
-    this.dataLog = new DataLog(path.join(train.out, 'data-log.jsonl'), info.windowsPerEpoch);
+    this.dataLog = new DataLog(path.join(train.out, 'data-log.jsonl'), info.windowsPerEpoch, (err) =>
+      this.log('warn', 'cannot write the data log; its lines wait in memory', { error: err.message }),
+    );
     this.done = new Promise((resolve, reject) => {
       this.finishResolve = resolve;
       this.finishReject = reject;

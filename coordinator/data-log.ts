@@ -7,10 +7,12 @@ import type { WindowRange } from '../train/shard.js';
 
 export class DataLog {
   private readonly steps = new Map<number, WindowRange[]>();
+  private unwritten = ''; // records a full or failing disk refused, written with the next that fits
 
   constructor(
     private readonly file: string | null,
     private readonly windowsPerEpoch: number,
+    private readonly onWriteError: (err: Error) => void = () => {},
   ) {}
 
   commit(step: number, rank: number, ranges: WindowRange[]): void {
@@ -42,7 +44,19 @@ export class DataLog {
     return { skipped, repeated: repeated + outside };
   }
 
+  /**
+   * The file is the audit's record for people; the audit itself reads memory. So a write that fails (a full
+   * disk) must not stop the job: the lines wait, in order, for the next write that succeeds.
+   */
   private append(record: object): void {
-    if (this.file) fs.appendFileSync(this.file, `${JSON.stringify(record)}\n`);
+    if (!this.file) return;
+    const pending = this.unwritten + `${JSON.stringify(record)}\n`;
+    try {
+      fs.appendFileSync(this.file, pending);
+      this.unwritten = '';
+    } catch (err) {
+      if (!this.unwritten) this.onWriteError(err as Error);
+      this.unwritten = pending;
+    }
   }
 }

@@ -31,8 +31,8 @@ export interface LaunchOptions {
 export const DEFAULT_WORKER_RESTARTS = 3;
 const DEFAULT_REPLACE_WAIT_S = 20;
 
-function ringlet(args: string[], env: NodeJS.ProcessEnv): ChildProcess {
-  // Re-run this very CLI (compiled, or TypeScript through tsx) with the same Node flags.
+/** A `ringlet` child process: this very CLI (compiled, or TypeScript through tsx) with the same Node flags. */
+export function ringlet(args: string[], env: NodeJS.ProcessEnv): ChildProcess {
   return spawn(process.execPath, [...process.execArgv, process.argv[1], ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
 }
 

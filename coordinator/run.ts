@@ -26,6 +26,26 @@ export interface DistributedSummary extends TrainSummary, JobTelemetrySummary {
   straggler_warnings: number;
 }
 
+/**
+ * The newest checkpoint whose every file matches its sha256 (with the optimizer moments a restore needs):
+ * a corrupted or half-deleted newest one is reported and passed over for the one before it, so a job
+ * resumes from a good state rather than failing its workers one restart after another.
+ */
+async function newestIntactCheckpoint(runDir: string, log?: JsonLog) {
+  for (const entry of (await listCheckpoints(runDir)).reverse()) {
+    try {
+      const { meta } = await readCheckpoint(entry.path, { withOptimizer: true });
+      return { path: entry.path, meta };
+    } catch (err) {
+      log?.('error', 'checkpoint unreadable; resuming from an older one', {
+        checkpoint: entry.path,
+        error: (err as Error).message,
+      });
+    }
+  }
+  return null;
+}
+
 /** Builds a coordinator for `train` (not yet started) and the figures its summary needs. */
 export async function createCoordinator(
   train: TrainConfig,
@@ -39,8 +59,8 @@ export async function createCoordinator(
   const trainTokens = (await openSplit(train.data, 'train')).tokens;
   const windowsPerEpoch = Math.floor((trainTokens.length - 1) / model.context);
   const globalBatch = train.training.batch_size * train.training.grad_accum;
-  const latest = options.resume ? (await listCheckpoints(train.out)).at(-1) : undefined;
-  const meta = latest ? (await readCheckpoint(latest.path)).meta : null;
+  const latest = options.resume ? await newestIntactCheckpoint(train.out, options.log) : null;
+  const meta = latest?.meta ?? null;
   const cursor = (meta?.data_cursor ?? { epoch: 0, index: 0 }) as { epoch: number; index: number };
   const info: JobInfo = {
     windowsPerEpoch,
