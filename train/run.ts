@@ -24,6 +24,7 @@ import { applyGradients, computeGradients } from './step.js';
 import { evaluate, unigramLoss } from './evaluate.js';
 import { ProgressLog } from './progress.js';
 import { SteadyPace } from './pace.js';
+import { TimeLimitHorizon } from './horizon.js';
 import { TrainTelemetry, type TelemetrySummary } from '../observability/train-telemetry.js';
 import { withSpan } from '../observability/tracing.js';
 
@@ -50,9 +51,6 @@ export interface TrainSummary {
   context: number;
   vocab: number;
 }
-
-const HORIZON_PACE_FROM = 5;
-const HORIZON_PACE_TO = 15;
 
 /** Training state that a checkpoint must carry for an exact resume, beyond weights and moments. */
 interface RunState {
@@ -190,7 +188,7 @@ export async function train(
   const startTokens = state.tokensSeen;
   const startStep = state.step;
   const pace = new SteadyPace(startStep, tokensPerStep);
-  let paceStarted = started;
+  const horizon = t.time_limit !== undefined ? new TimeLimitHorizon(startStep, t.time_limit, 1) : null;
   let lastEval = { loss: NaN, bpb: NaN };
   let checkpointPath = '';
   const runEval = () => {
@@ -223,13 +221,11 @@ export async function train(
         throw new Error(`loss is ${loss} at step ${state.step}; lower the learning rate (now ${lr})`);
       }
 
-      // With only a time limit, fix the schedule's horizon from the pace of steps 5-15 (the first steps
-      // are slower while the backend warms up), and keep it in checkpoints.
-      if (state.horizonSteps === null && state.step - startStep === HORIZON_PACE_FROM) paceStarted = Date.now();
-      if (state.horizonSteps === null && state.step - startStep === HORIZON_PACE_TO) {
-        const perStep = (Date.now() - paceStarted) / 1000 / (HORIZON_PACE_TO - HORIZON_PACE_FROM);
-        const remaining = t.time_limit! - (Date.now() - started) / 1000;
-        state.horizonSteps = state.step + Math.max(1, Math.floor(remaining / perStep));
+      // With only a time limit, fix the schedule's horizon from the pace (train/horizon.ts), and keep it in
+      // checkpoints.
+      const estimated = state.horizonSteps === null ? horizon?.stepEnded(state.step, started) : null;
+      if (estimated) {
+        state.horizonSteps = estimated;
         log.info(`schedule horizon: ${state.horizonSteps} steps (estimated from the time limit)`);
       }
       const elapsed = (Date.now() - started) / 1000;
