@@ -8,6 +8,7 @@ import net from 'node:net';
 import tls from 'node:tls';
 import type { NodeConnectionOptions } from '@nats-io/transport-node';
 import { z } from 'zod';
+import { layered, parseConfig } from '../config/layers.js';
 
 /** A path that must name a readable file, checked where the config enters (here and in the evaluator's config). */
 export const readableFile = z
@@ -92,34 +93,15 @@ const SOURCES: Record<keyof NatsConfig, { env: string; flag?: string }> = {
  * environment, or undefined when no server is named anywhere: then the command uses the in-process bus.
  */
 export function loadNatsConfig(flags: Record<string, unknown>, env: NodeJS.ProcessEnv): NatsConfig | undefined {
-  let raw: Record<string, unknown> = {};
-  const file = flags.natsConfig;
-  if (typeof file === 'string') {
-    let fromFile: unknown;
-    try {
-      fromFile = JSON.parse(fs.readFileSync(file, 'utf8'));
-    } catch (err) {
-      throw new Error(`cannot read NATS config ${file}: ${(err as Error).message}`);
-    }
-    if (typeof fromFile !== 'object' || fromFile === null || Array.isArray(fromFile))
-      throw new Error(`NATS config ${file} must hold a JSON object`);
-    raw = { ...fromFile };
-  }
-  for (const [key, { env: name, flag }] of Object.entries(SOURCES)) {
-    if (env[name] !== undefined) raw[key] = env[name];
-    if (flag !== undefined && flags[flag] !== undefined) raw[key] = flags[flag];
-  }
+  const fields = Object.entries(SOURCES).map(([key, { env: name, flag }]) => ({ path: [key], env: name, flag }));
+  const file = typeof flags.natsConfig === 'string' ? flags.natsConfig : undefined;
+  const raw = layered({ name: 'NATS config', file, env, flags, fields });
   if (raw.servers === undefined) {
     const given = Object.keys(raw);
     if (given.length === 0) return undefined;
     throw new Error(`NATS settings (${given.join(', ')}) are given but no server: set --nats or RINGLET_NATS_URL`);
   }
-  const parsed = NatsConfigSchema.safeParse(raw);
-  if (!parsed.success)
-    throw new Error(
-      `NATS config is invalid: ${parsed.error.issues.map((i) => `${i.path.join('.') || '(top level)'}: ${i.message}`).join('; ')}`,
-    );
-  return parsed.data;
+  return parseConfig(NatsConfigSchema, raw, 'NATS config');
 }
 
 /** The NATS client's options for `config`. */

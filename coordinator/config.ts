@@ -1,11 +1,10 @@
 // Settings of a distributed job beyond the training config: where the coordinator listens, the ring's
 // size limits and timeouts, security. One zod schema, filled from a JSON file, then RINGLET_* environment
 // variables, then flags (the last wins), validated once where it enters.
-import fs from 'node:fs';
 import { z } from 'zod';
 import { tlsFromFlags } from '../collective/auth.js';
 import { DEFAULT_BUCKET_BYTES, DEFAULT_CHUNK_BYTES } from '../collective/ring-allreduce.js';
-import { describeIssues } from '../train/config.js';
+import { layered, parseConfig } from '../config/layers.js';
 
 const int = (min: number, max: number) => z.number().int().min(min).max(max);
 
@@ -67,24 +66,20 @@ export function loadDistributedConfig(
   flags: Record<string, unknown>,
   env: NodeJS.ProcessEnv = process.env,
 ): DistributedConfig {
-  let raw: Record<string, unknown> = {};
-  if (file) {
-    try {
-      raw = JSON.parse(fs.readFileSync(file, 'utf8'));
-    } catch (err) {
-      throw new Error(`cannot read distributed config file ${file}: ${(err as Error).message}`);
-    }
-  }
-  for (const key of Object.keys(DistributedConfigSchema.shape)) {
-    const value = env[`RINGLET_${key.toUpperCase()}`];
-    if (value === undefined || key === 'tls') continue;
-    raw[key] =
-      key === 'fp16' ? value === '1' || value === 'true' : /^[0-9.]+$/.test(value) && key !== 'token' ? Number(value) : value;
-  }
-  for (const [flag, key] of Object.entries(DISTRIBUTED_FLAGS)) if (flags[flag] !== undefined) raw[key] = flags[flag];
+  const flagOf = Object.fromEntries(Object.entries(DISTRIBUTED_FLAGS).map(([flag, key]) => [key, flag]));
+  const fields = Object.keys(DistributedConfigSchema.shape)
+    .filter((key) => key !== 'tls') // three files, from the --tls-* flags below
+    .map((key) => ({ path: [key], env: `RINGLET_${key.toUpperCase()}`, flag: flagOf[key] }));
+  const raw = layered({
+    name: 'distributed config',
+    file,
+    env,
+    flags,
+    fields,
+    fromEnv: ([key], text) =>
+      key === 'fp16' ? text === '1' || text === 'true' : /^[0-9.]+$/.test(text) && key !== 'token' ? Number(text) : text,
+  });
   const tls = tlsFromFlags(flags);
   if (tls) raw.tls = tls;
-  const parsed = DistributedConfigSchema.safeParse(raw);
-  if (!parsed.success) throw new Error(describeIssues(parsed.error, 'distributed config'));
-  return parsed.data;
+  return parseConfig(DistributedConfigSchema, raw, 'distributed config');
 }

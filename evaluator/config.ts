@@ -1,7 +1,7 @@
 // The evaluator service's configuration: one zod schema, filled from a JSON file, then environment
 // variables (RINGLET_EVALUATOR_<FIELD>), then command-line flags, each overriding the one before.
-import fs from 'node:fs';
 import { z } from 'zod';
+import { loadConfig } from '../config/layers.js';
 import { commaSeparated, readableFile } from '../controlplane/nats-config.js';
 import type { BusKeys } from '../controlplane/signing.js';
 import { DEFAULT_BLIMP_DIR, DEFAULT_DALAJ_FILE } from './defaults.js';
@@ -67,34 +67,14 @@ export type ServiceConfig = z.output<typeof ServiceConfigSchema>;
 
 const ENV_PREFIX = 'RINGLET_EVALUATOR_';
 
-/** Config from a JSON file, the environment and flags (flags win). Errors name the field. */
+/** Config from a JSON file, the environment (RINGLET_EVALUATOR_*) and flags (flags win). Errors name the field. */
 export function loadServiceConfig(
   file: string | undefined,
   env: NodeJS.ProcessEnv,
   flags: Record<string, unknown>,
 ): ServiceConfig {
-  let fromFile: Record<string, unknown> = {};
-  if (file) {
-    try {
-      fromFile = JSON.parse(fs.readFileSync(file, 'utf8'));
-    } catch (err) {
-      throw new Error(`cannot read evaluator config ${file}: ${(err as Error).message}`);
-    }
-  }
-  const fields = Object.keys(ServiceConfigSchema.shape);
-  const fromEnv = Object.fromEntries(
-    fields.flatMap((f) => {
-      const v = env[ENV_PREFIX + f.toUpperCase()];
-      return v === undefined ? [] : [[f, v]];
-    }),
-  );
-  const fromFlags = Object.fromEntries(Object.entries(flags).filter(([k, v]) => fields.includes(k) && v !== undefined));
-  const parsed = ServiceConfigSchema.safeParse({ ...fromFile, ...fromEnv, ...fromFlags });
-  if (!parsed.success)
-    throw new Error(
-      `evaluator config is invalid: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`,
-    );
-  return parsed.data;
+  const fields = Object.keys(ServiceConfigSchema.shape).map((f) => ({ path: [f], env: ENV_PREFIX + f.toUpperCase(), flag: f }));
+  return loadConfig(ServiceConfigSchema, { name: 'evaluator config', file, env, flags, fields });
 }
 
 /**

@@ -1,7 +1,7 @@
 // The training run's configuration: one schema in sections, validated once where it enters (a JSON file,
 // then flags on top). Errors name the field's path and the allowed range.
-import fs from 'node:fs';
 import { z } from 'zod';
+import { loadConfig } from '../config/layers.js';
 import { ModelConfigFields } from '../lm/model-config.js';
 import { ObservabilityConfigSchema } from '../observability/config.js';
 
@@ -89,32 +89,10 @@ export const TRAIN_FLAGS: Record<string, string[]> = {
   metricsPort: ['observability', 'metrics_port'],
 };
 
-/** Formats zod issues as "field.path: message" lines, the way the CLI shows them. */
-export function describeIssues(error: z.ZodError, source: string): string {
-  const lines = error.issues.map((issue) => {
-    const path = issue.path.length ? issue.path.join('.') : '(top level)';
-    return `  ${path}: ${issue.message}`;
-  });
-  return `invalid ${source}:\n${lines.join('\n')}`;
-}
+export { describeIssues } from '../config/layers.js';
 
 /** Reads an optional JSON config file, lays flag values over it, and validates the result. */
 export function loadTrainConfig(file: string | undefined, flags: Record<string, unknown>): TrainConfig {
-  let raw: Record<string, unknown> = {};
-  if (file) {
-    try {
-      raw = JSON.parse(fs.readFileSync(file, 'utf8'));
-    } catch (err) {
-      throw new Error(`cannot read config file ${file}: ${(err as Error).message}`);
-    }
-  }
-  for (const [flag, path] of Object.entries(TRAIN_FLAGS)) {
-    if (flags[flag] === undefined) continue;
-    let node = raw;
-    for (const key of path.slice(0, -1)) node = (node[key] ??= {}) as Record<string, unknown>;
-    node[path[path.length - 1]] = flags[flag];
-  }
-  const parsed = TrainConfigSchema.safeParse(raw);
-  if (!parsed.success) throw new Error(describeIssues(parsed.error, file ? `config (${file} and flags)` : 'config'));
-  return parsed.data;
+  const fields = Object.entries(TRAIN_FLAGS).map(([flag, path]) => ({ path, flag }));
+  return loadConfig(TrainConfigSchema, { name: file ? `config (${file} and flags)` : 'config', file, flags, fields });
 }
