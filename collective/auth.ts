@@ -5,6 +5,9 @@ import fs from 'node:fs';
 import * as grpc from '@grpc/grpc-js';
 
 export const TOKEN_HEADER = 'ringlet-token';
+// On ring streams: the sending rank's address as the coordinator announced it in the ring, which the
+// receiver checks against the ring it was told of (collective/endpoint.ts).
+export const SENDER_HEADER = 'ringlet-sender';
 
 export interface TlsFiles {
   ca: string; // PEM of the CA that signed every service's certificate

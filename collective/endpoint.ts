@@ -3,9 +3,16 @@
 // previous rank. Every chunk is checked before it is queued (token, job, epoch, sizes, encoding); what
 // only the all-reduce knows (step, bucket shape, order) is checked by the consumer through Inbox.next.
 // A rejected stream gets a status naming the problem; the process and the other streams go on.
+//
+// Epochs and inboxes are bound to the ring the coordinator announced: a stream names its ring epoch and
+// sender (the chunk's from_rank and the `ringlet-sender` address) and feeds the epoch's inbox only if that
+// is the previous rank the worker was told of. The previous rank may be told of a new ring first and
+// stream before this worker has opened the epoch, so a stream for a later epoch is held, unchecked, until
+// open() names the sender; only a few such streams, and only a few epochs ahead.
 import * as grpc from '@grpc/grpc-js';
 import { Encoding, Phase, type ExchangeRequest } from '../proto/gen/ringlet/collective/v1/collective.js';
-import { statusError, tokenMatches, type TlsFiles } from './auth.js';
+import { SENDER_HEADER, statusError, tokenMatches, type TlsFiles } from './auth.js';
+import { parseHostPort } from './address.js';
 import { ExchangeServer, type ExchangeCall } from './exchange-server.js';
 
 export interface EndpointOptions {
@@ -41,6 +48,28 @@ export class RingError extends Error {
   }
 }
 
+// How far past the newest opened epoch a stream may be held: the coordinator aborts a ring (one epoch) and
+// forms the next (another), and may do that twice before this worker has heard of the second.
+export const EPOCH_WINDOW = 4;
+// Streams held for epochs not yet opened: one is the previous rank's; the rest leave room for it beside
+// others' claims. Each holds at most maxQueuedBytes.
+export const MAX_EARLY_STREAMS = 4;
+
+/** Who feeds an epoch's inbox: the previous rank, and its address as announced (undefined: not checked). */
+export interface Sender {
+  rank: number;
+  address?: string;
+}
+
+const notPrevious = (claimed: Sender, announced: Sender, epoch: number) =>
+  `${describe(claimed)} is not the previous rank (${describe(announced)}) of ring epoch ${epoch}`;
+const describe = (s: Sender) => `rank ${s.rank}${s.address === undefined ? '' : ` at ${s.address}`}`;
+
+/** `claimed` is `announced` (an announced sender without an address is known by its rank alone). */
+function isSender(announced: Sender, claimed: Sender): boolean {
+  return announced.rank === claimed.rank && (announced.address === undefined || announced.address === claimed.address);
+}
+
 type Waiter = { resolve: (c: ExchangeRequest) => void; reject: (e: Error) => void };
 
 /** Chunks of one ring epoch from the previous rank, in the order they were sent. */
@@ -51,16 +80,13 @@ export class Inbox {
   private failure: Error | null = null;
   private finish: ((err: grpc.ServiceError | null) => void) | null = null;
   bound = false; // a sender's stream feeds this inbox
-  fromRank: number | null;
 
   constructor(
     readonly epoch: number,
-    fromRank: number | null,
+    readonly sender: Sender, // announced (open), or as a stream claimed it (held before open)
     private readonly maxQueuedBytes: number,
     private readonly recycle?: (bytes: Uint8Array) => void,
-  ) {
-    this.fromRank = fromRank;
-  }
+  ) {}
 
   bind(finish: (err: grpc.ServiceError | null) => void) {
     this.bound = true;
@@ -120,7 +146,7 @@ export class Inbox {
       const timer = setTimeout(() => {
         this.waiter = null;
         signal.removeEventListener('abort', onAbort);
-        reject(new RingError(`no chunk from rank ${this.fromRank} for ${timeoutMs} ms (ring epoch ${this.epoch})`));
+        reject(new RingError(`no chunk from ${describe(this.sender)} for ${timeoutMs} ms (ring epoch ${this.epoch})`));
       }, timeoutMs);
       signal.addEventListener('abort', onAbort, { once: true });
       this.waiter = {
@@ -189,8 +215,9 @@ function checkChunk(c: ExchangeRequest, jobId: string, maxChunkBytes: number): [
 
 export class CollectiveEndpoint {
   private readonly server: ExchangeServer;
-  private readonly inboxes = new Map<number, Inbox>();
-  private epoch = 0; // streams for older epochs are refused
+  private readonly inboxes = new Map<number, Inbox>(); // opened epochs
+  private early: Inbox[] = []; // streams for epochs not yet opened, each bound to what it claimed
+  private epoch = 0; // streams for older epochs are refused; 0: no epoch opened yet
   address = '';
   /** Largest chunk payload accepted; may be lowered after start (a worker learns the job's chunk size on joining). */
   chunkLimit: number;
@@ -217,19 +244,25 @@ export class CollectiveEndpoint {
     return this.address;
   }
 
-  /** The inbox of `epoch`, fed by `fromRank`; inboxes of older epochs fail and their streams end. */
-  open(epoch: number, fromRank: number): Inbox {
+  /**
+   * The inbox of `epoch`, fed by rank `fromRank` (the previous rank) from `fromAddress` (its address as the
+   * coordinator announced it; undefined: not checked); inboxes of older epochs fail and their streams end.
+   * A stream held for this epoch is kept if it is that sender's, and refused otherwise.
+   */
+  open(epoch: number, fromRank: number, fromAddress?: string): Inbox {
+    const from: Sender = { rank: fromRank, address: fromAddress };
     this.retire(epoch);
     let inbox = this.inboxes.get(epoch);
+    if (inbox && !isSender(from, inbox.sender)) {
+      inbox.reject(grpc.status.PERMISSION_DENIED, notPrevious(inbox.sender, from, epoch));
+      inbox = undefined;
+    }
     if (!inbox) {
-      inbox = new Inbox(epoch, fromRank, this.options.maxQueuedBytes, this.recycle);
-      this.inboxes.set(epoch, inbox);
-    } else if (inbox.fromRank !== fromRank) {
-      inbox.reject(
-        grpc.status.PERMISSION_DENIED,
-        `rank ${inbox.fromRank} is not the previous rank (${fromRank}) of ring epoch ${epoch}`,
-      );
-      inbox = new Inbox(epoch, fromRank, this.options.maxQueuedBytes, this.recycle);
+      const held = this.early.filter((e) => e.epoch === epoch);
+      this.early = this.early.filter((e) => e.epoch !== epoch);
+      inbox = held.find((e) => isSender(from, e.sender)) ?? new Inbox(epoch, from, this.options.maxQueuedBytes, this.recycle);
+      for (const other of held)
+        if (other !== inbox) other.reject(grpc.status.PERMISSION_DENIED, notPrevious(other.sender, from, epoch));
       this.inboxes.set(epoch, inbox);
     }
     return inbox;
@@ -237,9 +270,10 @@ export class CollectiveEndpoint {
 
   /** Forgets every epoch (a worker joining a restarted coordinator, whose epochs start afresh). */
   reset(): void {
-    for (const inbox of this.inboxes.values())
+    for (const inbox of [...this.inboxes.values(), ...this.early])
       inbox.reject(grpc.status.ABORTED, 'the ring is being re-formed after a coordinator restart');
     this.inboxes.clear();
+    this.early = [];
     this.epoch = 0;
   }
 
@@ -251,6 +285,38 @@ export class CollectiveEndpoint {
         inbox.reject(grpc.status.FAILED_PRECONDITION, `ring epoch ${e} is over (now ${this.epoch})`);
         this.inboxes.delete(e);
       }
+    for (const inbox of this.early)
+      if (inbox.epoch < this.epoch)
+        inbox.reject(grpc.status.FAILED_PRECONDITION, `ring epoch ${inbox.epoch} is over (now ${this.epoch})`);
+    this.early = this.early.filter((inbox) => inbox.epoch >= this.epoch);
+  }
+
+  /** The inbox a stream claiming `epoch` and `sender` may feed, or why it may not. */
+  private claim(epoch: number, sender: Sender): Inbox | [grpc.status, string] {
+    if (epoch < this.epoch) return [grpc.status.FAILED_PRECONDITION, `stale ring epoch ${epoch} (now ${this.epoch})`];
+    const opened = this.inboxes.get(epoch);
+    if (opened) {
+      if (!isSender(opened.sender, sender)) return [grpc.status.PERMISSION_DENIED, notPrevious(sender, opened.sender, epoch)];
+      if (opened.bound) return [grpc.status.ALREADY_EXISTS, `duplicate rank: ring epoch ${epoch} already has a sender`];
+      return opened;
+    }
+    // An epoch this worker has not been told of: the previous rank may have been told first.
+    if (this.epoch > 0 && epoch > this.epoch + EPOCH_WINDOW)
+      return [
+        grpc.status.FAILED_PRECONDITION,
+        `ring epoch ${epoch} has not been announced: this worker is at ring epoch ${this.epoch} ` +
+          `and holds streams at most ${EPOCH_WINDOW} epochs ahead`,
+      ];
+    if (this.early.some((e) => e.epoch === epoch && e.sender.rank === sender.rank && e.sender.address === sender.address))
+      return [grpc.status.ALREADY_EXISTS, `duplicate rank: ${describe(sender)} already streams for ring epoch ${epoch}`];
+    if (this.early.length >= MAX_EARLY_STREAMS)
+      return [
+        grpc.status.RESOURCE_EXHAUSTED,
+        `${MAX_EARLY_STREAMS} streams already wait for ring epochs this worker has not been told of`,
+      ];
+    const held = new Inbox(epoch, sender, this.options.maxQueuedBytes, this.recycle);
+    this.early.push(held);
+    return held;
   }
 
   private exchange(call: ExchangeCall): void {
@@ -262,53 +328,42 @@ export class CollectiveEndpoint {
     };
     if (!call.token || !tokenMatches(call.token, this.options.token))
       return finish(statusError(grpc.status.UNAUTHENTICATED, 'wrong or missing join token'));
+    if (call.sender !== undefined && !parseHostPort(call.sender))
+      return finish(
+        statusError(grpc.status.INVALID_ARGUMENT, `${SENDER_HEADER} "${call.sender.slice(0, 100)}" is not host:port`),
+      );
     let inbox: Inbox | null = null;
     let chunks = 0;
     call.onChunk = (chunk: ExchangeRequest) => {
       if (finished) return;
       const bad = checkChunk(chunk, this.options.jobId, Math.min(this.chunkLimit, this.options.maxChunkBytes));
       if (bad) return finish(statusError(...bad));
-      if (chunk.ringEpoch < this.epoch)
-        return finish(statusError(grpc.status.FAILED_PRECONDITION, `stale ring epoch ${chunk.ringEpoch} (now ${this.epoch})`));
       if (!inbox) {
-        let target = this.inboxes.get(chunk.ringEpoch);
-        if (!target) {
-          // The sender learnt of the new epoch before this worker did: hold its chunks until open().
-          target = new Inbox(chunk.ringEpoch, null, this.options.maxQueuedBytes, this.recycle);
-          this.inboxes.set(chunk.ringEpoch, target);
-        }
-        if (target.bound)
-          return finish(
-            statusError(grpc.status.ALREADY_EXISTS, `duplicate rank: ring epoch ${chunk.ringEpoch} already has a sender`),
-          );
-        if (target.fromRank === null) target.fromRank = chunk.fromRank;
-        if (target.fromRank !== chunk.fromRank)
-          return finish(
-            statusError(
-              grpc.status.PERMISSION_DENIED,
-              `rank ${chunk.fromRank} is not the previous rank (${target.fromRank}) of ring epoch ${chunk.ringEpoch}`,
-            ),
-          );
-        inbox = target;
+        const claimed = this.claim(chunk.ringEpoch, { rank: chunk.fromRank, address: call.sender });
+        if (Array.isArray(claimed)) return finish(statusError(...claimed));
+        inbox = claimed;
         inbox.bind(finish);
-      } else if (chunk.ringEpoch !== inbox.epoch || chunk.fromRank !== inbox.fromRank)
+      } else if (chunk.ringEpoch !== inbox.epoch || chunk.fromRank !== inbox.sender.rank)
         return finish(statusError(grpc.status.INVALID_ARGUMENT, 'malformed chunk: epoch or rank changed within a stream'));
       chunks += 1;
       inbox.push(chunk);
     };
     call.onEnd = () => {
-      inbox?.fail(new RingError(`rank ${inbox.fromRank} closed its stream (ring epoch ${inbox.epoch})`), true);
+      inbox?.fail(new RingError(`${describe(inbox.sender)} closed its stream (ring epoch ${inbox.epoch})`), true);
       finish(null);
     };
     call.onCancelled = () => {
-      inbox?.fail(new RingError(`rank ${inbox.fromRank} went away (ring epoch ${inbox.epoch})`));
+      inbox?.fail(new RingError(`${describe(inbox.sender)} went away (ring epoch ${inbox.epoch})`));
+      // A held stream that went away frees its place for the real sender's.
+      this.early = this.early.filter((e) => e !== inbox);
       finished = true;
     };
   }
 
   async stop(): Promise<void> {
-    for (const inbox of this.inboxes.values()) inbox.fail(new RingError('endpoint stopped'));
+    for (const inbox of [...this.inboxes.values(), ...this.early]) inbox.fail(new RingError('endpoint stopped'));
     this.inboxes.clear();
+    this.early = [];
     await this.server.close();
   }
 }

@@ -11,7 +11,7 @@ import fs from 'node:fs';
 import http2 from 'node:http2';
 import * as grpc from '@grpc/grpc-js';
 import { ExchangeRequest, ExchangeResponse } from '../proto/gen/ringlet/collective/v1/collective.js';
-import { TOKEN_HEADER, type TlsFiles } from './auth.js';
+import { SENDER_HEADER, TOKEN_HEADER, type TlsFiles } from './auth.js';
 import { EXCHANGE_PATH } from './wire.js';
 
 // HTTP/2 flow control. With the default 64 KiB receive window a sender stalls whenever the receiver's
@@ -23,6 +23,8 @@ const RECEIVE_WINDOW = 32 << 20;
 export interface ExchangeCall {
   /** The join token the client sent (the `ringlet-token` header). */
   readonly token: string | undefined;
+  /** The address the sending rank says it has (the `ringlet-sender` header). */
+  readonly sender: string | undefined;
   /** Each decoded message, in order; after `finish`, none. */
   onChunk: (chunk: ExchangeRequest) => void;
   /** The client closed its side: every message has been delivered. */
@@ -135,11 +137,12 @@ export class ExchangeServer {
     if (headers[':path'] !== EXCHANGE_PATH) return trailersOnly(grpc.status.UNIMPLEMENTED, `unknown method ${headers[':path']}`);
     if (!String(headers['content-type'] ?? '').startsWith('application/grpc'))
       return trailersOnly(grpc.status.INTERNAL, `content-type ${headers['content-type']} is not application/grpc`);
-    const token = headers[TOKEN_HEADER];
+    const header = (name: string) => (typeof headers[name] === 'string' ? (headers[name] as string) : undefined);
     let finished = false;
     let ended = false;
     const call: ExchangeCall = {
-      token: typeof token === 'string' ? token : undefined,
+      token: header(TOKEN_HEADER),
+      sender: header(SENDER_HEADER),
       onChunk: () => {},
       onEnd: () => {},
       onCancelled: () => {},

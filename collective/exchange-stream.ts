@@ -13,7 +13,7 @@ import http2 from 'node:http2';
 import net from 'node:net';
 import * as grpc from '@grpc/grpc-js';
 import type { ExchangeRequest } from '../proto/gen/ringlet/collective/v1/collective.js';
-import { TOKEN_HEADER, type TlsFiles } from './auth.js';
+import { SENDER_HEADER, TOKEN_HEADER, type TlsFiles } from './auth.js';
 import { RingError } from './endpoint.js';
 import { EXCHANGE_PATH, exchangeFrame } from './wire.js';
 
@@ -23,12 +23,16 @@ export class ExchangeStream {
   private failed = false;
   private ended = false;
 
-  /** Opens the stream to `address` (host:port); `onError` is told, once, why it failed. */
+  /**
+   * Opens the stream to `address` (host:port); `onError` is told, once, why it failed. `sender`: this
+   * rank's announced address, which the receiver checks against the ring it was told of.
+   */
   constructor(
     address: string,
     token: string,
     tls: TlsFiles | undefined,
     private readonly onError: (err: RingError) => void,
+    sender?: string,
   ) {
     this.session = tls
       ? http2.connect(`https://${address}`, {
@@ -46,6 +50,7 @@ export class ExchangeStream {
       'content-type': 'application/grpc',
       te: 'trailers',
       [TOKEN_HEADER]: token,
+      ...(sender === undefined ? {} : { [SENDER_HEADER]: sender }),
     });
     // The status comes in the trailers, or in the headers of a trailers-only answer (an early rejection).
     const status = (headers: http2.IncomingHttpHeaders) => {

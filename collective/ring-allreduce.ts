@@ -29,6 +29,7 @@ export interface RingOptions {
   rank: number;
   worldSize: number;
   next: string; // host:port of rank (rank+1) % worldSize
+  self?: string; // this rank's announced host:port, which the next rank checks (CollectiveEndpoint.open)
   inbox: Inbox; // chunks from rank (rank-1) % worldSize, from CollectiveEndpoint.open
   bucketBytes?: number;
   chunkBytes?: number;
@@ -79,12 +80,18 @@ export class Ring {
 
   private out(): ExchangeStream {
     if (!this.stream) {
-      this.stream = new ExchangeStream(this.o.next, this.o.token, this.o.tls, (err) => {
-        if (this.aborted) return;
-        const reason = `sending to rank ${(this.o.rank + 1) % this.o.worldSize} at ${this.o.next} failed: ${err.message}`;
-        this.controller.abort(new RingError(reason, err.code));
-        this.o.inbox.fail(new RingError(reason, err.code));
-      });
+      this.stream = new ExchangeStream(
+        this.o.next,
+        this.o.token,
+        this.o.tls,
+        (err) => {
+          if (this.aborted) return;
+          const reason = `sending to rank ${(this.o.rank + 1) % this.o.worldSize} at ${this.o.next} failed: ${err.message}`;
+          this.controller.abort(new RingError(reason, err.code));
+          this.o.inbox.fail(new RingError(reason, err.code));
+        },
+        this.o.self,
+      );
     }
     return this.stream;
   }

@@ -11,8 +11,12 @@ import { CollectiveEndpoint, RingError, type EndpointOptions } from './endpoint.
 import { moduleThread } from './module-thread.js';
 import { Ring, type AllReduceStats, type RingOptions } from './ring-allreduce.js';
 
-/** A ring to form on the thread: RingOptions without the inbox, which the thread opens from `fromRank`. */
-export type RingFormation = Omit<RingOptions, 'inbox'> & { fromRank: number };
+/**
+ * A ring to form on the thread: RingOptions without the inbox, which the thread opens for `fromRank` at
+ * `fromAddress` (the previous rank's address in the announced ring; workers always give it), and without
+ * `self`: the ring names this rank by its endpoint's address, the one it joined the coordinator with.
+ */
+export type RingFormation = Omit<RingOptions, 'inbox' | 'self'> & { fromRank: number; fromAddress?: string };
 
 type Request =
   | { op: 'form'; ring: RingFormation }
@@ -138,10 +142,10 @@ async function serve(options: EndpointOptions): Promise<void> {
   port.on('message', (m: Request) => {
     switch (m.op) {
       case 'form': {
-        const { fromRank, ...o } = m.ring;
+        const { fromRank, fromAddress, ...o } = m.ring;
         endpoint.retire(o.epoch);
         ring?.close();
-        ring = new Ring({ ...o, inbox: endpoint.open(o.epoch, fromRank) });
+        ring = new Ring({ ...o, self: endpoint.address, inbox: endpoint.open(o.epoch, fromRank, fromAddress) });
         return;
       }
       case 'allReduce': {

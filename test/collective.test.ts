@@ -5,9 +5,9 @@ import fs from 'node:fs';
 import http2 from 'node:http2';
 import { after, test } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
-import { CollectiveEndpoint, RingError } from '../collective/endpoint.js';
+import { CollectiveEndpoint, EPOCH_WINDOW, MAX_EARLY_STREAMS, RingError } from '../collective/endpoint.js';
 import { Ring } from '../collective/ring-allreduce.js';
-import { tlsFromFlags, tokenMetadata } from '../collective/auth.js';
+import { SENDER_HEADER, tlsFromFlags, tokenMetadata } from '../collective/auth.js';
 import { makeCertificates } from './tls-fixture.js';
 import { fromHalf, toHalf } from '../collective/fp16.js';
 import {
@@ -25,10 +25,10 @@ const TOKEN = 'secret-token';
 const endpoints: CollectiveEndpoint[] = [];
 after(async () => Promise.all(endpoints.map((e) => e.stop())));
 
-async function startEndpoints(n: number, maxChunkBytes = 64 * 1024): Promise<CollectiveEndpoint[]> {
+async function startEndpoints(n: number, maxChunkBytes = 64 * 1024, maxQueuedBytes = 64 << 20): Promise<CollectiveEndpoint[]> {
   const eps = Array.from(
     { length: n },
-    () => new CollectiveEndpoint({ jobId: JOB, token: TOKEN, maxChunkBytes, maxQueuedBytes: 64 << 20 }),
+    () => new CollectiveEndpoint({ jobId: JOB, token: TOKEN, maxChunkBytes, maxQueuedBytes }),
   );
   await Promise.all(eps.map((e) => e.start()));
   endpoints.push(...eps);
@@ -46,7 +46,8 @@ function rings(eps: CollectiveEndpoint[], epoch: number, o: { bucketBytes?: numb
         rank,
         worldSize: n,
         next: eps[(rank + 1) % n].address,
-        inbox: ep.open(epoch, (rank - 1 + n) % n),
+        self: ep.address,
+        inbox: ep.open(epoch, (rank - 1 + n) % n, eps[(rank - 1 + n) % n].address),
         timeoutMs: 10_000,
         ...o,
       }),
@@ -247,19 +248,32 @@ test('the Exchange server speaks gRPC: other methods, compressed messages and cu
   assert.equal(unknownJob?.details, 'unknown job "jobb-ä%" (this worker runs "job-test")');
 });
 
-/** Opens a raw stream to `ep`, sends `chunks`, and returns the status it ends with. */
-function sendRaw(ep: CollectiveEndpoint, chunks: Partial<ExchangeRequest>[], token = TOKEN): Promise<grpc.ServiceError | null> {
+/**
+ * Opens a raw stream to `ep` (claiming to be `sender` when given), sends `chunks` and keeps the stream open
+ * until `end()`; `status` is what it ends with.
+ */
+function openRaw(ep: CollectiveEndpoint, chunks: Partial<ExchangeRequest>[], o: { token?: string; sender?: string } = {}) {
   const client = new CollectiveServiceClient(ep.address, grpc.credentials.createInsecure(), {
     'grpc.max_send_message_length': 64 << 20,
   });
-  return new Promise((resolve) => {
-    const stream = client.exchange(tokenMetadata(token), (err) => {
+  const metadata = tokenMetadata(o.token ?? TOKEN);
+  if (o.sender !== undefined) metadata.set(SENDER_HEADER, o.sender);
+  let stream: grpc.ClientWritableStream<ExchangeRequest>;
+  const status = new Promise<grpc.ServiceError | null>((resolve) => {
+    stream = client.exchange(metadata, (err) => {
       client.close();
       resolve(err);
     });
     for (const c of chunks) stream.write({ ...chunk(), ...c });
-    stream.end();
   });
+  return { status, end: () => stream.end() };
+}
+
+/** Opens a raw stream to `ep`, sends `chunks`, and returns the status it ends with. */
+function sendRaw(ep: CollectiveEndpoint, chunks: Partial<ExchangeRequest>[], token = TOKEN): Promise<grpc.ServiceError | null> {
+  const raw = openRaw(ep, chunks, { token });
+  raw.end();
+  return raw.status;
 }
 
 const chunk = (): ExchangeRequest => ({
@@ -277,16 +291,20 @@ const chunk = (): ExchangeRequest => ({
   data: Buffer.alloc(16),
 });
 
+async function expectStatus(p: Promise<grpc.ServiceError | null>, code: grpc.status, pattern: RegExp) {
+  const err = await p;
+  assert.ok(err, 'expected the stream to be rejected');
+  assert.equal(err.code, code, `${grpc.status[err.code]}: ${err.details}`);
+  assert.match(err.details, pattern);
+}
+
 test('bad chunks are rejected with a clear status, and the endpoint goes on serving the ring', async () => {
   const eps = await startEndpoints(2, 1024);
   const target = eps[0];
-  const expectStatus = async (p: Promise<grpc.ServiceError | null>, code: grpc.status, pattern: RegExp) => {
-    const err = await p;
-    assert.ok(err, 'expected the stream to be rejected');
-    assert.equal(err.code, code, `${grpc.status[err.code]}: ${err.details}`);
-    assert.match(err.details, pattern);
-  };
   await expectStatus(sendRaw(target, [{}], 'wrong-token'), grpc.status.UNAUTHENTICATED, /join token/);
+  const badSender = openRaw(target, [{}], { sender: 'not an address' });
+  badSender.end();
+  await expectStatus(badSender.status, grpc.status.INVALID_ARGUMENT, /ringlet-sender "not an address" is not host:port/);
   await expectStatus(sendRaw(target, [{ jobId: 'other-job' }]), grpc.status.NOT_FOUND, /unknown job "other-job"/);
   await expectStatus(
     sendRaw(target, [{ data: Buffer.alloc(1028), bucketElements: 4096 }]),
@@ -371,10 +389,11 @@ test('bad chunks are rejected with a clear status, and the endpoint goes on serv
   await new Promise((r) => setTimeout(r, 100));
   void inbox7;
   await expectStatus(sendRaw(target, [{ ringEpoch: 7 }]), grpc.status.ALREADY_EXISTS, /duplicate rank/);
+  // ... and for an epoch not yet opened, a second stream claiming the same sender.
   await expectStatus(
-    sendRaw(target, [{ ringEpoch: 8, fromRank: 0 }]).then(() => sendRaw(target, [{ ringEpoch: 8, fromRank: 1 }])),
+    sendRaw(target, [{ ringEpoch: 8, fromRank: 0 }]).then(() => sendRaw(target, [{ ringEpoch: 8, fromRank: 0 }])),
     grpc.status.ALREADY_EXISTS,
-    /duplicate rank/,
+    /duplicate rank: rank 0 already streams for ring epoch 8/,
   );
   target.open(9, 1);
   await expectStatus(sendRaw(target, [{ ringEpoch: 9, fromRank: 0 }]), grpc.status.PERMISSION_DENIED, /not the previous rank/);
@@ -387,6 +406,100 @@ test('bad chunks are rejected with a clear status, and the endpoint goes on serv
   rs.forEach((r) => r.close());
   assert.deepEqual([...work[0][0]], [11, 22, 33]);
   assert.deepEqual([...work[1][0]], [11, 22, 33]);
+});
+
+/** Sums `work[rank]` across `rs` and checks the result against the exact sum on every rank. */
+async function assertExactSums(rs: Ring[], work: Float32Array[], step: number) {
+  const exact = work[0].map((_, j) => work.reduce((sum, w) => sum + w[j], 0));
+  await Promise.all(rs.map((r, rank) => r.allReduce([work[rank]], step)));
+  for (const w of work) assert.deepEqual([...w], [...exact]);
+}
+
+test('streams for epochs not yet opened are held only a few epochs ahead, a few at a time, each within its byte limit', async () => {
+  const [target, peer] = await startEndpoints(2, 1024, 8 * 1024);
+  rings([target, peer], 100).forEach((r) => r.close()); // both ranks are at ring epoch 100
+  // A token holder streams ahead of the ring. Its first stream sends more than an inbox may hold unconsumed.
+  const kib = { bucketElements: 256, segment: 0, offset: 0, data: Buffer.alloc(1024) };
+  const overflow = openRaw(
+    target,
+    Array.from({ length: 9 }, () => ({ ringEpoch: 101, fromRank: 1, ...kib })),
+  );
+  await expectStatus(overflow.status, grpc.status.RESOURCE_EXHAUSTED, /inbox of ring epoch 101 holds more than 8192 bytes/);
+  // Three more epochs within the window are held; every epoch past it is refused.
+  const held = [102, 103, 104].map((ringEpoch) => openRaw(target, [{ ringEpoch, fromRank: 1, step: 1 }]));
+  await new Promise((r) => setTimeout(r, 100)); // each on its own connection: let them all arrive
+  for (let ringEpoch = 101 + EPOCH_WINDOW; ringEpoch <= 100 + 3 * EPOCH_WINDOW; ringEpoch++)
+    await expectStatus(
+      sendRaw(target, [{ ringEpoch, fromRank: 1 }]),
+      grpc.status.FAILED_PRECONDITION,
+      new RegExp(`ring epoch ${ringEpoch} has not been announced: this worker is at ring epoch 100`),
+    );
+  // With MAX_EARLY_STREAMS held, one more is refused even within the window.
+  assert.equal(MAX_EARLY_STREAMS, 4);
+  await expectStatus(
+    sendRaw(target, [{ ringEpoch: 102, fromRank: 0 }]),
+    grpc.status.RESOURCE_EXHAUSTED,
+    /4 streams already wait for ring epochs this worker has not been told of/,
+  );
+  // The ring moves to epoch 102: the held stream for it does not name the previous rank's address and is
+  // refused; the real senders reduce exactly.
+  const rs = rings([target, peer], 102);
+  await expectStatus(
+    held[0].status,
+    grpc.status.PERMISSION_DENIED,
+    /rank 1 is not the previous rank \(rank 1 at 127\.0\.0\.1:\d+\) of ring epoch 102/,
+  );
+  await assertExactSums(rs, [Float32Array.of(1, 2, 3), Float32Array.of(10, 20, 30)], 1);
+  rs.forEach((r) => r.close());
+  // Once the ring is past them, the other held streams end as stale.
+  rings([target, peer], 105).forEach((r) => r.close());
+  for (const h of held.slice(1)) await expectStatus(h.status, grpc.status.FAILED_PRECONDITION, /ring epoch 10[34] is over/);
+});
+
+test('a stream that claims an epoch before its real sender is refused, and the real sender still reduces exactly', async () => {
+  const [target, peer] = await startEndpoints(2);
+  // The epoch both ranks were told of: another rank, or the previous rank's number from another address.
+  const rs = rings([target, peer], 30);
+  await expectStatus(
+    sendRaw(target, [{ ringEpoch: 30, fromRank: 0 }]),
+    grpc.status.PERMISSION_DENIED,
+    /rank 0 is not the previous rank \(rank 1 at 127\.0\.0\.1:\d+\) of ring epoch 30/,
+  );
+  const impostor = openRaw(target, [{ ringEpoch: 30, fromRank: 1 }], { sender: '127.0.0.1:1' });
+  await expectStatus(impostor.status, grpc.status.PERMISSION_DENIED, /rank 1 at 127\.0\.0\.1:1 is not the previous rank/);
+  await assertExactSums(rs, [Float32Array.of(1, 2), Float32Array.of(3, 4)], 1);
+  rs.forEach((r) => r.close());
+
+  // The next epoch, before the target has been told of it: the impostor streams first, then the real
+  // previous rank (told of the epoch first, as happens when the coordinator's messages race). The target
+  // opens the epoch: the real stream is kept, the impostor's refused.
+  const early = openRaw(target, [{ ringEpoch: 31, fromRank: 1, step: 1 }], { sender: '127.0.0.1:1' });
+  const ring = (ep: CollectiveEndpoint, rank: number, other: CollectiveEndpoint) =>
+    new Ring({
+      jobId: JOB,
+      token: TOKEN,
+      epoch: 31,
+      rank,
+      worldSize: 2,
+      next: other.address,
+      self: ep.address,
+      inbox: ep.open(31, 1 - rank, other.address),
+      timeoutMs: 10_000,
+    });
+  const first = ring(peer, 1, target);
+  const work = [Float32Array.of(5, 6, 7), Float32Array.of(0.5, 0.25, 0.125)];
+  const sending = first.allReduce([work[1]], 1);
+  await new Promise((r) => setTimeout(r, 200)); // its first chunk waits at the target
+  const second = ring(target, 0, peer);
+  await Promise.all([sending, second.allReduce([work[0]], 1)]);
+  assert.deepEqual([...work[0]], [5.5, 6.25, 7.125]);
+  assert.deepEqual([...work[1]], [5.5, 6.25, 7.125]);
+  await expectStatus(
+    early.status,
+    grpc.status.PERMISSION_DENIED,
+    /rank 1 at 127\.0\.0\.1:1 is not the previous rank \(rank 1 at 127\.0\.0\.1:\d+\) of ring epoch 31/,
+  );
+  [first, second].forEach((r) => r.close());
 });
 
 test('mutual TLS: the ring runs over TLS, and a client without a certificate is refused', async () => {

@@ -135,6 +135,7 @@ async function ringOf(n: number, o: { bucketBytes: number; chunkBytes: number })
       worldSize: n,
       next: ts[(rank + 1) % n].address,
       fromRank: (rank - 1 + n) % n,
+      fromAddress: ts[(rank - 1 + n) % n].address, // each sender names itself and is checked against it
       timeoutMs: 10_000,
       ...o,
     }),
@@ -196,6 +197,7 @@ test('ring thread: abort rejects the all-reduce in flight with a RingError; a ne
       worldSize: 2,
       next: ts[1 - rank].address,
       fromRank: 1 - rank,
+      fromAddress: ts[1 - rank].address,
       bucketBytes: 4096,
       chunkBytes: 1024,
     }),

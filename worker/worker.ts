@@ -441,6 +441,7 @@ export class Worker {
       worldSize: a.worldSize,
       next: a.ring[(a.rank + 1) % a.worldSize],
       fromRank: (a.rank - 1 + a.worldSize) % a.worldSize,
+      fromAddress: a.ring[(a.rank - 1 + a.worldSize) % a.worldSize],
       bucketBytes: dist.bucket_bytes,
       chunkBytes: dist.chunk_bytes,
       fp16: dist.fp16,
