@@ -1,6 +1,7 @@
 // `ringlet worker --coordinator HOST:PORT`: one worker actor of a distributed job (see docs/distributed.md).
 import { Command } from 'commander';
 import { tlsFromFlags } from '../collective/auth.js';
+import { workerLimits } from '../worker/limits.js';
 import { Worker } from '../worker/worker.js';
 import { intArg, runCommand } from './output.js';
 import { addTlsOptions } from './tls-options.js';
@@ -14,6 +15,18 @@ export const workerCommand = addTlsOptions(new Command('worker'))
   .option('--port <n>', 'ring endpoint port (0: any free port)', intArg('--port'))
   .option('--http-port <n>', 'serve /healthz, /readyz and /status on this port (0: any free port)', intArg('--http-port'))
   .option('--connect-timeout <ms>', 'keep trying to reach the coordinator this long', intArg('--connect-timeout'))
+  // What the worker accepts from the coordinator (docs/distributed.md, "What a worker trusts").
+  .option(
+    '--data-root <dirs>',
+    "folders the job's data may lie in, ':'-separated (RINGLET_DATA_ROOT; default: . and the temp folder)",
+  )
+  .option('--runs-root <dirs>', "folders the job's run folder may lie in, ':'-separated (RINGLET_RUNS_ROOT; same default)")
+  .option('--nvidia-smi <command>', 'the nvidia-smi this worker runs to meter its GPUs (RINGLET_NVIDIA_SMI; default nvidia-smi)')
+  .option(
+    '--max-memory <MiB>',
+    'largest estimated training memory of a job it accepts (RINGLET_MAX_MEMORY_MIB; default 3/4 of RAM)',
+    intArg('--max-memory'),
+  )
   .option('--json', 'print a JSON summary as the last line')
   .action((opts) =>
     runCommand(opts, async () => {
@@ -29,6 +42,7 @@ export const workerCommand = addTlsOptions(new Command('worker'))
         tls,
         connectTimeoutMs: opts.connectTimeout,
         httpPort: opts.httpPort,
+        limits: workerLimits(opts),
       });
       const onSignal = (signal: string) => void worker.leave(signal);
       process.once('SIGINT', onSignal);

@@ -65,7 +65,9 @@ export async function launchLocal(train: TrainConfig, o: LaunchOptions): Promise
   let restartsLeft = o.maxRestarts ?? DEFAULT_WORKER_RESTARTS;
   let ending = false; // the coordinator has exited: workers leaving now are not failures
   const startWorker = () => {
-    const w = ringlet(['worker', '--coordinator', coordinatorAddress, ...tlsArgs, '--json'], env);
+    // Each worker may read this job's data and write its run folder, and nothing else the coordinator names.
+    const roots = ['--data-root', path.resolve(train.data), '--runs-root', path.resolve(train.out)];
+    const w = ringlet(['worker', '--coordinator', coordinatorAddress, ...roots, ...tlsArgs, '--json'], env);
     w.stdout!.resume();
     readline.createInterface({ input: w.stderr! }).on('line', (l) => process.stderr.write(`${l}\n`));
     w.on('exit', (code, signal) => {

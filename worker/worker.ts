@@ -26,19 +26,22 @@ import { Tokenizer } from '../lm/tokenizer.js';
 import { initParams, paramsFromTensors, type Params } from '../lm/model.js';
 import type { ModelConfig } from '../lm/model-config.js';
 import { checkCompatible, pruneCheckpoints, readCheckpoint, writeCheckpoint } from '../lm/checkpoint.js';
-import { TrainConfigSchema, type TrainConfig } from '../train/config.js';
+import type { TrainConfig } from '../train/config.js';
 import { resolveModelConfig } from '../train/run.js';
 import { AdamW } from '../train/optimizer.js';
 import { learningRate } from '../train/schedule.js';
 import { WindowSampler, chunkBatch, fixedWindows, type Batch, type DataCursor } from '../train/batches.js';
 import { FlatGradients, applyGradients } from '../train/step.js';
 import { evaluate, unigramLoss } from '../train/evaluate.js';
-import { DistributedConfigSchema, type DistributedConfig } from '../coordinator/config.js';
+import type { DistributedConfig } from '../coordinator/config.js';
 import { jsonLog, type JsonLog } from '../coordinator/log.js';
 import { HealthServer } from '../coordinator/health.js';
 import { withSpan } from '../observability/tracing.js';
 import { EnergyMeter, energySources, machineId } from '../observability/power.js';
 import { cursorPosition, shardAssignment, sliceBatch, windowRanges } from '../train/shard.js';
+import { checkRestorePath } from './confine.js';
+import { MAX_COORDINATOR_MESSAGE_BYTES, acceptJobConfig, assignmentProblem, checkModelFits } from './job-check.js';
+import { workerLimits, type WorkerLimits } from './limits.js';
 
 export interface WorkerOptions {
   coordinator: string; // host:port
@@ -49,6 +52,7 @@ export interface WorkerOptions {
   tls?: TlsFiles;
   connectTimeoutMs?: number; // how long to keep trying to reach a coordinator that is down or restarting
   httpPort?: number; // health and readiness endpoints on `host`; undefined: none
+  limits?: WorkerLimits; // what it accepts from the coordinator; default: workerLimits() from RINGLET_* and defaults
   log?: JsonLog;
 }
 
@@ -81,6 +85,7 @@ class Aborted extends Error {}
 
 export class Worker {
   private readonly log: JsonLog;
+  private readonly limits: WorkerLimits;
   private transport: RingThread | null = null; // the ring's endpoint and all-reduce, on their own thread
   private client: CoordinatorServiceClient | null = null;
   private workerId = '';
@@ -115,6 +120,7 @@ export class Worker {
 
   constructor(private readonly o: WorkerOptions) {
     this.log = o.log ?? jsonLog('worker', { pid: process.pid });
+    this.limits = o.limits ?? workerLimits();
   }
 
   /** Runs until the job finishes; rejects if it fails. Reconnects when the coordinator restarts. */
@@ -167,7 +173,9 @@ export class Worker {
 
   private async connect(): Promise<void> {
     this.client?.close();
-    this.client = new CoordinatorServiceClient(this.o.coordinator, channelCredentials(this.o.tls));
+    this.client = new CoordinatorServiceClient(this.o.coordinator, channelCredentials(this.o.tls), {
+      'grpc.max_receive_message_length': MAX_COORDINATOR_MESSAGE_BYTES,
+    });
     const deadline = Date.now() + (this.o.connectTimeoutMs ?? 60_000);
     for (let delay = 100; ; delay = Math.min(2000, delay * 2)) {
       try {
@@ -205,8 +213,7 @@ export class Worker {
   }
 
   private async loadJob(reply: JoinResponse): Promise<void> {
-    const train = TrainConfigSchema.parse(JSON.parse(reply.trainConfigJson));
-    const dist = DistributedConfigSchema.parse({ ...JSON.parse(reply.distributedConfigJson), token: this.o.token });
+    const { train, dist } = await acceptJobConfig(reply, this.o.token, this.limits);
     this.transport!.chunkLimit = dist.chunk_bytes;
     if (this.job && JSON.stringify(this.job.train) === JSON.stringify(train)) return void (this.job.dist = dist);
     const backend = await setupBackend(train.backend);
@@ -214,6 +221,7 @@ export class Worker {
     const tokenizerPath = path.join(train.data, manifest.tokenizer.file);
     const tokenizer = await Tokenizer.load(tokenizerPath);
     const model = resolveModelConfig(train, tokenizer.vocabSize);
+    checkModelFits(model, train.training.batch_size, this.limits);
     const trainTokens = (await openSplit(train.data, 'train')).tokens;
     const valTokens = (await openSplit(train.data, 'val')).tokens;
     this.job = {
@@ -257,6 +265,8 @@ export class Worker {
           this.ring?.abort(next.lost);
           return { finished: false, reason: next.lost };
         }
+        const refused = assignmentProblem(next, this.transport!.address);
+        if (refused) throw new Error(`refusing the coordinator's assignment: ${refused}`);
         const finished = await this.train(next).catch((err: Error) => this.trainingFailed(next, err));
         if (finished) {
           // Wait for the coordinator's word that the job is over (every rank has acknowledged).
@@ -407,6 +417,7 @@ export class Worker {
       };
       return;
     }
+    await checkRestorePath(a.restoreCheckpoint, train.out);
     const ckpt = await readCheckpoint(a.restoreCheckpoint, { withOptimizer: true });
     checkCompatible(ckpt.meta, { modelConfig: model, tokenizerSha256: this.job!.tokenizerSha256 });
     if (ckpt.meta.step !== a.startStep)
