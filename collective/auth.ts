@@ -3,6 +3,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import fs from 'node:fs';
 import * as grpc from '@grpc/grpc-js';
+import { isLoopbackHost, parseHostPort } from './address.js';
 
 export const TOKEN_HEADER = 'ringlet-token';
 // On ring streams: the sending rank's address as the coordinator announced it in the ring, which the
@@ -59,6 +60,21 @@ export function serverCredentials(tls: TlsFiles | undefined): grpc.ServerCredent
 export function channelCredentials(tls: TlsFiles | undefined): grpc.ChannelCredentials {
   if (!tls) return grpc.credentials.createInsecure();
   return grpc.credentials.createSsl(fs.readFileSync(tls.ca), fs.readFileSync(tls.key), fs.readFileSync(tls.cert));
+}
+
+/**
+ * The warning to log when join tokens cross plaintext to or from `address` (host:port): null with TLS, or
+ * when the address is loopback only. `channel` says what the address is, e.g. "the connection to the
+ * coordinator at".
+ */
+export async function plaintextTokenWarning(channel: string, address: string, tls: TlsFiles | undefined): Promise<string | null> {
+  if (tls) return null;
+  if (await isLoopbackHost(parseHostPort(address)?.host ?? address)) return null;
+  return (
+    `join token in plaintext on ${channel} ${address}, which is not loopback: anyone on the network path can read ` +
+    `the token and join the job, and nothing proves who is at the other end; give --tls-ca, --tls-cert and --tls-key ` +
+    `(mutual TLS), or keep to 127.0.0.1`
+  );
 }
 
 /** A gRPC error with a status code, as a handler passes it to its callback. */

@@ -19,7 +19,7 @@ import {
   type ReportStepRequest,
   WatchResponse,
 } from '../proto/gen/ringlet/coordinator/v1/coordinator.js';
-import { hasToken, serverCredentials, statusError } from '../collective/auth.js';
+import { hasToken, plaintextTokenWarning, serverCredentials, statusError } from '../collective/auth.js';
 import { SUBJECTS, CheckpointPublishedEvent, JobLifecycleEvent } from '../controlplane/events.js';
 import { InProcessBus, type Bus } from '../controlplane/bus.js';
 import type { TrainConfig } from '../train/config.js';
@@ -194,6 +194,8 @@ export class Coordinator {
       metrics: this.telemetry?.metricsUrl ?? null,
       restore: this.restore.path || null,
     });
+    const plaintext = await plaintextTokenWarning("the coordinator's gRPC port", this.address, this.dist.tls);
+    if (plaintext) this.log('warn', plaintext, { address: this.address });
     await this.publishState('pending');
     this.timers.push(
       setTimeout(() => this.rendezvousTimeout(), this.dist.rendezvous_timeout_s * 1000),

@@ -17,7 +17,7 @@ import {
   type ReportStepResponse,
   type WatchResponse,
 } from '../proto/gen/ringlet/coordinator/v1/coordinator.js';
-import { channelCredentials, tokenMetadata, type TlsFiles } from '../collective/auth.js';
+import { channelCredentials, plaintextTokenWarning, tokenMetadata, type TlsFiles } from '../collective/auth.js';
 import { RingThread } from '../collective/ring-thread.js';
 import { setupBackend } from '../kernels/backend.js';
 import { readManifest } from '../data/manifest.js';
@@ -86,6 +86,7 @@ class Aborted extends Error {}
 export class Worker {
   private readonly log: JsonLog;
   private readonly limits: WorkerLimits;
+  private readonly warned = new Set<string>(); // addresses already warned of for a plaintext token
   private transport: RingThread | null = null; // the ring's endpoint and all-reduce, on their own thread
   private client: CoordinatorServiceClient | null = null;
   private workerId = '';
@@ -176,6 +177,8 @@ export class Worker {
     this.client = new CoordinatorServiceClient(this.o.coordinator, channelCredentials(this.o.tls), {
       'grpc.max_receive_message_length': MAX_COORDINATOR_MESSAGE_BYTES,
     });
+    this.warnIfPlaintext('the connection to the coordinator at', this.o.coordinator);
+    this.warnIfPlaintext("this worker's ring endpoint at", this.transport!.address);
     const deadline = Date.now() + (this.o.connectTimeoutMs ?? 60_000);
     for (let delay = 100; ; delay = Math.min(2000, delay * 2)) {
       try {
@@ -210,6 +213,13 @@ export class Worker {
         await new Promise((r) => setTimeout(r, delay));
       }
     }
+  }
+
+  /** Logs, once per address, that join tokens cross plaintext to or from a non-loopback `address`. */
+  private warnIfPlaintext(channel: string, address: string): void {
+    if (this.warned.has(address)) return;
+    this.warned.add(address);
+    void plaintextTokenWarning(channel, address, this.o.tls).then((warning) => warning && this.log('warn', warning, { address }));
   }
 
   private async loadJob(reply: JoinResponse): Promise<void> {
@@ -267,6 +277,7 @@ export class Worker {
         }
         const refused = assignmentProblem(next, this.transport!.address);
         if (refused) throw new Error(`refusing the coordinator's assignment: ${refused}`);
+        this.warnIfPlaintext('the connection to the next rank at', next.ring[(next.rank + 1) % next.worldSize]);
         const finished = await this.train(next).catch((err: Error) => this.trainingFailed(next, err));
         if (finished) {
           // Wait for the coordinator's word that the job is over (every rank has acknowledged).
