@@ -30,6 +30,7 @@ import { jsonLog, type JsonLog } from './log.js';
 import type { JobTelemetry } from './telemetry.js';
 import { machineId } from '../observability/power.js';
 import { SteadyPace } from '../train/pace.js';
+import { TimeLimitHorizon } from '../train/horizon.js';
 import { stepWindows } from '../train/shard.js';
 
 export type JobState = JobLifecycleEvent['state'];
@@ -111,7 +112,7 @@ export class Coordinator {
   private stopAfter = 0;
   private stopReason = '';
   private horizon: { steps: number; from: number } | null = null;
-  private pace: { step: number; time: number } | null = null;
+  private horizonEstimate: TimeLimitHorizon | null = null;
   private readonly reports = new Map<number, Map<number, ReportStepRequest>>();
   private readonly firstReport = new Map<number, number>(); // step -> when its first rank reported
   private readonly lastStep = new Map<number, number>(); // rank -> the last step it reported in this ring epoch
@@ -468,19 +469,16 @@ export class Coordinator {
     return true;
   }
 
-  /** With only a time limit, fixes the schedule's horizon from the pace of steps 5-15, as train/run.ts does. */
+  /** With only a time limit, fixes the schedule's horizon from the pace of the first steps (train/horizon.ts). */
   private decideSchedule(step: number): void {
     const t = this.train.training;
     if (t.max_steps !== undefined || this.horizon || t.time_limit === undefined) return;
-    const done = step - this.info.startStep;
-    if (done >= 5 && !this.pace) this.pace = { step, time: Date.now() };
-    if (this.pace && done >= 15) {
-      const perStep = (Date.now() - this.pace.time) / 1000 / Math.max(1, step - this.pace.step);
-      const remaining = t.time_limit - (Date.now() - this.started) / 1000;
-      // Ranks may be one step past the highest report; two steps ahead every rank still gets it in time.
-      this.horizon = { steps: step + Math.max(2, Math.floor(remaining / perStep)), from: this.maxReported + 2 };
-      this.log('info', 'schedule horizon fixed', { horizon_steps: this.horizon.steps, from_step: this.horizon.from });
-    }
+    this.horizonEstimate ??= new TimeLimitHorizon(this.info.startStep, t.time_limit, 2);
+    const steps = this.horizonEstimate.stepEnded(step, this.started);
+    if (steps === null) return;
+    // Ranks may be one step past the highest report; from two steps ahead every rank still gets it in time.
+    this.horizon = { steps, from: this.maxReported + 2 };
+    this.log('info', 'schedule horizon fixed', { horizon_steps: this.horizon.steps, from_step: this.horizon.from });
   }
 
   private timeUp(): boolean {
