@@ -77,7 +77,20 @@ export async function plaintextTokenWarning(channel: string, address: string, tl
   );
 }
 
+// A status message travels in an HTTP/2 header (grpc-message), and a client drops a response whose headers
+// pass its limit (64 KiB in Node) and then waits for its deadline: a message quoting a 100 KB job id made the
+// caller hang. Messages are cut to this many characters.
+export const MAX_STATUS_DETAILS = 1000;
+
+/** `details` cut to MAX_STATUS_DETAILS characters, saying so. */
+export function boundedDetails(details: string): string {
+  return details.length <= MAX_STATUS_DETAILS
+    ? details
+    : `${details.slice(0, MAX_STATUS_DETAILS)}... (${details.length} characters)`;
+}
+
 /** A gRPC error with a status code, as a handler passes it to its callback. */
 export function statusError(code: grpc.status, details: string): grpc.ServiceError {
-  return Object.assign(new Error(details), { code, details, metadata: new grpc.Metadata() });
+  const bounded = boundedDetails(details);
+  return Object.assign(new Error(bounded), { code, details: bounded, metadata: new grpc.Metadata() });
 }
