@@ -9,31 +9,29 @@ import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import os from 'node:os';
-import { isDeepStrictEqual } from 'node:util';
 import * as grpc from '@grpc/grpc-js';
 import {
   CoordinatorServiceService,
   type CheckpointBarrierRequest,
   type CheckpointBarrierResponse,
-  type CoordinatorServiceServer,
   type ReportStepRequest,
   WatchResponse,
 } from '../proto/gen/ringlet/coordinator/v1/coordinator.js';
-import { hasToken, plaintextTokenWarning, serverCredentials, statusError } from '../collective/auth.js';
-import { SUBJECTS, CheckpointPublishedEvent, JobLifecycleEvent } from '../controlplane/events.js';
+import { plaintextTokenWarning, serverCredentials, statusError } from '../collective/auth.js';
 import { InProcessBus, type Bus } from '../controlplane/bus.js';
+import { JobEvents, type JobState } from './job-events.js';
+import { coordinatorService } from './service.js';
 import type { TrainConfig } from '../train/config.js';
 import type { DistributedConfig } from './config.js';
+import { CheckpointBarriers, type Barrier } from './barriers.js';
 import { DataLog } from './data-log.js';
+import { StepReports, stragglers, type CompleteStep } from './step-reports.js';
 import { HealthServer } from './health.js';
 import { jsonLog, type JsonLog } from './log.js';
 import type { JobTelemetry } from './telemetry.js';
 import { machineId } from '../observability/power.js';
 import { SteadyPace } from '../train/pace.js';
 import { TimeLimitHorizon } from '../train/horizon.js';
-import { stepWindows } from '../train/shard.js';
-
-export type JobState = JobLifecycleEvent['state'];
 
 /** What the coordinator must know of the data and model; see coordinator/job-info.ts. */
 export interface JobInfo {
@@ -67,15 +65,6 @@ interface WorkerEntry {
   host: string; // its machine ('' when it did not say: taken as the coordinator's)
   lastSeen: number;
   watch: grpc.ServerWritableStream<unknown, WatchResponse> | null;
-}
-
-interface Barrier {
-  ranks: Map<number, string>; // rank -> state sha256
-  checkpoint: string;
-  metrics: Record<string, number>;
-  final: boolean;
-  replies: Array<grpc.sendUnaryData<CheckpointBarrierResponse>>;
-  started: number; // first arrival: the other ranks wait there while rank 0 writes
 }
 
 export class Coordinator {
@@ -113,13 +102,11 @@ export class Coordinator {
   private stopReason = '';
   private horizon: { steps: number; from: number } | null = null;
   private horizonEstimate: TimeLimitHorizon | null = null;
-  private readonly reports = new Map<number, Map<number, ReportStepRequest>>();
-  private readonly firstReport = new Map<number, number>(); // step -> when its first rank reported
-  private readonly lastStep = new Map<number, number>(); // rank -> the last step it reported in this ring epoch
+  private readonly reports: StepReports; // of the current ring epoch
   private nonfiniteInARow = 0; // committed steps skipped because the reduced gradient was not finite
   private lastCommit = 0; // when the latest step was committed (or the ring formed)
   private readonly steadyPace: SteadyPace;
-  private readonly barriers = new Map<number, Barrier>();
+  private readonly barriers = new CheckpointBarriers();
   private readonly dataLog: DataLog;
   private ranksIdentical = true;
   private stragglerWarnings = 0;
@@ -133,7 +120,7 @@ export class Coordinator {
   /** Settles when the job finishes (or fails). */
   readonly done: Promise<JobResult>;
   private readonly log: JsonLog;
-  private readonly bus: Bus;
+  private readonly events: JobEvents;
   private readonly telemetry: JobTelemetry | null;
 
   constructor(
@@ -145,10 +132,17 @@ export class Coordinator {
     this.jobId = dist.job_id;
     this.telemetry = options.telemetry ?? null;
     this.log = options.log ?? jsonLog('coordinator', { job: this.jobId });
-    this.bus = options.bus ?? new InProcessBus();
+    this.events = new JobEvents(options.bus ?? new InProcessBus(), this.jobId, this.log);
     this.restore = { path: info.restoreCheckpoint, step: info.startStep };
     this.maxReported = info.startStep;
     this.steadyPace = new SteadyPace(info.startStep, info.tokensPerStep);
+    // Every step takes the next global batch of the data order from where the job's first cursor stood.
+    this.reports = new StepReports({
+      firstStep: info.startStep,
+      firstPosition: info.startCursorPosition,
+      globalBatch: train.training.batch_size * train.training.grad_accum,
+      windowsPerEpoch: info.windowsPerEpoch,
+    });
     this.dataLog = new DataLog(path.join(train.out, 'data-log.jsonl'), info.windowsPerEpoch, (err) =>
       this.log('warn', 'cannot write the data log; its lines wait in memory', { error: err.message }),
     );
@@ -157,28 +151,23 @@ export class Coordinator {
       this.finishReject = reject;
     });
     this.done.catch(() => {}); // callers that care await it; an unobserved failure must not crash the process
-    const impl: CoordinatorServiceServer = {
-      join: (call, cb) => this.guard(call, cb, () => this.join(call.request)),
-      watch: (call) => this.watch(call),
-      heartbeat: (call, cb) => this.guard(call, cb, () => this.heartbeat(call.request)),
-      leave: (call, cb) =>
-        this.guard(call, cb, () => {
-          this.known(call.request.jobId, call.request.workerId);
-          this.lost(call.request.workerId, `left: ${call.request.reason || 'no reason given'}`);
-          return {};
-        }),
-      reportStep: (call, cb) => this.guard(call, cb, () => this.reportStep(call.request)),
-      checkpointBarrier: (call, cb) => {
-        try {
-          if (!hasToken(call.metadata, this.dist.token))
-            throw statusError(grpc.status.UNAUTHENTICATED, 'wrong or missing join token');
-          this.checkpointBarrier(call.request, cb);
-        } catch (err) {
-          cb(err as grpc.ServiceError);
-        }
-      },
-    };
-    this.server.addService(CoordinatorServiceService, impl);
+    this.server.addService(
+      CoordinatorServiceService,
+      coordinatorService(
+        {
+          join: (req) => this.join(req),
+          watch: (call) => this.watch(call),
+          heartbeat: (req) => this.heartbeat(req),
+          leave: (req) => {
+            this.known(req.jobId, req.workerId);
+            this.lost(req.workerId, `left: ${req.reason || 'no reason given'}`);
+          },
+          reportStep: (req) => this.reportStep(req),
+          checkpointBarrier: (req, reply) => this.checkpointBarrier(req, reply),
+        },
+        this.dist.token,
+      ),
+    );
   }
 
   async start(): Promise<void> {
@@ -226,17 +215,6 @@ export class Coordinator {
   }
 
   // --- gRPC handlers --------------------------------------------------------------------------------------
-
-  private guard<Req, Res>(call: grpc.ServerUnaryCall<Req, Res>, cb: grpc.sendUnaryData<Res>, body: () => Res): void {
-    try {
-      if (!hasToken(call.metadata, this.dist.token))
-        throw statusError(grpc.status.UNAUTHENTICATED, 'wrong or missing join token');
-      cb(null, body());
-    } catch (err) {
-      const e = err as grpc.ServiceError;
-      cb(e.code !== undefined ? e : statusError(grpc.status.INTERNAL, e.message));
-    }
-  }
 
   private known(jobId: string, workerId: string): WorkerEntry {
     if (jobId !== this.jobId)
@@ -291,16 +269,8 @@ export class Coordinator {
   }
 
   private watch(call: grpc.ServerWritableStream<{ jobId: string; workerId: string }, WatchResponse>): void {
-    let w: WorkerEntry;
-    try {
-      if (!hasToken(call.metadata, this.dist.token))
-        throw statusError(grpc.status.UNAUTHENTICATED, 'wrong or missing join token');
-      w = this.known(call.request.jobId, call.request.workerId);
-      if (w.watch) throw statusError(grpc.status.ALREADY_EXISTS, `worker ${w.id} already watches`);
-    } catch (err) {
-      call.destroy(err as Error);
-      return;
-    }
+    const w = this.known(call.request.jobId, call.request.workerId);
+    if (w.watch) throw statusError(grpc.status.ALREADY_EXISTS, `worker ${w.id} already watches`);
     w.watch = call as grpc.ServerWritableStream<unknown, WatchResponse>;
     // The stream's end is how a worker's death reaches us at once, even if its process hangs no more.
     call.on('cancelled', () => this.lost(w.id, 'its connection closed'));
@@ -329,14 +299,11 @@ export class Coordinator {
     const w = this.known(req.jobId, req.workerId);
     this.current(req.ringEpoch, req.rank, w);
     this.hostEnergy(w, req);
-    const ranks = this.reports.get(req.step) ?? new Map<number, ReportStepRequest>();
-    if (ranks.has(req.rank)) throw statusError(grpc.status.ALREADY_EXISTS, `duplicate rank ${req.rank} for step ${req.step}`);
-    this.checkReport(w, req);
+    const problem = this.reports.problem(req);
+    if (problem) this.refuseReport(w, req.rank, problem);
+    const complete = this.reports.add(req);
     if (req.step > this.maxReported) this.maxReported = req.step;
-    ranks.set(req.rank, req);
-    if (!this.firstReport.has(req.step)) this.firstReport.set(req.step, Date.now());
-    this.reports.set(req.step, ranks);
-    if (ranks.size === this.ring.length) this.stepComplete(req.step, ranks);
+    if (complete) this.stepComplete(complete);
     this.decideSchedule(req.step);
     if (!this.stopAfter && this.timeUp()) this.requestStop(`time limit of ${this.train.training.time_limit} s`);
     const energy = this.telemetry?.runEnergy();
@@ -350,36 +317,14 @@ export class Coordinator {
   }
 
   /**
-   * A rank reports its steps in order, each with exactly the windows its slice of that step holds
-   * (train/shard.ts): the data log commits what the coordinator computed, not what a worker claims. A
-   * worker that reports anything else is dropped: its weights cannot be trusted to match the others'.
+   * A worker whose report is not its next step with exactly its windows (coordinator/step-reports.ts) is
+   * dropped: its weights cannot be trusted to match the others', and the data log records only what the
+   * coordinator computed.
    */
-  private checkReport(w: WorkerEntry, req: ReportStepRequest): void {
-    const expected = (this.lastStep.get(req.rank) ?? this.restore.step) + 1;
-    let problem = '';
-    if (req.step !== expected) problem = `reported step ${req.step}; its next step is ${expected}`;
-    else {
-      const windows = stepWindows(this.windowPlan(), req.step, this.ring.length, req.rank);
-      const given = req.windows.map((r) => ({ epoch: r.epoch, start: r.start, count: r.count }));
-      if (!isDeepStrictEqual(given, windows))
-        problem = `reported windows ${JSON.stringify(given).slice(0, 200)} for step ${req.step}; its slice is ${JSON.stringify(windows)}`;
-    }
-    if (!problem) return void this.lastStep.set(req.rank, req.step);
-    this.log('error', 'step report refused', { worker: w.id, rank: req.rank, problem });
-    const error = statusError(grpc.status.INVALID_ARGUMENT, `rank ${req.rank} ${problem}`);
+  private refuseReport(w: WorkerEntry, rank: number, problem: string): never {
+    this.log('error', 'step report refused', { worker: w.id, rank, problem });
     setImmediate(() => this.lost(w.id, `sent a step report that is not its assignment (${problem})`));
-    throw error;
-  }
-
-  /** Where the data order stood at the job's first step: every step after it takes the next global batch. */
-  private windowPlan() {
-    const t = this.train.training;
-    return {
-      firstStep: this.info.startStep,
-      firstPosition: this.info.startCursorPosition,
-      globalBatch: t.batch_size * t.grad_accum,
-      windowsPerEpoch: this.info.windowsPerEpoch,
-    };
+    throw statusError(grpc.status.INVALID_ARGUMENT, `rank ${rank} ${problem}`);
   }
 
   /** A metering worker's figure for its machine (docs/observability.md, "Workers on other machines"). */
@@ -400,20 +345,13 @@ export class Coordinator {
       throw statusError(grpc.status.PERMISSION_DENIED, `worker ${w.id} is not rank ${rank} of ring epoch ${epoch}`);
   }
 
-  private stepComplete(step: number, ranks: Map<number, ReportStepRequest>): void {
-    this.reports.delete(step);
-    const firstReport = this.firstReport.get(step) ?? Date.now();
-    this.firstReport.delete(step);
-    const all = [...ranks.values()];
-    for (const r of all) this.dataLog.commit(step, r.rank, stepWindows(this.windowPlan(), step, all.length, r.rank));
+  private stepComplete({ step, reports: all, firstArrival }: CompleteStep): void {
+    for (const r of all) this.dataLog.commit(step, r.rank, this.reports.windows(step, r.rank));
     if (this.nonfiniteStep(step, all[0].gradNorm)) return;
-    const computeMs = all.map((r) => r.computeMs).sort((a, b) => a - b);
-    const median = computeMs[Math.floor((computeMs.length - 1) / 2)]; // the lower median: with 2 ranks, the faster
-    for (const r of all)
-      if (all.length > 1 && r.computeMs > median * this.dist.straggler_factor && r.computeMs - median > 50) {
-        this.stragglerWarnings += 1;
-        this.log('warn', 'straggler', { step, rank: r.rank, compute_ms: r.computeMs, median_ms: median });
-      }
+    for (const s of stragglers(all, this.dist.straggler_factor)) {
+      this.stragglerWarnings += 1;
+      this.log('warn', 'straggler', { step, rank: s.rank, compute_ms: s.computeMs, median_ms: s.medianMs });
+    }
     const now = Date.now();
     const tokensPerS = ((step - this.info.startStep) * this.info.tokensPerStep) / Math.max(1e-3, (now - this.started) / 1000);
     this.telemetry?.step({
@@ -425,7 +363,7 @@ export class Coordinator {
       loss: all.reduce((s, r) => s + r.loss, 0),
       lr: all[0].lr,
       grad_norm: all[0].gradNorm,
-      straggler_lag_s: (now - firstReport) / 1000,
+      straggler_lag_s: (now - firstArrival) / 1000,
       allreduce_bytes: all[0].allreduceBytes,
       allreduce_s: Math.max(...all.map((r) => r.allreduceMs)) / 1000,
       ranks: all.length,
@@ -490,27 +428,9 @@ export class Coordinator {
     const w = this.known(req.jobId, req.workerId);
     this.current(req.ringEpoch, req.rank, w);
     this.hostEnergy(w, req);
-    const b: Barrier = this.barriers.get(req.step) ?? {
-      ranks: new Map(),
-      checkpoint: '',
-      metrics: {},
-      final: false,
-      replies: [],
-      started: Date.now(),
-    };
-    this.barriers.set(req.step, b);
-    if (b.ranks.has(req.rank))
-      throw statusError(grpc.status.ALREADY_EXISTS, `duplicate rank ${req.rank} at the barrier of step ${req.step}`);
-    b.ranks.set(req.rank, req.stateSha256);
-    b.replies.push(reply);
-    if (req.rank === 0) {
-      b.checkpoint = req.checkpoint;
-      b.metrics = req.metrics;
-      b.final = req.final;
-    } else if (this.state === 'running') void this.publishState('checkpointing');
-    if (b.ranks.size < this.ring.length || !b.checkpoint) return;
-
-    this.barriers.delete(req.step);
+    const b = this.barriers.arrive(req, reply, this.ring.length);
+    if (req.rank !== 0 && this.state === 'running') void this.publishState('checkpointing');
+    if (!b) return;
     this.telemetry?.metrics.checkpointDuration.observe((Date.now() - b.started) / 1000);
     const hashes = new Set(b.ranks.values());
     if (hashes.size > 1) {
@@ -525,17 +445,13 @@ export class Coordinator {
       ranks_identical: hashes.size === 1,
       ...b.metrics,
     });
-    void this.bus
-      .publish(SUBJECTS.checkpointPublished, CheckpointPublishedEvent, {
-        job: this.jobId,
-        run_dir: path.resolve(this.train.out),
-        checkpoint: path.resolve(b.checkpoint),
-        step: req.step,
-        tokens_seen: req.step * this.info.tokensPerStep,
-        ...(Number.isFinite(b.metrics.val_loss) ? { val_loss: b.metrics.val_loss } : {}),
-        time: new Date().toISOString(),
-      })
-      .catch((err) => this.log('warn', 'publishing the checkpoint event failed', { error: String(err) }));
+    this.events.checkpoint({
+      runDir: this.train.out,
+      checkpoint: b.checkpoint,
+      step: req.step,
+      tokensSeen: req.step * this.info.tokensPerStep,
+      valLoss: b.metrics.val_loss,
+    });
     if (b.final) return this.finish(req.step, b);
     if (this.state === 'checkpointing') void this.publishState('running');
     // Workers that joined while the ring ran come in now: the checkpoint just written gives them the weights.
@@ -565,9 +481,7 @@ export class Coordinator {
       return this.fail(`the ring was re-formed more than ${this.dist.max_restarts} times`);
     this.epoch += 1;
     this.ring = members.map((w) => w.id);
-    this.reports.clear();
-    this.firstReport.clear();
-    this.lastStep.clear();
+    this.reports.reset(members.length, this.restore.step);
     this.nonfiniteInARow = 0;
     this.barriers.clear();
     this.telemetry?.metrics.workersLive.set(members.length);
@@ -612,9 +526,7 @@ export class Coordinator {
 
   private abortRing(reason: string): void {
     if (this.state === 'recovering') return;
-    for (const b of this.barriers.values())
-      for (const r of b.replies) r(statusError(grpc.status.ABORTED, `step aborted: ${reason}`));
-    this.barriers.clear();
+    this.barriers.abortAll(reason);
     for (const id of this.ring)
       this.workers.get(id)?.watch?.write(WatchResponse.fromPartial({ abort: { ringEpoch: this.epoch, reason } }));
     this.epoch += 1; // reports and chunks of the aborted epoch are now stale
@@ -698,19 +610,12 @@ export class Coordinator {
 
   private async publishState(state: JobState, message?: string): Promise<void> {
     this.state = state;
-    const event: JobLifecycleEvent = {
-      job: this.jobId,
-      state,
+    await this.events.state(state, {
       step: this.maxReported,
       workers: this.ring.length || this.workers.size,
-      ...(message ? { message } : {}),
-      time: new Date().toISOString(),
-    };
-    try {
-      await this.bus.publish(SUBJECTS.jobLifecycle, JobLifecycleEvent, event);
-      await this.bus.kvPut('ringlet-jobs', this.jobId, { ...event, ring_epoch: this.epoch, restore: this.restore });
-    } catch (err) {
-      this.log('warn', 'publishing the lifecycle event failed', { error: String(err) });
-    }
+      message,
+      ringEpoch: this.epoch,
+      restore: this.restore,
+    });
   }
 }

@@ -47,12 +47,14 @@ export function windowRanges(start: number, count: number, windowsPerEpoch: numb
  * stood at absolute position `firstPosition` after step `firstStep`: every step takes the next
  * `globalBatch` windows of the data order, whatever the ring looked like at earlier steps.
  */
-export function stepWindows(
-  o: { firstStep: number; firstPosition: number; globalBatch: number; windowsPerEpoch: number },
-  step: number,
-  worldSize: number,
-  rank: number,
-): WindowRange[] {
+export interface WindowPlan {
+  firstStep: number;
+  firstPosition: number;
+  globalBatch: number;
+  windowsPerEpoch: number;
+}
+
+export function stepWindows(o: WindowPlan, step: number, worldSize: number, rank: number): WindowRange[] {
   const { start, end } = shardAssignment(o.globalBatch, worldSize, rank);
   const stepStart = o.firstPosition + (step - 1 - o.firstStep) * o.globalBatch;
   return windowRanges(stepStart + start, end - start, o.windowsPerEpoch);

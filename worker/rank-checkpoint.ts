@@ -1,0 +1,81 @@
+// A checkpoint of a ring: every rank hashes its weights for the coordinator to compare; rank 0 also
+// evaluates and writes the checkpoint, and prunes old ones only once the barrier has agreed on the new
+// one (until then the previous checkpoint is the job's restore point).
+import { createHash } from 'node:crypto';
+import type * as tf from '@tensorflow/tfjs';
+import { pruneCheckpoints, writeCheckpoint } from '../lm/checkpoint.js';
+import { evaluate } from '../train/evaluate.js';
+import type { JsonLog } from '../coordinator/log.js';
+import type { Assignment } from '../proto/gen/ringlet/coordinator/v1/coordinator.js';
+import type { CoordinatorLink } from './coordinator-link.js';
+import type { HostEnergy } from './host-energy.js';
+import type { Job, TrainingState } from './job.js';
+
+/** The run's energy and emissions as the coordinator's meters last reported them. */
+export type RunEnergy = { energy_j?: number; emissions_g?: number };
+
+export function evaluateOnRank(job: Job, s: TrainingState, log: JsonLog): { val_loss: number; val_bpb: number } {
+  const e = evaluate(s.params, job.model, job.validation, job.train.training.batch_size, job.byteLengths);
+  log('info', 'eval', { step: s.step, val_loss: e.loss, val_bpb: e.bpb, unigram_loss: job.unigram });
+  return { val_loss: e.loss, val_bpb: e.bpb };
+}
+
+export async function checkpointAtBarrier(c: {
+  jobId: string;
+  workerId: string;
+  job: Job;
+  state: TrainingState;
+  assignment: Assignment;
+  link: CoordinatorLink;
+  hostEnergy: HostEnergy;
+  runEnergy: RunEnergy;
+  log: JsonLog;
+  final: boolean;
+}): Promise<string> {
+  const { job, state: s, assignment: a } = c;
+  const hash = createHash('sha256');
+  for (const v of s.params.values()) hash.update(new Uint8Array((v.dataSync() as Float32Array).buffer));
+  let checkpoint = '';
+  let metrics: Record<string, number> = {};
+  if (a.rank === 0) {
+    // Energy and emissions as the coordinator's meter saw them at this step's report (as train/run.ts
+    // stores them), so a resumed run carries them on.
+    metrics = { ...evaluateOnRank(job, s, c.log), unigram_loss: job.unigram, ...c.runEnergy };
+    const buffers = (vars: Map<string, tf.Variable>) =>
+      new Map([...vars].map(([name, v]) => [name, { shape: v.shape, data: v.dataSync() as Float32Array }]));
+    checkpoint = await writeCheckpoint(
+      job.train.out,
+      {
+        step: s.step,
+        weights: buffers(s.params),
+        optimizer: buffers(s.optimizer.moments()),
+        meta: {
+          config: { model: job.model, training: job.train },
+          tokens_seen: s.tokensSeen,
+          data_cursor: { epoch: s.cursor.epoch, index: s.cursor.index },
+          rng_state: { data_order_seed: job.train.training.seed },
+          schedule_horizon_steps: s.horizonSteps,
+          tokenizer_sha256: job.tokenizerSha256,
+          backend: job.backend,
+          metrics,
+        },
+        tokenizerJson: job.tokenizerJson,
+      },
+      null, // pruned below, once the barrier agrees
+    );
+  }
+  await c.link.checkpointBarrier({
+    jobId: c.jobId,
+    workerId: c.workerId,
+    ringEpoch: a.ringEpoch,
+    rank: a.rank,
+    step: s.step,
+    checkpoint,
+    metrics,
+    final: c.final,
+    stateSha256: hash.digest('hex'),
+    ...(await c.hostEnergy.reading(c.final)),
+  });
+  if (a.rank === 0) await pruneCheckpoints(job.train.out, job.train.checkpoint.keep_last, checkpoint);
+  return checkpoint;
+}
