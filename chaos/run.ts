@@ -6,6 +6,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { Rng } from '../lm/rng.js';
 import { SCENARIOS, scenarioNamed, type Scenario } from './scenarios.js';
+import { LinkLab } from './netns.js';
 import { superviseJob, type SupervisedJob } from './supervisor.js';
 
 export const VAL_LOSS_TOLERANCE = 1e-3; // relative: recovery changes the ring's size, and float sums their order
@@ -108,6 +109,7 @@ async function runTrial(
   const runDir = path.join(o.work, `${scenario?.name ?? 'fault-free'}-${trial}`);
   fs.rmSync(runDir, { recursive: true, force: true });
   const undo = scenario?.prepare?.(runDir) ?? (() => {});
+  let lab: LinkLab | null = null;
   const faultStep = 9 + rng.int(STEPS - 16); // past two checkpoints, and before the last few steps
   const result: TrialResult = {
     scenario: scenario?.name ?? 'fault-free',
@@ -123,7 +125,13 @@ async function runTrial(
     val_loss_rel_diff: null,
   };
   try {
-    const job = await superviseJob({ coordinatorArgs: jobArgs(o.work, o.data, runDir), workers: WORKERS, env: env() });
+    lab = scenario?.network ? LinkLab.create(WORKERS) : null;
+    const job = await superviseJob({
+      coordinatorArgs: jobArgs(o.work, o.data, runDir),
+      workers: WORKERS,
+      env: env(),
+      lab: lab ?? undefined,
+    });
     let faultAt = Infinity;
     let stepAtFault = 0;
     const fault = (async () => {
@@ -131,7 +139,7 @@ async function runTrial(
       while (job.step() < faultStep) await new Promise((r) => setTimeout(r, 5));
       faultAt = Date.now();
       stepAtFault = job.step();
-      await scenario.inject({ job, runDir, rng, heartbeatTimeoutMs: HEARTBEAT_TIMEOUT_MS });
+      await scenario.inject({ job, lab, runDir, rng, heartbeatTimeoutMs: HEARTBEAT_TIMEOUT_MS });
     })();
     const lastLogs = () =>
       job.logs
@@ -161,6 +169,7 @@ async function runTrial(
   } catch (err) {
     result.error = (err as Error).message;
   } finally {
+    lab?.destroy();
     undo();
   }
   return result;

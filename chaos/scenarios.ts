@@ -1,15 +1,17 @@
 // The faults `ringlet chaos` injects, each into a running supervised job (chaos/supervisor.ts) at a step
 // the trial draws. A scenario hurts processes or files the way the real fault would: signals to real
 // processes, real bytes flipped on disk, a real filesystem that fills up.
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { listCheckpoints } from '../lm/checkpoint.js';
 import type { Rng } from '../lm/rng.js';
+import type { LinkLab } from './netns.js';
 import type { SupervisedJob } from './supervisor.js';
 
 export interface TrialContext {
   job: SupervisedJob;
+  lab: LinkLab | null; // the network namespaces, for scenarios that ask for them
   runDir: string;
   rng: Rng;
   heartbeatTimeoutMs: number;
@@ -20,6 +22,8 @@ export interface Scenario {
   description: string;
   /** Why this machine cannot run the scenario, or null when it can. */
   unavailable?: () => string | null;
+  /** Runs each worker in a network namespace of its own (chaos/netns.ts). */
+  network?: boolean;
   /** Sets up the run folder before the job starts (a small filesystem, say); returns its undo. */
   prepare?: (runDir: string) => () => void;
   /** The fault itself, once the job has committed the trial's fault step. */
@@ -34,6 +38,8 @@ function livePid(t: TrialContext): number {
 }
 
 const FULL_DISK_BYTES = 24 << 20;
+
+const needsRoot = (what: string) => () => (process.getuid?.() === 0 ? null : `${what} needs root`);
 
 export const SCENARIOS: Scenario[] = [
   {
@@ -86,7 +92,7 @@ export const SCENARIOS: Scenario[] = [
   {
     name: 'full-disk',
     description: 'the run folder (a 24 MiB tmpfs) fills up around a checkpoint; the space comes back after 3 s',
-    unavailable: () => (process.getuid?.() === 0 ? null : 'mounting a tmpfs needs root'),
+    unavailable: needsRoot('mounting a tmpfs'),
     prepare: (runDir) => {
       fs.mkdirSync(runDir, { recursive: true });
       execFileSync('mount', ['-t', 'tmpfs', '-o', `size=${FULL_DISK_BYTES}`, 'tmpfs', runDir]);
@@ -111,6 +117,21 @@ export const SCENARIOS: Scenario[] = [
       fs.closeSync(fd);
       await sleep(3000);
       fs.rmSync(filler);
+    },
+  },
+  {
+    name: 'link-cut',
+    description:
+      "each worker on a host of its own (a network namespace); one worker's link goes down for longer than the heartbeat timeout, then up",
+    network: true,
+    unavailable: () =>
+      needsRoot('creating network namespaces')() ??
+      (spawnSync('ip', ['-V']).status === 0 ? null : 'the ip command (iproute2) is missing'),
+    inject: async (t) => {
+      const slot = t.rng.int(t.lab!.slots);
+      t.lab!.cut(slot);
+      await sleep(t.heartbeatTimeoutMs + 1000);
+      t.lab!.restore(slot);
     },
   },
 ];

@@ -6,13 +6,14 @@ import type { ChildProcess } from 'node:child_process';
 import net from 'node:net';
 import readline from 'node:readline';
 import { ringlet } from '../coordinator/launch.js';
+import type { LinkLab } from './netns.js';
 
 export type LogRecord = Record<string, unknown> & { msg?: string; component?: string; time?: string };
 
 export interface SupervisedJob {
   /** Every log record of the coordinator and the workers so far, with the time this process read it. */
   readonly logs: Array<LogRecord & { seen: number }>;
-  workers(): ChildProcess[];
+  workers(): ChildProcess[]; // by slot
   coordinator(): ChildProcess;
   /** The highest step the coordinator has committed (its `step` log lines; log_every must be 1). */
   step(): number;
@@ -42,10 +43,12 @@ export async function superviseJob(o: {
   coordinatorArgs: string[]; // training and distributed flags, without ports or --resume
   workers: number;
   env: NodeJS.ProcessEnv;
+  lab?: LinkLab; // each worker slot in its own network namespace; the coordinator on the lab's bridge
   onLog?: (r: LogRecord) => void;
 }): Promise<SupervisedJob> {
   const [port, httpPort] = [await freePort(), await freePort()];
-  const address = `127.0.0.1:${port}`;
+  const host = o.lab?.coordinatorHost ?? '127.0.0.1';
+  const address = `${host}:${port}`;
   const logs: Array<LogRecord & { seen: number }> = [];
   const workers: ChildProcess[] = [];
   let coordinator: ChildProcess;
@@ -69,7 +72,9 @@ export async function superviseJob(o: {
     return r;
   };
   const startWorker = (slot: number) => {
-    const w = ringlet(['worker', '--coordinator', address, '--connect-timeout', '120000', '--json'], o.env);
+    const own = o.lab ? ['--host', o.lab.workerHost(slot)] : [];
+    const args = ['worker', '--coordinator', address, ...own, '--connect-timeout', '120000', '--json'];
+    const w = ringlet(args, o.env, o.lab?.inSlot(slot));
     w.stdout!.resume();
     readline.createInterface({ input: w.stderr! }).on('line', (line) => record(line));
     workers[slot] = w;
@@ -84,6 +89,8 @@ export async function superviseJob(o: {
       [
         'coordinator',
         ...o.coordinatorArgs,
+        '--host',
+        host,
         '--port',
         String(port),
         '--http-port',

@@ -31,9 +31,15 @@ export interface LaunchOptions {
 export const DEFAULT_WORKER_RESTARTS = 3;
 const DEFAULT_REPLACE_WAIT_S = 20;
 
-/** A `ringlet` child process: this very CLI (compiled, or TypeScript through tsx) with the same Node flags. */
-export function ringlet(args: string[], env: NodeJS.ProcessEnv): ChildProcess {
-  return spawn(process.execPath, [...process.execArgv, process.argv[1], ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+/** The command line that runs this very CLI (compiled, or TypeScript through tsx) with the same Node flags. */
+export function ringletArgv(args: string[]): string[] {
+  return [process.execPath, ...process.execArgv, process.argv[1], ...args];
+}
+
+/** A `ringlet` child process, its output piped; `wrap` puts a command in front (`ip netns exec NS`, say). */
+export function ringlet(args: string[], env: NodeJS.ProcessEnv, wrap: string[] = []): ChildProcess {
+  const [file, ...rest] = [...wrap, ...ringletArgv(args)];
+  return spawn(file, rest, { env, stdio: ['ignore', 'pipe', 'pipe'] });
 }
 
 export async function launchLocal(train: TrainConfig, o: LaunchOptions): Promise<DistributedSummary> {

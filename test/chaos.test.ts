@@ -50,14 +50,14 @@ test(
       assert.ok(s.within_tolerance, `${s.scenario}: val loss off by ${s.val_loss_rel_diff_max}`);
     }
     const trials = summary.trials as TrialResult[];
-    // The faults did happen: a killed process was restarted, a zombie or a full disk re-formed the ring.
+    // The faults did happen: a killed process was restarted; a zombie, a full disk or a cut link re-formed the ring.
     // (corrupt-checkpoint survives only because the restarted coordinator passes over the corrupted one.)
     for (const name of ['kill-worker', 'kill-coordinator', 'corrupt-checkpoint'])
       assert.ok(
         trials.filter((t) => t.scenario === name).every((t) => t.process_restarts >= 1),
         name,
       );
-    for (const name of ['kill-worker', 'zombie-worker', 'full-disk'])
+    for (const name of ['kill-worker', 'zombie-worker', 'full-disk', 'link-cut'])
       assert.ok(
         trials.filter((t) => t.scenario === name).every((t) => t.ring_reforms >= 1),
         name,
