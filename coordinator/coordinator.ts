@@ -428,6 +428,19 @@ export class Coordinator {
     const w = this.known(req.jobId, req.workerId);
     this.current(req.ringEpoch, req.rank, w);
     this.hostEnergy(w, req);
+    // A rank reports a step before it checkpoints it (worker/train-assignment.ts). A barrier for any other
+    // step would wait for ranks that never come, or, in a ring of one, make a step never taken the restore point.
+    const reported = this.reports.lastReported(req.rank);
+    if (req.step !== reported)
+      throw statusError(
+        grpc.status.FAILED_PRECONDITION,
+        `rank ${req.rank} came to the barrier of step ${req.step}, but its last reported step is ${reported}`,
+      );
+    if (req.rank === 0 && req.checkpoint === '')
+      throw statusError(
+        grpc.status.INVALID_ARGUMENT,
+        'rank 0 must name the checkpoint it wrote (its barrier would never complete)',
+      );
     const b = this.barriers.arrive(req, reply, this.ring.length);
     if (req.rank !== 0 && this.state === 'running') void this.publishState('checkpointing');
     if (!b) return;

@@ -46,6 +46,11 @@ export class StepReports {
     return `reported windows ${JSON.stringify(given).slice(0, 200)} for step ${req.step}; its slice is ${JSON.stringify(windows)}`;
   }
 
+  /** The last step `rank` reported in this ring (the restore step before its first report). */
+  lastReported(rank: number): number {
+    return this.lastStep.get(rank) ?? this.restoreStep;
+  }
+
   /** The windows rank `rank` of this ring trains on at `step`: what the data log records. */
   windows(step: number, rank: number) {
     return stepWindows(this.plan, step, this.worldSize, rank);

@@ -8,19 +8,24 @@ import * as grpc from '@grpc/grpc-js';
 import { tokenMetadata } from '../collective/auth.js';
 import { DistributedConfigSchema } from '../coordinator/config.js';
 import { Coordinator } from '../coordinator/coordinator.js';
-import { CoordinatorServiceClient } from '../proto/gen/ringlet/coordinator/v1/coordinator.js';
+import {
+  CoordinatorServiceClient,
+  type Assignment,
+  type CheckpointBarrierRequest,
+  type WatchResponse,
+} from '../proto/gen/ringlet/coordinator/v1/coordinator.js';
 import { TrainConfigSchema } from '../train/config.js';
 
 const TOKEN = 'fuzz-test-token-0123';
 
-async function startCoordinator(): Promise<{
+async function startCoordinator(workers = 1): Promise<{
   coordinator: Coordinator;
   client: CoordinatorServiceClient;
   close: () => Promise<void>;
 }> {
   const out = fs.mkdtempSync(path.join(os.tmpdir(), 'ringlet-fuzz-test-'));
   const train = TrainConfigSchema.parse({ data: out, out, training: { batch_size: 2, max_steps: 100 } });
-  const dist = DistributedConfigSchema.parse({ token: TOKEN, job_id: 'job', min_workers: 1, max_workers: 2 });
+  const dist = DistributedConfigSchema.parse({ token: TOKEN, job_id: 'job', min_workers: workers, max_workers: workers });
   const info = { windowsPerEpoch: 100, tokensPerStep: 64, startStep: 0, startCursorPosition: 0, restoreCheckpoint: '' };
   const coordinator = new Coordinator(train, dist, info, { log: () => {} });
   await coordinator.start();
@@ -52,6 +57,80 @@ test('a status message quoting a 100 KB worker id is cut, so the caller gets it 
     assert.match(err.details, /^unknown worker "w+\.\.\. \(\d+ characters\)$/);
     assert.ok(err.details.length < 1100, `${err.details.length} characters`);
     assert.ok(Date.now() - started < 4000);
+  } finally {
+    await close();
+  }
+});
+
+/** `n` workers join and watch until the ring forms; their ids and assignments, in rank order. */
+async function formRing(
+  client: CoordinatorServiceClient,
+  n: number,
+): Promise<Array<{ workerId: string; assignment: Assignment }>> {
+  const md = tokenMetadata(TOKEN);
+  const joined = await Promise.all(
+    Array.from(
+      { length: n },
+      (_, i) =>
+        new Promise<string>((resolve, reject) =>
+          client.join({ jobId: 'job', collectiveAddress: `127.0.0.1:${1000 + i}`, workerName: 'w', host: '' }, md, (e, r) =>
+            e ? reject(e) : resolve(r.workerId),
+          ),
+        ),
+    ),
+  );
+  const members = await Promise.all(
+    joined.map(
+      (workerId) =>
+        new Promise<{ workerId: string; assignment: Assignment }>((resolve) =>
+          client
+            .watch({ jobId: 'job', workerId }, md)
+            .on('data', (m: WatchResponse) => m.assignment && resolve({ workerId, assignment: m.assignment })),
+        ),
+    ),
+  );
+  return members.sort((a, b) => a.assignment.rank - b.assignment.rank);
+}
+
+function barrier(
+  client: CoordinatorServiceClient,
+  req: Partial<CheckpointBarrierRequest>,
+  deadlineMs = 5000,
+): Promise<grpc.ServiceError | null> {
+  const full: CheckpointBarrierRequest = {
+    jobId: 'job',
+    workerId: '',
+    ringEpoch: 0,
+    rank: 0,
+    step: 0,
+    checkpoint: '',
+    metrics: {},
+    final: false,
+    stateSha256: 'f'.repeat(64),
+    hostEnergyJ: 0,
+    hostEnergySource: '',
+    ...req,
+  };
+  return new Promise((resolve) =>
+    client.checkpointBarrier(full, tokenMetadata(TOKEN), { deadline: Date.now() + deadlineMs }, (e) => resolve(e)),
+  );
+}
+
+test('a barrier for a step its rank never reported, or rank 0 naming no checkpoint, is refused at once (both waited forever)', async () => {
+  const { client, close } = await startCoordinator();
+  try {
+    const [{ workerId, assignment }] = await formRing(client, 1);
+    const rank0 = { workerId, ringEpoch: assignment.ringEpoch, rank: 0 };
+    const never = await barrier(client, { ...rank0, step: 5, checkpoint: 'checkpoints/step-5' });
+    assert.equal(never?.code, grpc.status.FAILED_PRECONDITION, never?.details);
+    assert.match(never.details, /step 5.*last reported step is 0/);
+    const nameless = await barrier(client, { ...rank0, step: 0 });
+    assert.equal(nameless?.code, grpc.status.INVALID_ARGUMENT, nameless?.details);
+    assert.equal(
+      await barrier(client, { ...rank0, step: 0, checkpoint: 'checkpoints/step-0' }),
+      null,
+      'a barrier at the step reached completes',
+    );
   } finally {
     await close();
   }
