@@ -4,7 +4,8 @@
 // a cable or a switch port fails. Needs root and iproute2 (`ip`).
 import { execFileSync } from 'node:child_process';
 
-const SUBNET = '10.231'; // 10.231.N.0/24, N from this process's id, so two runs do not collide
+const SUBNET = '10.231'; // 10.231.N.0/24
+let labs = 0; // names and subnets differ per lab: the kernel may still be tearing down the previous one's
 
 export class LinkLab {
   private constructor(
@@ -14,8 +15,9 @@ export class LinkLab {
   ) {}
 
   static create(slots: number): LinkLab {
-    const n = process.pid % 250;
+    const n = (process.pid + labs++) % 250; // from this process's id too, so two runs do not collide
     const lab = new LinkLab(`rl${n}`, `${SUBNET}.${n}`, slots);
+    lab.destroy(); // what a killed run may have left under these names
     try {
       lab.ip('link', 'add', lab.bridge, 'type', 'bridge');
       lab.ip('addr', 'add', `${lab.coordinatorHost}/24`, 'dev', lab.bridge);
