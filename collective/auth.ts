@@ -82,11 +82,16 @@ export async function plaintextTokenWarning(channel: string, address: string, tl
 // caller hang. Messages are cut to this many characters.
 export const MAX_STATUS_DETAILS = 1000;
 
-/** `details` cut to MAX_STATUS_DETAILS characters, saying so. */
+/**
+ * `details` as a status message can carry them: well-formed (grpc-js percent-encodes the message with
+ * encodeURI, which throws on a lone surrogate; an error quoting one, spelt in a JSON request, took the
+ * evaluator down), and cut to MAX_STATUS_DETAILS characters, saying so.
+ */
 export function boundedDetails(details: string): string {
-  return details.length <= MAX_STATUS_DETAILS
-    ? details
-    : `${details.slice(0, MAX_STATUS_DETAILS)}... (${details.length} characters)`;
+  const wellFormed = Buffer.from(details, 'utf8').toString('utf8'); // a lone surrogate becomes U+FFFD
+  return wellFormed.length <= MAX_STATUS_DETAILS
+    ? wellFormed
+    : `${wellFormed.slice(0, MAX_STATUS_DETAILS)}... (${wellFormed.length} characters)`;
 }
 
 /** A gRPC error with a status code, as a handler passes it to its callback. */

@@ -6,7 +6,7 @@ import { timingSafeEqual } from 'node:crypto';
 import fs from 'node:fs';
 import * as grpc from '@grpc/grpc-js';
 import type { z } from 'zod';
-import { serverCredentials } from '../collective/auth.js';
+import { boundedDetails, serverCredentials } from '../collective/auth.js';
 import type { ServiceConfig } from './config.js';
 import { EvaluatorServiceService, type EvaluatorServiceServer } from '../proto/gen/ringlet/evaluator/v1/evaluator.js';
 import { presentEvaluation } from './http.js';
@@ -23,9 +23,12 @@ const GRPC_STATUS: Record<number, grpc.status> = {
   503: grpc.status.UNAVAILABLE,
 };
 
+// Messages quote what the caller sent (a checkpoint reference, an id): bounded and well-formed, or the
+// status cannot reach the caller, or grpc-js throws while sending it (collective/auth.ts).
 function toGrpcError(err: unknown): Partial<grpc.StatusObject> {
-  if (err instanceof ServiceError) return { code: GRPC_STATUS[err.status] ?? grpc.status.INTERNAL, details: err.message };
-  return { code: grpc.status.INTERNAL, details: `internal error: ${(err as Error).message}` };
+  if (err instanceof ServiceError)
+    return { code: GRPC_STATUS[err.status] ?? grpc.status.INTERNAL, details: boundedDetails(err.message) };
+  return { code: grpc.status.INTERNAL, details: boundedDetails(`internal error: ${(err as Error).message}`) };
 }
 
 function parseJson<S extends z.ZodType>(schema: S, text: string): z.output<S> {

@@ -6,6 +6,7 @@ import path from 'node:path';
 import { test } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
 import { tokenMetadata } from '../collective/auth.js';
+import { InProcessBus } from '../controlplane/bus.js';
 import { DistributedConfigSchema } from '../coordinator/config.js';
 import { Coordinator } from '../coordinator/coordinator.js';
 import {
@@ -14,6 +15,9 @@ import {
   type CheckpointBarrierRequest,
   type WatchResponse,
 } from '../proto/gen/ringlet/coordinator/v1/coordinator.js';
+import { loadServiceConfig } from '../evaluator/config.js';
+import { startEvaluator } from '../evaluator/main.js';
+import { EvaluatorServiceClient } from '../proto/gen/ringlet/evaluator/v1/evaluator.js';
 import { TrainConfigSchema } from '../train/config.js';
 
 const TOKEN = 'fuzz-test-token-0123';
@@ -133,5 +137,44 @@ test('a barrier for a step its rank never reported, or rank 0 naming no checkpoi
     );
   } finally {
     await close();
+  }
+});
+
+test("the evaluator's gRPC errors quoting a lone surrogate or a 40 KB id reach the caller (the first crashed the service, the second hung the caller)", async () => {
+  const work = fs.mkdtempSync(path.join(os.tmpdir(), 'ringlet-fuzz-evaluator-'));
+  const config = loadServiceConfig(
+    undefined,
+    { RINGLET_EVALUATOR_TOKEN: TOKEN },
+    {
+      port: 0,
+      grpc_port: 0,
+      db: path.join(work, 'results.sqlite'),
+      checkpoint_roots: work,
+    },
+  );
+  const evaluator = await startEvaluator(config, new InProcessBus(), () => {});
+  const client = new EvaluatorServiceClient(evaluator.grpcAddress!, grpc.credentials.createInsecure());
+  const md = new grpc.Metadata();
+  md.set('authorization', `Bearer ${TOKEN}`);
+  const answer = (call: (cb: (e: grpc.ServiceError | null) => void) => void) =>
+    new Promise<grpc.ServiceError | null>((resolve) => call((e) => resolve(e)));
+  try {
+    // JSON can spell a lone surrogate; grpc-js percent-encodes a status message with encodeURI, which throws on one.
+    const requestJson = '{"baseline": "\\ud800", "candidate": "b", "suites": ["val"]}';
+    const surrogate = await answer((cb) => client.compare({ requestJson }, md, { deadline: Date.now() + 5000 }, cb));
+    assert.ok(
+      surrogate && surrogate.code !== grpc.status.DEADLINE_EXCEEDED && surrogate.code !== grpc.status.UNAVAILABLE,
+      surrogate?.details,
+    );
+    assert.match(surrogate.details, /\uFFFD/);
+    const long = await answer((cb) =>
+      client.getEvaluation({ id: 'é'.repeat(20_000) }, new grpc.Metadata(), { deadline: Date.now() + 5000 }, cb),
+    );
+    assert.equal(long?.code, grpc.status.NOT_FOUND, long?.details.slice(0, 100));
+    assert.ok(long.details.length < 1100, `${long.details.length} characters`);
+  } finally {
+    client.close();
+    await evaluator.stop();
+    fs.rmSync(work, { recursive: true, force: true });
   }
 });
