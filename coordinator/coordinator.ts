@@ -208,6 +208,8 @@ export class Coordinator {
     for (const t of this.timers) clearTimeout(t);
     if (this.reformTimer) clearTimeout(this.reformTimer);
     for (const w of this.workers.values()) w.watch?.end();
+    // tryShutdown waits for every call in flight: a rank waiting at a barrier would hold it forever.
+    this.barriers.abortAll('the coordinator is shutting down');
     await new Promise<void>((resolve) => this.server.tryShutdown(() => resolve()));
     this.server.forceShutdown();
     await this.health.close();

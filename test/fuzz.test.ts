@@ -178,3 +178,21 @@ test("the evaluator's gRPC errors quoting a lone surrogate or a 40 KB id reach t
     fs.rmSync(work, { recursive: true, force: true });
   }
 });
+
+test('closing the coordinator answers the calls waiting at a barrier (close waited for them forever)', async () => {
+  const { coordinator, client, close } = await startCoordinator(2);
+  try {
+    const [, rank1] = await formRing(client, 2);
+    const waiting = barrier(client, { workerId: rank1.workerId, ringEpoch: rank1.assignment.ringEpoch, rank: 1, step: 0 });
+    await new Promise((r) => setTimeout(r, 200)); // rank 1 is at the barrier; rank 0 never comes
+    const closed = await Promise.race([
+      coordinator.close().then(() => true),
+      new Promise((r) => setTimeout(() => r(false), 3000)),
+    ]);
+    assert.ok(closed, 'close() returned');
+    const err = await waiting;
+    assert.equal(err?.code, grpc.status.ABORTED, err?.details);
+  } finally {
+    await close();
+  }
+});
