@@ -28,6 +28,7 @@ export interface TrialResult {
   fault_step: number;
   survived: boolean;
   ring_reforms: number;
+  checkpoints_skipped: number; // rank 0 could not write them (a full disk); the ring went on
   process_restarts: number;
   recover_s: number | null; // fault to the first step past those committed before it
   samples_skipped: number | null;
@@ -42,6 +43,7 @@ export interface ScenarioSummary {
   trials: number;
   survived: number;
   ring_reforms_mean: number;
+  checkpoints_skipped_mean: number;
   process_restarts_mean: number;
   recover_s_median: number | null;
   recover_s_max: number | null;
@@ -117,6 +119,7 @@ async function runTrial(
     fault_step: scenario ? faultStep : 0,
     survived: false,
     ring_reforms: 0,
+    checkpoints_skipped: 0,
     process_restarts: 0,
     recover_s: null,
     samples_skipped: null,
@@ -155,6 +158,7 @@ async function runTrial(
     await Promise.race([fault, Promise.resolve()]);
     const s = end.summary as Record<string, number | string | undefined>;
     result.ring_reforms = Number(s.restarts ?? 0);
+    result.checkpoints_skipped = Number(s.checkpoints_skipped ?? 0);
     result.process_restarts = end.coordinatorRestarts + end.workerRestarts;
     result.recover_s = Number.isFinite(faultAt) ? recoverySeconds(job, faultAt, stepAtFault) : null;
     if (typeof s.error === 'string') result.error = s.error;
@@ -186,6 +190,7 @@ export function summarize(scenario: string, trials: TrialResult[]): ScenarioSumm
     trials: trials.length,
     survived: trials.filter((t) => t.survived).length,
     ring_reforms_mean: mean(trials.map((t) => t.ring_reforms)),
+    checkpoints_skipped_mean: mean(trials.map((t) => t.checkpoints_skipped)),
     process_restarts_mean: mean(trials.map((t) => t.process_restarts)),
     recover_s_median: median(recover),
     recover_s_max: recover.length ? Math.max(...recover) : null,
@@ -216,7 +221,7 @@ export async function runChaos(o: ChaosOptions) {
       results.push(r);
       log(
         `${s.name} #${trial}: ${r.survived ? 'survived' : 'FAILED'} fault at step ${r.fault_step}, ` +
-          `${r.ring_reforms} re-formations, ${r.process_restarts} restarts, recovered in ${r.recover_s ?? '-'} s, ` +
+          `${r.ring_reforms} re-formations, ${r.checkpoints_skipped} checkpoints skipped, ${r.process_restarts} restarts, recovered in ${r.recover_s ?? '-'} s, ` +
           `skipped ${r.samples_skipped} repeated ${r.samples_repeated}, val_loss ${r.val_loss}` +
           (r.error ? ` (${r.error})` : ''),
       );
@@ -243,13 +248,13 @@ export function chaosTable(summaries: ScenarioSummary[]): string {
   const f = (x: number | null, digits = 2) => (x === null ? '-' : x.toFixed(digits));
   const rows = summaries.map(
     (s) =>
-      `| ${s.scenario} | ${s.trials} | ${((100 * s.survived) / s.trials).toFixed(0)}% | ${f(s.ring_reforms_mean, 1)} | ` +
+      `| ${s.scenario} | ${s.trials} | ${((100 * s.survived) / s.trials).toFixed(0)}% | ${f(s.ring_reforms_mean, 1)} | ${f(s.checkpoints_skipped_mean, 1)} | ` +
       `${f(s.process_restarts_mean, 1)} | ${f(s.recover_s_median)} / ${f(s.recover_s_max)} | ${s.samples_skipped} | ` +
       `${s.samples_repeated} | ${s.val_loss_rel_diff_max === null ? '-' : s.val_loss_rel_diff_max.toExponential(1)} |`,
   );
   return [
-    '| scenario | trials | survived | ring re-formations (mean) | process restarts (mean) | recover s (median / max) | samples skipped | samples repeated | val loss vs fault-free (max rel.) |',
-    '|---|---|---|---|---|---|---|---|---|',
+    '| scenario | trials | survived | ring re-formations (mean) | checkpoints skipped (mean) | process restarts (mean) | recover s (median / max) | samples skipped | samples repeated | val loss vs fault-free (max rel.) |',
+    '|---|---|---|---|---|---|---|---|---|---|',
     ...rows,
   ].join('\n');
 }

@@ -1,6 +1,7 @@
 // Checkpoint barriers: at a checkpoint step every rank arrives with the sha256 of its weights and rank 0
-// with the checkpoint it wrote; the barrier completes (and every rank's call is answered) once all ranks of
-// the ring are there and the checkpoint is named. Until then the previous checkpoint stays the restore point.
+// with the checkpoint it wrote (or why it could not write one); the barrier completes (and every rank's
+// call is answered) once all ranks of the ring are there and rank 0 has spoken. Until then the previous
+// checkpoint stays the restore point.
 import * as grpc from '@grpc/grpc-js';
 import type { CheckpointBarrierRequest, CheckpointBarrierResponse } from '../proto/gen/ringlet/coordinator/v1/coordinator.js';
 import { statusError } from '../collective/auth.js';
@@ -8,7 +9,8 @@ import { statusError } from '../collective/auth.js';
 export interface Barrier {
   step: number;
   ranks: Map<number, string>; // rank -> state sha256
-  checkpoint: string;
+  checkpoint: string; // '' when rank 0 could not write it
+  writeError: string; // rank 0's reason, when it could not
   metrics: Record<string, number>;
   final: boolean;
   replies: Array<grpc.sendUnaryData<CheckpointBarrierResponse>>;
@@ -24,6 +26,7 @@ export class CheckpointBarriers {
       step: req.step,
       ranks: new Map(),
       checkpoint: '',
+      writeError: '',
       metrics: {},
       final: false,
       replies: [],
@@ -35,11 +38,12 @@ export class CheckpointBarriers {
     b.ranks.set(req.rank, req.stateSha256);
     b.replies.push(reply);
     if (req.rank === 0) {
-      b.checkpoint = req.checkpoint;
+      b.checkpoint = req.writeError ? '' : req.checkpoint;
+      b.writeError = req.writeError.slice(0, 1000);
       b.metrics = req.metrics;
       b.final = req.final;
     }
-    if (b.ranks.size < worldSize || !b.checkpoint) return null;
+    if (b.ranks.size < worldSize || !(b.checkpoint || b.writeError)) return null;
     this.open.delete(req.step);
     return b;
   }

@@ -56,6 +56,7 @@ export interface JobResult {
   elapsed_s: number;
   interrupted: boolean;
   straggler_warnings: number;
+  checkpoints_skipped: number; // rank 0 could not write them; training went on
 }
 
 interface WorkerEntry {
@@ -110,6 +111,7 @@ export class Coordinator {
   private readonly dataLog: DataLog;
   private ranksIdentical = true;
   private stragglerWarnings = 0;
+  private checkpointsSkipped = 0; // barriers that completed without a checkpoint (rank 0 could not write it)
   private started = 0; // when the ring first formed
   private lastStepLogged = 0;
   private timers: NodeJS.Timeout[] = [];
@@ -438,14 +440,15 @@ export class Coordinator {
         grpc.status.FAILED_PRECONDITION,
         `rank ${req.rank} came to the barrier of step ${req.step}, but its last reported step is ${reported}`,
       );
-    if (req.rank === 0 && req.checkpoint === '')
+    if (req.rank === 0 && req.checkpoint === '' && req.writeError === '')
       throw statusError(
         grpc.status.INVALID_ARGUMENT,
-        'rank 0 must name the checkpoint it wrote (its barrier would never complete)',
+        'rank 0 must name the checkpoint it wrote, or why it could not (its barrier would never complete)',
       );
     const b = this.barriers.arrive(req, reply, this.ring.length);
     if (req.rank !== 0 && this.state === 'running') void this.publishState('checkpointing');
     if (!b) return;
+    if (b.writeError) return this.checkpointNotWritten(b);
     this.telemetry?.metrics.checkpointDuration.observe((Date.now() - b.started) / 1000);
     const hashes = new Set(b.ranks.values());
     if (hashes.size > 1) {
@@ -471,6 +474,23 @@ export class Coordinator {
     if (this.state === 'checkpointing') void this.publishState('running');
     // Workers that joined while the ring ran come in now: the checkpoint just written gives them the weights.
     if (this.watching().length > this.ring.length) this.formRing('growing the ring');
+  }
+
+  /**
+   * Rank 0 could not write the checkpoint (a full disk, say): the ranks agreed on nothing new, so the
+   * restore point stays where it was, and the ring trains on to the next checkpoint rather than re-forming
+   * to retry this one. The job's final checkpoint is never skipped: rank 0 tries it again while the other
+   * ranks wait here (worker/rank-checkpoint.ts).
+   */
+  private checkpointNotWritten(b: Barrier): void {
+    this.checkpointsSkipped += 1;
+    this.log('warn', 'checkpoint not written; training goes on from the last one', {
+      step: b.step,
+      error: b.writeError,
+      restore: this.restore.path || 'seed',
+    });
+    for (const r of b.replies) r(null, { checkpoint: '' });
+    if (this.state === 'checkpointing') void this.publishState('running');
   }
 
   // --- ring formation and recovery -------------------------------------------------------------------------
@@ -607,6 +627,7 @@ export class Coordinator {
       elapsed_s: elapsed,
       interrupted: this.stopReason !== '' && !this.stopReason.startsWith('time limit'),
       straggler_warnings: this.stragglerWarnings,
+      checkpoints_skipped: this.checkpointsSkipped,
     };
     for (const w of this.workers.values()) w.watch?.write(WatchResponse.fromPartial({ finish: { reason: 'job finished' } }));
     void this.publishState('finished');

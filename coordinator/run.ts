@@ -24,6 +24,7 @@ export interface DistributedSummary extends TrainSummary, JobTelemetrySummary {
   samples_repeated: number;
   ranks_identical: boolean;
   straggler_warnings: number;
+  checkpoints_skipped: number;
 }
 
 /**
@@ -102,6 +103,7 @@ export async function createCoordinator(
       samples_repeated: r.samples_repeated,
       ranks_identical: r.ranks_identical,
       straggler_warnings: r.straggler_warnings,
+      checkpoints_skipped: r.checkpoints_skipped,
       ...(await telemetry.close(r.tokens_per_s)),
     };
   };

@@ -18,6 +18,8 @@ import {
   type Assignment,
   type JoinRequest,
   type JoinResponse,
+  type CheckpointBarrierRequest,
+  type CheckpointBarrierResponse,
   type ReportStepRequest,
   type WatchResponse,
 } from '../proto/gen/ringlet/coordinator/v1/coordinator.js';
@@ -140,6 +142,7 @@ test('rendezvous, step reports with their bad cases, stragglers, the checkpoint 
       stateSha256: 'same',
       hostEnergyJ: 0,
       hostEnergySource: '',
+      writeError: '',
     });
   const ack = barrier(b, 1, '');
   const write = barrier(a, 0, path.join(out, 'checkpoints', 'step-00000002'));
@@ -251,6 +254,7 @@ test('elastic: a late joiner enters at the next checkpoint; a lost worker is rep
       stateSha256: 'h',
       hostEnergyJ: 0,
       hostEnergySource: '',
+      writeError: '',
     });
   await report(a, 0, first.ringEpoch, 1);
   await report(b, 1, first.ringEpoch, 1);
@@ -331,7 +335,29 @@ async function oneWorkerJob(training: Record<string, unknown>) {
       ),
     );
   const status = async () => ((await (await fetch(`http://${c.httpAddress}/status`)).json()) as { state: string }).state;
-  return { c, client, logs, report, status };
+  const barrier = (step: number, extra: Partial<CheckpointBarrierRequest> = {}) =>
+    new Promise<CheckpointBarrierResponse>((resolve, reject) =>
+      client.checkpointBarrier(
+        {
+          jobId: 'ringlet',
+          workerId: j.workerId,
+          ringEpoch: assignment.ringEpoch,
+          rank: 0,
+          step,
+          checkpoint: '',
+          metrics: {},
+          final: false,
+          stateSha256: 'h',
+          hostEnergyJ: 0,
+          hostEnergySource: '',
+          writeError: '',
+          ...extra,
+        },
+        md,
+        (e, r) => (e ? reject(e) : resolve(r)),
+      ),
+    );
+  return { c, client, logs, report, barrier, status };
 }
 
 test("step reports are checked against the coordinator's own arithmetic: a worker off its assignment is dropped", async () => {
@@ -385,6 +411,27 @@ test('steps whose reduced gradient is not finite are counted, and max_nonfinite_
   await report(10, { windows: windowsOf(10), gradNorm: NaN });
   await assert.rejects(c.done, /reduced gradient was not finite for 3 steps in a row \(at step 10\)/);
   assert.equal(logs.filter((l) => l.msg === 'step skipped: the reduced gradient is not finite').length, 5);
+  client.close();
+  await c.close();
+});
+
+test('a checkpoint rank 0 cannot write completes its barrier without moving the restore point, and the job goes on', async () => {
+  const { c, client, logs, report, barrier, status } = await oneWorkerJob({ max_steps: 6 });
+  const step5 = [
+    { epoch: 0, start: 95, count: 5 },
+    { epoch: 1, start: 0, count: 1 },
+  ];
+  await report(5, { windows: step5 });
+  const reply = await barrier(5, { writeError: 'ENOSPC: no space left on device' });
+  assert.equal(reply.checkpoint, '', 'no checkpoint was agreed');
+  const skipped = logs.find((l) => l.msg === 'checkpoint not written; training goes on from the last one');
+  assert.deepEqual([skipped?.step, skipped?.restore, skipped?.error], [5, 'ckpt', 'ENOSPC: no space left on device']);
+  assert.equal(await status(), 'running', 'no re-formation');
+  await report(6, { windows: [{ epoch: 1, start: 1, count: 6 }] });
+  const final = await barrier(6, { checkpoint: 'ckpt-6', final: true });
+  assert.equal(final.checkpoint, 'ckpt-6');
+  const result = await c.done;
+  assert.deepEqual([result.step, result.checkpoints_skipped, result.restarts], [6, 1, 0]);
   client.close();
   await c.close();
 });

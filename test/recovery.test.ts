@@ -139,6 +139,7 @@ test('keep_last 1: a worker lost while rank 0 writes its checkpoint leaves the p
         stateSha256: 'scripted',
         hostEnergyJ: 0,
         hostEnergySource: '',
+        writeError: '',
       });
   }
   // Step 8's barrier: rank 0 writes its checkpoint and waits there for this peer, which dies instead.

@@ -1,6 +1,7 @@
 // A checkpoint of a ring: every rank hashes its weights for the coordinator to compare; rank 0 also
 // evaluates and writes the checkpoint, and prunes old ones only once the barrier has agreed on the new
-// one (until then the previous checkpoint is the job's restore point).
+// one (until then the previous checkpoint is the job's restore point). A checkpoint rank 0 cannot write
+// is skipped at the barrier, and the ring trains on.
 import { createHash } from 'node:crypto';
 import type * as tf from '@tensorflow/tfjs';
 import { pruneCheckpoints, writeCheckpoint } from '../lm/checkpoint.js';
@@ -10,6 +11,9 @@ import type { Assignment } from '../proto/gen/ringlet/coordinator/v1/coordinator
 import type { CoordinatorLink } from './coordinator-link.js';
 import type { HostEnergy } from './host-energy.js';
 import type { Job, TrainingState } from './job.js';
+
+const FINAL_WRITE_ATTEMPTS = 60;
+const FINAL_WRITE_RETRY_MS = 1000;
 
 /** The run's energy and emissions as the coordinator's meters last reported them. */
 export type RunEnergy = { energy_j?: number; emissions_g?: number };
@@ -36,6 +40,7 @@ export async function checkpointAtBarrier(c: {
   const hash = createHash('sha256');
   for (const v of s.params.values()) hash.update(new Uint8Array((v.dataSync() as Float32Array).buffer));
   let checkpoint = '';
+  let writeError = '';
   let metrics: Record<string, number> = {};
   if (a.rank === 0) {
     // Energy and emissions as the coordinator's meter saw them at this step's report (as train/run.ts
@@ -43,26 +48,47 @@ export async function checkpointAtBarrier(c: {
     metrics = { ...evaluateOnRank(job, s, c.log), unigram_loss: job.unigram, ...c.runEnergy };
     const buffers = (vars: Map<string, tf.Variable>) =>
       new Map([...vars].map(([name, v]) => [name, { shape: v.shape, data: v.dataSync() as Float32Array }]));
-    checkpoint = await writeCheckpoint(
-      job.train.out,
-      {
-        step: s.step,
-        weights: buffers(s.params),
-        optimizer: buffers(s.optimizer.moments()),
-        meta: {
-          config: { model: job.model, training: job.train },
-          tokens_seen: s.tokensSeen,
-          data_cursor: { epoch: s.cursor.epoch, index: s.cursor.index },
-          rng_state: { data_order_seed: job.train.training.seed },
-          schedule_horizon_steps: s.horizonSteps,
-          tokenizer_sha256: job.tokenizerSha256,
-          backend: job.backend,
-          metrics,
+    const write = () =>
+      writeCheckpoint(
+        job.train.out,
+        {
+          step: s.step,
+          weights: buffers(s.params),
+          optimizer: buffers(s.optimizer.moments()),
+          meta: {
+            config: { model: job.model, training: job.train },
+            tokens_seen: s.tokensSeen,
+            data_cursor: { epoch: s.cursor.epoch, index: s.cursor.index },
+            rng_state: { data_order_seed: job.train.training.seed },
+            schedule_horizon_steps: s.horizonSteps,
+            tokenizer_sha256: job.tokenizerSha256,
+            backend: job.backend,
+            metrics,
+          },
+          tokenizerJson: job.tokenizerJson,
         },
-        tokenizerJson: job.tokenizerJson,
-      },
-      null, // pruned below, once the barrier agrees
-    );
+        null, // pruned below, once the barrier agrees
+      );
+    // A checkpoint that cannot be written (a full disk: writeCheckpoint leaves nothing half-written) is
+    // skipped, and the ring trains on to the next one. The job's last one cannot be skipped: it is tried
+    // again while the other ranks wait at the barrier, since re-forming the ring would not free any space.
+    for (let attempt = 1; ; attempt++) {
+      try {
+        checkpoint = await write();
+        break;
+      } catch (err) {
+        const error = (err as Error).message;
+        if (c.final && attempt < FINAL_WRITE_ATTEMPTS) {
+          c.log('warn', 'cannot write the final checkpoint; trying again', { step: s.step, attempt, error });
+          await new Promise((r) => setTimeout(r, FINAL_WRITE_RETRY_MS));
+          continue;
+        }
+        if (c.final) throw err;
+        writeError = error;
+        c.log('warn', 'cannot write the checkpoint; the ring goes on without it', { step: s.step, error });
+        break;
+      }
+    }
   }
   await c.link.checkpointBarrier({
     jobId: c.jobId,
@@ -75,7 +101,8 @@ export async function checkpointAtBarrier(c: {
     final: c.final,
     stateSha256: hash.digest('hex'),
     ...(await c.hostEnergy.reading(c.final)),
+    writeError,
   });
-  if (a.rank === 0) await pruneCheckpoints(job.train.out, job.train.checkpoint.keep_last, checkpoint);
+  if (a.rank === 0 && checkpoint) await pruneCheckpoints(job.train.out, job.train.checkpoint.keep_last, checkpoint);
   return checkpoint;
 }

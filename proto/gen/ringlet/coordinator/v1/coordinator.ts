@@ -183,6 +183,11 @@ export interface CheckpointBarrierRequest {
   /** With meter_host, as in ReportStepRequest: so the energy of the final evaluation and checkpoint counts too. */
   hostEnergyJ: number;
   hostEnergySource: string;
+  /**
+   * Rank 0, when it could not write the checkpoint (a full disk, say): why. The barrier completes without
+   * a checkpoint, the restore point stays the last agreed one, and the ring trains on.
+   */
+  writeError: string;
 }
 
 export interface CheckpointBarrierRequest_MetricsEntry {
@@ -1966,6 +1971,7 @@ function createBaseCheckpointBarrierRequest(): CheckpointBarrierRequest {
     stateSha256: '',
     hostEnergyJ: 0,
     hostEnergySource: '',
+    writeError: '',
   };
 }
 
@@ -2003,6 +2009,9 @@ export const CheckpointBarrierRequest: MessageFns<CheckpointBarrierRequest> = {
     }
     if (message.hostEnergySource !== '') {
       writer.uint32(90).string(message.hostEnergySource);
+    }
+    if (message.writeError !== '') {
+      writer.uint32(98).string(message.writeError);
     }
     return writer;
   },
@@ -2111,6 +2120,14 @@ export const CheckpointBarrierRequest: MessageFns<CheckpointBarrierRequest> = {
             message.hostEnergySource = reader.string();
             continue;
           }
+          case 12: {
+            if (tag !== 98) {
+              break;
+            }
+
+            message.writeError = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2169,6 +2186,11 @@ export const CheckpointBarrierRequest: MessageFns<CheckpointBarrierRequest> = {
         : isSet(object.host_energy_source)
           ? globalThis.String(object.host_energy_source)
           : '',
+      writeError: isSet(object.writeError)
+        ? globalThis.String(object.writeError)
+        : isSet(object.write_error)
+          ? globalThis.String(object.write_error)
+          : '',
     };
   },
 
@@ -2213,6 +2235,9 @@ export const CheckpointBarrierRequest: MessageFns<CheckpointBarrierRequest> = {
     if (message.hostEnergySource !== '') {
       obj.hostEnergySource = message.hostEnergySource;
     }
+    if (message.writeError !== '') {
+      obj.writeError = message.writeError;
+    }
     return obj;
   },
 
@@ -2240,6 +2265,7 @@ export const CheckpointBarrierRequest: MessageFns<CheckpointBarrierRequest> = {
     message.stateSha256 = object.stateSha256 ?? '';
     message.hostEnergyJ = object.hostEnergyJ ?? 0;
     message.hostEnergySource = object.hostEnergySource ?? '';
+    message.writeError = object.writeError ?? '';
     return message;
   },
 };
