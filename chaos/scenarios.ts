@@ -39,6 +39,18 @@ function livePid(t: TrialContext): number {
 
 const FULL_DISK_BYTES = 24 << 20;
 
+/** Overwrites 4 bytes in the middle of the newest checkpoint's weights, as a rotting disk would. */
+async function corruptNewestCheckpoint(runDir: string): Promise<void> {
+  const newest = (await listCheckpoints(runDir)).at(-1);
+  if (!newest) throw new Error('no checkpoint to corrupt yet: draw a later fault step');
+  const fd = fs.openSync(path.join(newest.path, 'model.safetensors'), 'r+');
+  try {
+    fs.writeSync(fd, Buffer.from([0xde, 0xad, 0xbe, 0xef]), 0, 4, Math.floor(fs.fstatSync(fd).size / 2));
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
 const needsRoot = (what: string) => () => (process.getuid?.() === 0 ? null : `${what} needs root`);
 
 export const SCENARIOS: Scenario[] = [
@@ -79,14 +91,16 @@ export const SCENARIOS: Scenario[] = [
     name: 'corrupt-checkpoint',
     description: 'bytes of the newest checkpoint flipped on disk, then kill -9 of the coordinator, which must resume',
     inject: async (t) => {
-      const newest = (await listCheckpoints(t.runDir)).at(-1);
-      if (!newest) throw new Error('no checkpoint to corrupt yet: draw a later fault step');
-      const file = path.join(newest.path, 'model.safetensors');
-      const fd = fs.openSync(file, 'r+');
-      const at = Math.floor(fs.fstatSync(fd).size / 2);
-      fs.writeSync(fd, Buffer.from([0xde, 0xad, 0xbe, 0xef]), 0, 4, at);
-      fs.closeSync(fd);
+      await corruptNewestCheckpoint(t.runDir);
       t.job.coordinator().kill('SIGKILL');
+    },
+  },
+  {
+    name: 'rotten-restore',
+    description: 'bytes of the newest checkpoint flipped on disk, then kill -9 of a worker: the ring must restore an older one',
+    inject: async (t) => {
+      await corruptNewestCheckpoint(t.runDir);
+      process.kill(livePid(t), 'SIGKILL');
     },
   },
   {

@@ -18,6 +18,7 @@ import {
   WatchResponse,
 } from '../proto/gen/ringlet/coordinator/v1/coordinator.js';
 import { plaintextTokenWarning, serverCredentials, statusError } from '../collective/auth.js';
+import { GRPC_SERVER_KEEPALIVE, shutdownGrpcServer } from '../collective/session-keepalive.js';
 import { InProcessBus, type Bus } from '../controlplane/bus.js';
 import { JobEvents, type JobState } from './job-events.js';
 import { coordinatorService } from './service.js';
@@ -26,6 +27,7 @@ import type { DistributedConfig } from './config.js';
 import { CheckpointBarriers, type Barrier } from './barriers.js';
 import { DataLog } from './data-log.js';
 import { StepReports, stragglers, type CompleteStep } from './step-reports.js';
+import { isIntact, newestIntactCheckpoint } from './restore-point.js';
 import { HealthServer } from './health.js';
 import { jsonLog, type JsonLog } from './log.js';
 import type { JobTelemetry } from './telemetry.js';
@@ -72,7 +74,7 @@ export class Coordinator {
   readonly jobId: string;
   address = '';
   httpAddress = '';
-  private readonly server = new grpc.Server();
+  private readonly server = new grpc.Server(GRPC_SERVER_KEEPALIVE); // drops sessions a peer broke (collective/session-keepalive.ts)
   private readonly health = new HealthServer({
     ready: () => this.state === 'running' || this.state === 'checkpointing',
     status: () => ({
@@ -111,7 +113,8 @@ export class Coordinator {
   private readonly dataLog: DataLog;
   private ranksIdentical = true;
   private stragglerWarnings = 0;
-  private checkpointsSkipped = 0; // barriers that completed without a checkpoint (rank 0 could not write it)
+  private checkpointsSkipped = 0;
+  private checkingRestore = false; // reading the restore point back before a ring re-forms on it // barriers that completed without a checkpoint (rank 0 could not write it)
   private started = 0; // when the ring first formed
   private lastStepLogged = 0;
   private timers: NodeJS.Timeout[] = [];
@@ -212,8 +215,7 @@ export class Coordinator {
     for (const w of this.workers.values()) w.watch?.end();
     // tryShutdown waits for every call in flight: a rank waiting at a barrier would hold it forever.
     this.barriers.abortAll('the coordinator is shutting down');
-    await new Promise<void>((resolve) => this.server.tryShutdown(() => resolve()));
-    this.server.forceShutdown();
+    await shutdownGrpcServer(this.server);
     await this.health.close();
     await this.telemetry?.close();
   }
@@ -581,10 +583,45 @@ export class Coordinator {
   private reformNow(): void {
     if (this.reformTimer) clearTimeout(this.reformTimer);
     this.reformTimer = null;
-    if (this.state !== 'recovering') return;
+    if (this.state !== 'recovering' || this.checkingRestore) return;
     const n = this.watching().length;
     if (n < this.dist.min_workers) return this.fail(`${n} workers left, fewer than min_workers (${this.dist.min_workers})`);
-    this.formRing('recovering from a lost worker', true);
+    this.checkingRestore = true;
+    this.intactRestorePoint()
+      .then((ok) => {
+        this.checkingRestore = false;
+        if (ok && this.state === 'recovering') this.formRing('recovering from a lost worker', true);
+      })
+      .catch((err: Error) => this.fail(`cannot check the restore point: ${err.message}`));
+  }
+
+  /**
+   * Before a ring restores the agreed checkpoint, it is read back whole (coordinator/restore-point.ts): one
+   * that rotted on disk since it was agreed is passed over for the newest intact one before it (never one
+   * before the job's own start, which the audit could not account for), or the seed when the job started
+   * from it. False when the job failed for want of one.
+   */
+  private async intactRestorePoint(): Promise<boolean> {
+    if (!this.restore.path) return true;
+    const problem = await isIntact(this.restore.path);
+    if (!problem) return true;
+    this.log('error', 'the restore point is not intact; looking for an older one', {
+      checkpoint: this.restore.path,
+      error: problem,
+    });
+    const older = await newestIntactCheckpoint(this.train.out, {
+      below: this.restore.step,
+      atLeast: this.info.startStep,
+      log: this.log,
+    });
+    if (older) this.restore = { path: older.path, step: older.meta.step };
+    else if (this.info.startStep === 0) this.restore = { path: '', step: 0 };
+    else {
+      this.fail(`no intact checkpoint since step ${this.info.startStep} to restore (${problem})`);
+      return false;
+    }
+    this.log('warn', 'restoring an older checkpoint', { checkpoint: this.restore.path || 'seed', step: this.restore.step });
+    return true;
   }
 
   private lost(id: string, why: string): void {

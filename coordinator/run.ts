@@ -6,12 +6,12 @@ import { readManifest } from '../data/manifest.js';
 import { openSplit } from '../data/shards.js';
 import { Tokenizer } from '../lm/tokenizer.js';
 import { flopsPerToken, parameterCount, modelDimensions } from '../lm/model-config.js';
-import { listCheckpoints, readCheckpoint } from '../lm/checkpoint.js';
 import type { TrainConfig } from '../train/config.js';
 import { resolveModelConfig, type TrainSummary } from '../train/run.js';
 import type { Bus } from '../controlplane/bus.js';
 import type { DistributedConfig } from './config.js';
 import { Coordinator, type JobInfo } from './coordinator.js';
+import { newestIntactCheckpoint } from './restore-point.js';
 import { JobTelemetry, type JobTelemetrySummary } from './telemetry.js';
 import type { JsonLog } from './log.js';
 import { cursorPosition } from '../train/shard.js';
@@ -27,26 +27,6 @@ export interface DistributedSummary extends TrainSummary, JobTelemetrySummary {
   checkpoints_skipped: number;
 }
 
-/**
- * The newest checkpoint whose every file matches its sha256 (with the optimizer moments a restore needs):
- * a corrupted or half-deleted newest one is reported and passed over for the one before it, so a job
- * resumes from a good state rather than failing its workers one restart after another.
- */
-async function newestIntactCheckpoint(runDir: string, log?: JsonLog) {
-  for (const entry of (await listCheckpoints(runDir)).reverse()) {
-    try {
-      const { meta } = await readCheckpoint(entry.path, { withOptimizer: true });
-      return { path: entry.path, meta };
-    } catch (err) {
-      log?.('error', 'checkpoint unreadable; resuming from an older one', {
-        checkpoint: entry.path,
-        error: (err as Error).message,
-      });
-    }
-  }
-  return null;
-}
-
 /** Builds a coordinator for `train` (not yet started) and the figures its summary needs. */
 export async function createCoordinator(
   train: TrainConfig,
@@ -60,7 +40,7 @@ export async function createCoordinator(
   const trainTokens = (await openSplit(train.data, 'train')).tokens;
   const windowsPerEpoch = Math.floor((trainTokens.length - 1) / model.context);
   const globalBatch = train.training.batch_size * train.training.grad_accum;
-  const latest = options.resume ? await newestIntactCheckpoint(train.out, options.log) : null;
+  const latest = options.resume ? await newestIntactCheckpoint(train.out, { log: options.log }) : null;
   const meta = latest?.meta ?? null;
   const cursor = (meta?.data_cursor ?? { epoch: 0, index: 0 }) as { epoch: number; index: number };
   const info: JobInfo = {

@@ -51,13 +51,14 @@ test(
     }
     const trials = summary.trials as TrialResult[];
     // The faults did happen: a killed process was restarted; a zombie, a full disk or a cut link re-formed the ring.
-    // (corrupt-checkpoint survives only because the restarted coordinator passes over the corrupted one.)
-    for (const name of ['kill-worker', 'kill-coordinator', 'corrupt-checkpoint'])
+    // (corrupt-checkpoint and rotten-restore survive only because the coordinator, restarted or live, reads
+    // the restore point back and passes over a corrupted one.)
+    for (const name of ['kill-worker', 'kill-coordinator', 'corrupt-checkpoint', 'rotten-restore'])
       assert.ok(
         trials.filter((t) => t.scenario === name).every((t) => t.process_restarts >= 1),
         name,
       );
-    for (const name of ['kill-worker', 'zombie-worker', 'link-cut'])
+    for (const name of ['kill-worker', 'zombie-worker', 'link-cut', 'rotten-restore'])
       assert.ok(
         trials.filter((t) => t.scenario === name).every((t) => t.ring_reforms >= 1),
         name,
