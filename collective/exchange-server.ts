@@ -12,6 +12,7 @@ import http2 from 'node:http2';
 import * as grpc from '@grpc/grpc-js';
 import { ExchangeRequest, ExchangeResponse } from '../proto/gen/ringlet/collective/v1/collective.js';
 import { SENDER_HEADER, TOKEN_HEADER, type TlsFiles } from './auth.js';
+import { pingUntilDead } from './session-keepalive.js';
 import { EXCHANGE_PATH } from './wire.js';
 
 // HTTP/2 flow control. With the default 64 KiB receive window a sender stalls whenever the receiver's
@@ -74,6 +75,7 @@ export class ExchangeServer {
       this.sessions.add(session);
       session.on('close', () => this.sessions.delete(session));
       session.on('error', () => {}); // a peer that vanishes: its streams report it
+      pingUntilDead(session); // one a peer broke with a malformed frame would stay open for good
       session.setLocalWindowSize(RECEIVE_WINDOW); // the connection's window; the settings set each stream's
     });
     this.server.on('stream', (stream, headers) => this.accept(stream, headers, handler));

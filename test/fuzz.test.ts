@@ -1,18 +1,21 @@
 // The fuzz harness (`ringlet fuzz`, chaos/fuzz/) and the bugs it found, each kept as a regression case.
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
+import http2 from 'node:http2';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
 import { tokenMetadata } from '../collective/auth.js';
+import { pingUntilDead } from '../collective/session-keepalive.js';
 import { InProcessBus } from '../controlplane/bus.js';
 import { DistributedConfigSchema } from '../coordinator/config.js';
 import { Coordinator } from '../coordinator/coordinator.js';
 import {
   CoordinatorServiceClient,
   type Assignment,
-  type CheckpointBarrierRequest,
+  CheckpointBarrierRequest,
   type WatchResponse,
 } from '../proto/gen/ringlet/coordinator/v1/coordinator.js';
 import { loadServiceConfig } from '../evaluator/config.js';
@@ -113,6 +116,7 @@ function barrier(
     stateSha256: 'f'.repeat(64),
     hostEnergyJ: 0,
     hostEnergySource: '',
+    writeError: '',
     ...req,
   };
   return new Promise((resolve) =>
@@ -194,5 +198,65 @@ test('closing the coordinator answers the calls waiting at a barrier (close wait
     assert.equal(err?.code, grpc.status.ABORTED, err?.details);
   } finally {
     await close();
+  }
+});
+
+/**
+ * Opens a connection to host:port, starts a call to `path` (a request whose body never comes), then sends a
+ * frame nghttp2 must reject (a client's PUSH_PROMISE claiming 8 MB), waits for the server's GOAWAY and
+ * closes the connection. Node's server then stops reading the socket and never learns it closed.
+ */
+async function breakSession(address: string, path: string): Promise<void> {
+  const at = address.lastIndexOf(':');
+  const socket = net.connect(Number(address.slice(at + 1)), address.slice(0, at));
+  const frame = (type: number, flags: number, stream: number, payload: Buffer, length = payload.length) => {
+    const header = Buffer.alloc(9);
+    header.writeUIntBE(length, 0, 3);
+    header[3] = type;
+    header[4] = flags;
+    header.writeUInt32BE(stream, 5);
+    return Buffer.concat([header, payload]);
+  };
+  // HPACK literal header fields without indexing: 0x00, name length, name, value length, value.
+  const fields = { ':method': 'POST', ':scheme': 'http', ':path': path, ':authority': 'x', 'content-type': 'application/grpc' };
+  const block = Buffer.concat(
+    Object.entries(fields).flatMap(([k, v]) => [
+      Buffer.from([0, k.length]),
+      Buffer.from(k),
+      Buffer.from([v.length]),
+      Buffer.from(v),
+    ]),
+  );
+  socket.on('error', () => {});
+  socket.write(
+    Buffer.concat([
+      Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n'),
+      frame(4, 0, 0, Buffer.alloc(0)), // SETTINGS
+      frame(1, 4, 1, block), // HEADERS, END_HEADERS, no END_STREAM: the request's body is to come
+      frame(5, 0, 1, Buffer.alloc(8), 8_000_000), // PUSH_PROMISE from a client, longer than any frame may be
+    ]),
+  );
+  await new Promise<void>((resolve) =>
+    socket.on('data', (d: Buffer) => d.includes(Buffer.from([7, 0, 0, 0, 0, 0])) && resolve()),
+  );
+  socket.destroy();
+}
+
+test('a session broken by a malformed frame is dropped once it leaves a ping unanswered, a live one is kept (Node kept it for good)', async () => {
+  const server = http2.createServer();
+  server.on('session', (session) => pingUntilDead(session, 100, 200));
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const address = `127.0.0.1:${(server.address() as net.AddressInfo).port}`;
+  const connections = () => new Promise<number>((resolve) => server.getConnections((_, n) => resolve(n)));
+  const live = http2.connect(`http://${address}`);
+  try {
+    await breakSession(address, '/any');
+    await new Promise((r) => setTimeout(r, 100));
+    assert.equal(await connections(), 2, 'the broken session is still open, and the live one');
+    await new Promise((r) => setTimeout(r, 800));
+    assert.equal(await connections(), 1, 'the broken session was dropped, the live one kept');
+  } finally {
+    live.destroy();
+    server.close();
   }
 });
