@@ -7,6 +7,7 @@ import fs from 'node:fs';
 import * as grpc from '@grpc/grpc-js';
 import type { z } from 'zod';
 import { boundedDetails, serverCredentials } from '../collective/auth.js';
+import { GRPC_SERVER_KEEPALIVE, shutdownGrpcServer } from '../collective/session-keepalive.js';
 import type { ServiceConfig } from './config.js';
 import { EvaluatorServiceService, type EvaluatorServiceServer } from '../proto/gen/ringlet/evaluator/v1/evaluator.js';
 import { presentEvaluation } from './http.js';
@@ -58,7 +59,7 @@ export class EvaluatorGrpc {
 
   constructor(private readonly service: EvaluatorService) {
     const limit = service.config.max_body_bytes;
-    this.server = new grpc.Server({ 'grpc.max_receive_message_length': limit });
+    this.server = new grpc.Server({ 'grpc.max_receive_message_length': limit, ...GRPC_SERVER_KEEPALIVE });
     const expected = Buffer.from(`Bearer ${service.config.token}`);
     const authorize = (metadata: grpc.Metadata) => {
       const given = Buffer.from(String(metadata.get('authorization')[0] ?? ''));
@@ -122,7 +123,8 @@ export class EvaluatorGrpc {
     );
   }
 
+  /** Lets calls in flight finish for a few seconds, then drops every session (one a peer broke never ends). */
   stop(): Promise<void> {
-    return new Promise((resolve) => this.server.tryShutdown(() => resolve()));
+    return shutdownGrpcServer(this.server);
   }
 }

@@ -260,3 +260,26 @@ test('a session broken by a malformed frame is dropped once it leaves a ping una
     server.close();
   }
 });
+
+const within = <T>(p: Promise<T>, ms: number) =>
+  Promise.race([p.then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), ms))]);
+
+test('a coordinator that a malformed frame reached still stops (grpc-js waited for the broken session forever)', async () => {
+  const { coordinator, close } = await startCoordinator();
+  await breakSession(coordinator.address, '/ringlet.coordinator.v1.CoordinatorService/Heartbeat');
+  assert.ok(await within(coordinator.close(), 10_000), 'the coordinator stopped');
+  await close();
+});
+
+test('an evaluator that a malformed frame reached still stops (grpc-js waited for the broken session forever)', async () => {
+  const work = fs.mkdtempSync(path.join(os.tmpdir(), 'ringlet-fuzz-evaluator-'));
+  const config = loadServiceConfig(
+    undefined,
+    { RINGLET_EVALUATOR_TOKEN: TOKEN },
+    { port: 0, grpc_port: 0, db: path.join(work, 'results.sqlite'), checkpoint_roots: work },
+  );
+  const evaluator = await startEvaluator(config, new InProcessBus(), () => {});
+  await breakSession(evaluator.grpcAddress!, '/ringlet.evaluator.v1.EvaluatorService/GetEvaluation');
+  assert.ok(await within(evaluator.stop(), 10_000), 'the evaluator stopped');
+  fs.rmSync(work, { recursive: true, force: true });
+});
