@@ -305,6 +305,7 @@ export class Coordinator {
     const w = this.known(req.jobId, req.workerId);
     this.current(req.ringEpoch, req.rank, w);
     this.hostEnergy(w, req);
+    this.checkTimes(req);
     const problem = this.reports.problem(req);
     if (problem) this.refuseReport(w, req.rank, problem);
     const complete = this.reports.add(req);
@@ -331,6 +332,20 @@ export class Coordinator {
     this.log('error', 'step report refused', { worker: w.id, rank, problem });
     setImmediate(() => this.lost(w.id, `sent a step report that is not its assignment (${problem})`));
     throw statusError(grpc.status.INVALID_ARGUMENT, `rank ${rank} ${problem}`);
+  }
+
+  /**
+   * A report's times go into the job's metrics, whose histograms throw on what is not finite: the commit of
+   * the step stopped half-way and the last rank to report it got INTERNAL. (Loss and grad norm may be
+   * anything: a step whose reduced gradient is not finite is reported with them, and skipped.)
+   */
+  private checkTimes(req: ReportStepRequest): void {
+    for (const [name, ms] of [
+      ['compute_ms', req.computeMs],
+      ['allreduce_ms', req.allreduceMs],
+    ] as const)
+      if (!(Number.isFinite(ms) && ms >= 0))
+        throw statusError(grpc.status.INVALID_ARGUMENT, `${name} ${ms} is not a finite, non-negative number`);
   }
 
   /** A metering worker's figure for its machine (docs/observability.md, "Workers on other machines"). */

@@ -12,8 +12,10 @@ import { pingUntilDead } from '../collective/session-keepalive.js';
 import { InProcessBus } from '../controlplane/bus.js';
 import { DistributedConfigSchema } from '../coordinator/config.js';
 import { Coordinator } from '../coordinator/coordinator.js';
+import { JobTelemetry } from '../coordinator/telemetry.js';
 import {
   CoordinatorServiceClient,
+  ReportStepRequest,
   type Assignment,
   CheckpointBarrierRequest,
   type WatchResponse,
@@ -22,10 +24,14 @@ import { loadServiceConfig } from '../evaluator/config.js';
 import { startEvaluator } from '../evaluator/main.js';
 import { EvaluatorServiceClient } from '../proto/gen/ringlet/evaluator/v1/evaluator.js';
 import { TrainConfigSchema } from '../train/config.js';
+import { stepWindows } from '../train/shard.js';
 
 const TOKEN = 'fuzz-test-token-0123';
 
-async function startCoordinator(workers = 1): Promise<{
+async function startCoordinator(
+  workers = 1,
+  o: { telemetry?: boolean } = {},
+): Promise<{
   coordinator: Coordinator;
   client: CoordinatorServiceClient;
   close: () => Promise<void>;
@@ -34,7 +40,14 @@ async function startCoordinator(workers = 1): Promise<{
   const train = TrainConfigSchema.parse({ data: out, out, training: { batch_size: 2, max_steps: 100 } });
   const dist = DistributedConfigSchema.parse({ token: TOKEN, job_id: 'job', min_workers: workers, max_workers: workers });
   const info = { windowsPerEpoch: 100, tokensPerStep: 64, startStep: 0, startCursorPosition: 0, restoreCheckpoint: '' };
-  const coordinator = new Coordinator(train, dist, info, { log: () => {} });
+  // The job's metrics, as a coordinator keeps them (no server, no CPU peak measured, no power polled).
+  const telemetry = o.telemetry
+    ? await JobTelemetry.start(
+        { ...train.observability, cpu_peak_flops_per_core: 1e9, power_poll_s: 3600, gpu_power: 'off' },
+        { flopsPerToken: 1, workers },
+      )
+    : undefined;
+  const coordinator = new Coordinator(train, dist, info, { log: () => {}, telemetry });
   await coordinator.start();
   const client = new CoordinatorServiceClient(coordinator.address, grpc.credentials.createInsecure());
   return {
@@ -282,4 +295,43 @@ test('an evaluator that a malformed frame reached still stops (grpc-js waited fo
   await breakSession(evaluator.grpcAddress!, '/ringlet.evaluator.v1.EvaluatorService/GetEvaluation');
   assert.ok(await within(evaluator.stop(), 10_000), 'the evaluator stopped');
   fs.rmSync(work, { recursive: true, force: true });
+});
+
+test('a step report with a non-finite or negative time is refused, and the step still commits for the others (the other rank got INTERNAL)', async () => {
+  const { client, close } = await startCoordinator(2, { telemetry: true });
+  try {
+    const ring = await formRing(client, 2);
+    const plan = { firstStep: 0, firstPosition: 0, globalBatch: 2, windowsPerEpoch: 100 };
+    const report = (m: (typeof ring)[number], change: Partial<ReportStepRequest> = {}) =>
+      new Promise<grpc.ServiceError | null>((resolve) =>
+        client.reportStep(
+          ReportStepRequest.fromPartial({
+            jobId: 'job',
+            workerId: m.workerId,
+            ringEpoch: m.assignment.ringEpoch,
+            rank: m.assignment.rank,
+            step: 1,
+            loss: 3,
+            gradNorm: 1,
+            lr: 1e-3,
+            computeMs: 10,
+            allreduceMs: 1,
+            windows: stepWindows(plan, 1, 2, m.assignment.rank),
+            ...change,
+          }),
+          tokenMetadata(TOKEN),
+          { deadline: Date.now() + 5000 },
+          (e) => resolve(e),
+        ),
+      );
+    for (const change of [{ allreduceMs: Infinity }, { allreduceMs: NaN }, { computeMs: NaN }, { computeMs: -1 }]) {
+      const err = await report(ring[0], change);
+      assert.equal(err?.code, grpc.status.INVALID_ARGUMENT, `${JSON.stringify(change)}: ${err?.details}`);
+    }
+    assert.equal(await report(ring[0]), null, 'rank 0 reports step 1');
+    const other = await report(ring[1]);
+    assert.equal(other, null, `rank 1 completes step 1: ${other?.details}`);
+  } finally {
+    await close();
+  }
 });
