@@ -29,6 +29,15 @@ export function presentEvaluation(record: EvaluationRecord, items = false) {
   return { ...rest, result: { ...result, suites } };
 }
 
+/** A path segment percent-decoded; a malformed escape (%E0%A4%A, %zz) is the client's error, not a 500. */
+function decodeSegment(segment: string): string {
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    throw new ServiceError(400, `malformed percent-encoding in the path: ${segment.slice(0, 200)}`);
+  }
+}
+
 export class EvaluatorHttp {
   readonly server: http.Server;
   private draining = false;
@@ -92,7 +101,7 @@ export class EvaluatorHttp {
         return [200, { ...presentEvaluation(record), state: submitted.state }];
       }),
       route('GET', '/v1/evaluations/{id}', async ({ params, query }) => {
-        const record = s.store.get(decodeURIComponent(params[0]));
+        const record = s.store.get(decodeSegment(params[0]));
         if (!record) throw new ServiceError(404, `no evaluation ${params[0]}`);
         return [200, presentEvaluation(record, query.get('items') === 'true')];
       }),

@@ -335,3 +335,23 @@ test('a step report with a non-finite or negative time is refused, and the step 
     await close();
   }
 });
+
+test("the evaluator's HTTP API answers a malformed percent-escape in a path with 400 (it was a 500)", async () => {
+  const work = fs.mkdtempSync(path.join(os.tmpdir(), 'ringlet-fuzz-evaluator-'));
+  const config = loadServiceConfig(
+    undefined,
+    { RINGLET_EVALUATOR_TOKEN: TOKEN },
+    { port: 0, db: path.join(work, 'results.sqlite'), checkpoint_roots: work },
+  );
+  const evaluator = await startEvaluator(config, new InProcessBus(), () => {});
+  try {
+    for (const escape of ['%E0%A4%A', '%zz']) {
+      const res = await fetch(`${evaluator.url}/v1/evaluations/${escape}`);
+      assert.equal(res.status, 400, escape);
+      assert.match(((await res.json()) as { error: string }).error, /malformed percent-encoding/);
+    }
+  } finally {
+    await evaluator.stop();
+    fs.rmSync(work, { recursive: true, force: true });
+  }
+});
