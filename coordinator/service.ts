@@ -65,7 +65,9 @@ export function coordinatorService(h: CoordinatorHandlers, token: string): Coord
         authorize(call.metadata);
         h.watch(call);
       } catch (err) {
-        call.destroy(asStatus(err));
+        // 'error' is how grpc-js ends a server stream with a status; destroy() ended it with none, and the
+        // client waited for good.
+        call.emit('error', asStatus(err));
       }
     },
   };

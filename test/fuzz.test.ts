@@ -355,3 +355,22 @@ test("the evaluator's HTTP API answers a malformed percent-escape in a path with
     fs.rmSync(work, { recursive: true, force: true });
   }
 });
+
+test('a refused Watch (wrong token, unknown worker, a second Watch) ends with its status (the stream stayed open without one)', async () => {
+  const { client, close } = await startCoordinator(1);
+  try {
+    const [member] = await formRing(client, 1);
+    const watch = (workerId: string, token: string) =>
+      new Promise<grpc.ServiceError>((resolve, reject) => {
+        const md = tokenMetadata(token);
+        const stream = client.watch({ jobId: 'job', workerId }, md, { deadline: Date.now() + 5000 });
+        stream.on('error', resolve);
+        stream.on('data', () => reject(new Error('a message on a refused Watch')));
+      });
+    assert.equal((await watch(member.workerId, 'not-the-token')).code, grpc.status.UNAUTHENTICATED);
+    assert.equal((await watch('nobody', TOKEN)).code, grpc.status.NOT_FOUND);
+    assert.equal((await watch(member.workerId, TOKEN)).code, grpc.status.ALREADY_EXISTS);
+  } finally {
+    await close();
+  }
+});
