@@ -35,6 +35,9 @@ import { machineId } from '../observability/power.js';
 import { SteadyPace } from '../train/pace.js';
 import { TimeLimitHorizon } from '../train/horizon.js';
 
+/** How a worker's meter names its sources (observability/power.ts energySources). */
+const ENERGY_SOURCE = /^(none|(estimated|nvidia-smi|rapl)(\+(estimated|nvidia-smi|rapl))*)$/;
+
 /** What the coordinator must know of the data and model; see coordinator/job-info.ts. */
 export interface JobInfo {
   windowsPerEpoch: number;
@@ -352,8 +355,14 @@ export class Coordinator {
   private hostEnergy(w: WorkerEntry, req: { hostEnergyJ: number; hostEnergySource: string }): void {
     if (!(Number.isFinite(req.hostEnergyJ) && req.hostEnergyJ >= 0))
       throw statusError(grpc.status.INVALID_ARGUMENT, `host energy ${req.hostEnergyJ} J is not a finite, non-negative number`);
+    // The source labels the job's energy series: any other string would add series without end.
+    if (req.hostEnergySource !== '' && !ENERGY_SOURCE.test(req.hostEnergySource))
+      throw statusError(
+        grpc.status.INVALID_ARGUMENT,
+        `host energy source "${req.hostEnergySource}" is not rapl, nvidia-smi or estimated (joined by "+"), or none`,
+      );
     if (req.hostEnergyJ > 0 && w.host !== '')
-      this.telemetry?.hostEnergy(w.id, w.host, req.hostEnergyJ, req.hostEnergySource.slice(0, 64) || 'unknown');
+      this.telemetry?.hostEnergy(w.id, w.host, req.hostEnergyJ, req.hostEnergySource || 'unknown');
   }
 
   private current(epoch: number, rank: number, w: WorkerEntry): void {

@@ -82,10 +82,11 @@ test('a status message quoting a 100 KB worker id is cut, so the caller gets it 
   }
 });
 
-/** `n` workers join and watch until the ring forms; their ids and assignments, in rank order. */
+/** `n` workers (on machine `host`) join and watch until the ring forms; their ids and assignments, in rank order. */
 async function formRing(
   client: CoordinatorServiceClient,
   n: number,
+  host = '',
 ): Promise<Array<{ workerId: string; assignment: Assignment }>> {
   const md = tokenMetadata(TOKEN);
   const joined = await Promise.all(
@@ -93,7 +94,7 @@ async function formRing(
       { length: n },
       (_, i) =>
         new Promise<string>((resolve, reject) =>
-          client.join({ jobId: 'job', collectiveAddress: `127.0.0.1:${1000 + i}`, workerName: 'w', host: '' }, md, (e, r) =>
+          client.join({ jobId: 'job', collectiveAddress: `127.0.0.1:${1000 + i}`, workerName: 'w', host }, md, (e, r) =>
             e ? reject(e) : resolve(r.workerId),
           ),
         ),
@@ -370,6 +371,38 @@ test('a refused Watch (wrong token, unknown worker, a second Watch) ends with it
     assert.equal((await watch(member.workerId, 'not-the-token')).code, grpc.status.UNAUTHENTICATED);
     assert.equal((await watch('nobody', TOKEN)).code, grpc.status.NOT_FOUND);
     assert.equal((await watch(member.workerId, TOKEN)).code, grpc.status.ALREADY_EXISTS);
+  } finally {
+    await close();
+  }
+});
+
+test('a step report naming an energy source no meter has is refused (each made a new metrics series, without end)', async () => {
+  const { client, close } = await startCoordinator(1, { telemetry: true });
+  try {
+    const [m] = await formRing(client, 1, 'another-machine');
+    const plan = { firstStep: 0, firstPosition: 0, globalBatch: 2, windowsPerEpoch: 100 };
+    const report = (step: number, hostEnergySource: string) =>
+      new Promise<grpc.ServiceError | null>((resolve) =>
+        client.reportStep(
+          ReportStepRequest.fromPartial({
+            jobId: 'job',
+            workerId: m.workerId,
+            ringEpoch: m.assignment.ringEpoch,
+            step,
+            loss: 3,
+            windows: stepWindows(plan, step, 1, 0),
+            hostEnergyJ: step,
+            hostEnergySource,
+          }),
+          tokenMetadata(TOKEN),
+          { deadline: Date.now() + 5000 },
+          (e) => resolve(e),
+        ),
+      );
+    for (const source of ['made-up', 'rapl+', 'x'.repeat(64)])
+      assert.equal((await report(1, source))?.code, grpc.status.INVALID_ARGUMENT, source);
+    assert.equal(await report(1, 'nvidia-smi+rapl'), null);
+    assert.equal(await report(2, 'estimated'), null);
   } finally {
     await close();
   }
