@@ -31,7 +31,7 @@ export function pingUntilDead(session: http2.ServerHttp2Session, everyMs = KEEPA
 }
 
 /** Stops a grpc-js server: calls in flight get `graceMs` to finish, then every session is dropped. */
-export async function shutdownGrpcServer(server: grpc.Server, graceMs = 5000): Promise<void> {
+export async function shutdownGrpcServer(server: grpc.Server, graceMs: number): Promise<void> {
   let timer: NodeJS.Timeout | undefined;
   await Promise.race([
     new Promise<void>((resolve) => server.tryShutdown(() => resolve())),

@@ -218,7 +218,7 @@ export class Coordinator {
     for (const w of this.workers.values()) w.watch?.end();
     // tryShutdown waits for every call in flight: a rank waiting at a barrier would hold it forever.
     this.barriers.abortAll('the coordinator is shutting down');
-    await shutdownGrpcServer(this.server);
+    await shutdownGrpcServer(this.server, 2000); // its calls answer at once; barriers were just aborted
     await this.health.close();
     await this.telemetry?.close();
   }

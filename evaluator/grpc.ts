@@ -123,8 +123,11 @@ export class EvaluatorGrpc {
     );
   }
 
-  /** Lets calls in flight finish for a few seconds, then drops every session (one a peer broke never ends). */
+  /**
+   * Lets calls in flight finish (a Submit waiting for its evaluation) for drain_seconds, as the HTTP API
+   * does, then drops every session (one a peer broke never ends).
+   */
   stop(): Promise<void> {
-    return shutdownGrpcServer(this.server);
+    return shutdownGrpcServer(this.server, this.service.config.drain_seconds * 1000);
   }
 }
