@@ -8,6 +8,7 @@ import { workerCommand } from './worker.js';
 import { dataCommand } from './data.js';
 import { evalCommand } from './eval.js';
 import { evaluatorCommand } from './evaluator.js';
+import { fuzzCommand } from './fuzz.js';
 import { generateCommand } from './generate.js';
 import { presetsCommand } from './presets.js';
 import { trainCommand } from './train.js';
@@ -23,6 +24,7 @@ const program = new Command('ringlet')
   .addCommand(evaluatorCommand)
   .addCommand(coordinatorCommand)
   .addCommand(workerCommand)
+  .addCommand(fuzzCommand)
   .addCommand(chaosCommand)
   .showHelpAfterError();
 

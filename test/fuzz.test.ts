@@ -5,10 +5,17 @@ import http2 from 'node:http2';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { spawnSync } from 'node:child_process';
 import { test } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
 import { tokenMetadata } from '../collective/auth.js';
 import { pingUntilDead } from '../collective/session-keepalive.js';
+import { httpExchange } from '../chaos/fuzz/http-client.js';
+import { httpCase } from '../chaos/fuzz/http-cases.js';
+import { failureLine } from '../chaos/fuzz/report.js';
+import { fuzzService } from '../chaos/fuzz/run.js';
+import { MEASURED_NODE_FLAGS, ServiceProcess } from '../chaos/fuzz/service-process.js';
+import type { FuzzService } from '../chaos/fuzz/target.js';
 import { InProcessBus } from '../controlplane/bus.js';
 import { DistributedConfigSchema } from '../coordinator/config.js';
 import { Coordinator } from '../coordinator/coordinator.js';
@@ -290,7 +297,7 @@ test('an evaluator that a malformed frame reached still stops (grpc-js waited fo
   const config = loadServiceConfig(
     undefined,
     { RINGLET_EVALUATOR_TOKEN: TOKEN },
-    { port: 0, grpc_port: 0, db: path.join(work, 'results.sqlite'), checkpoint_roots: work },
+    { port: 0, grpc_port: 0, db: path.join(work, 'results.sqlite'), checkpoint_roots: work, drain_seconds: 1 },
   );
   const evaluator = await startEvaluator(config, new InProcessBus(), () => {});
   await breakSession(evaluator.grpcAddress!, '/ringlet.evaluator.v1.EvaluatorService/GetEvaluation');
@@ -406,4 +413,101 @@ test('a step report naming an energy source no meter has is refused (each made a
   } finally {
     await close();
   }
+});
+
+// A toy HTTP service, broken on purpose, in a child process: a PATCH kills it, a path with an encoded NUL gets
+// a 500 with a stack trace, and an OPTIONS request is never answered. Everything else: JSON, 200 or 400.
+const TOY_SERVER = `
+const http = require('node:http');
+http.createServer((req, res) => {
+  if (req.method === 'PATCH' && process.env.TOY_CRASHES) throw new Error('toy: a PATCH takes me down');
+  if (req.method === 'OPTIONS') return;
+  const send = (status, body) => (res.writeHead(status, { 'content-type': 'application/json' }), res.end(JSON.stringify(body)));
+  if (req.url.includes('%00')) return send(500, { error: new Error('toy: a NUL in the path').stack });
+  let body = '';
+  req.on('data', (d) => (body += d));
+  req.on('end', () => {
+    let parsed;
+    try { parsed = JSON.parse(body || '{}'); } catch { return send(400, { error: 'not JSON' }); }
+    send(200, { keys: typeof parsed === 'object' && parsed !== null ? Object.keys(parsed).length : 0 });
+  });
+}).listen(0, '127.0.0.1', function () { console.log(JSON.stringify({ port: this.address().port })); });
+`;
+
+function toyService(env: Record<string, string>): FuzzService {
+  const routes = [
+    { method: 'POST', path: '/echo', body: { a: 1 } },
+    { method: 'GET', path: '/ok' },
+  ];
+  return {
+    name: 'toy',
+    async start() {
+      const child = new ServiceProcess([process.execPath, ...MEASURED_NODE_FLAGS, '-e', TOY_SERVER], env);
+      const { port } = await child.announcement<{ port: number }>((l) => 'port' in l, 10_000);
+      const address = { host: '127.0.0.1', port };
+      return {
+        process: child,
+        jsonErrors: true,
+        async send(rng, deadlineMs) {
+          const c = httpCase(rng, { routes, maxBodyBytes: 1024 });
+          const answer = await httpExchange(address, c.request, { head: c.head, end: c.incomplete, deadlineMs });
+          return [{ what: c.what, answer, mayClose: c.incomplete || c.dropped }];
+        },
+        async probe(deadlineMs) {
+          const answer = await httpExchange(address, Buffer.from('GET /ok HTTP/1.1\r\nHost: x\r\n\r\n'), { deadlineMs });
+          return answer.kind === 'http' && answer.status === 200 ? null : JSON.stringify(answer);
+        },
+        close: () => child.stop(),
+      };
+    },
+  };
+}
+
+test('the oracle fails a broken toy service: its crash is found, with the seed and index that replay it', async () => {
+  const toy = toyService({ TOY_CRASHES: '1' });
+  const crashed = await fuzzService(toy, { count: 400, seed: 11, deadlineMs: 1000 });
+  assert.equal(crashed.crashes, 1);
+  const crash = crashed.failures.find((f) => f.kind === 'crash')!;
+  assert.match(crash.what, /method PATCH/);
+  assert.match(crash.why, /a PATCH takes me down/);
+  assert.match(
+    failureLine(crash),
+    new RegExp(`\\(seed 11\\)[^]*\\n  replay: ringlet fuzz --service toy --seed 11 --index ${crash.index}$`),
+  );
+  const replayed = await fuzzService(toy, { count: 400, seed: 11, deadlineMs: 1000, index: crash.index });
+  assert.deepEqual([replayed.cases, replayed.crashes], [1, 1], 'the same message crashes it again, alone');
+});
+
+test('the oracle fails a broken toy service: a 500 with a stack trace is unclear, a request never answered a hang', async () => {
+  const result = await fuzzService(toyService({}), { count: 300, seed: 11, deadlineMs: 1000 });
+  assert.equal(result.crashes, 0, JSON.stringify(result.failures.filter((f) => f.kind === 'crash')));
+  assert.ok(result.answers.unclear > 0 && result.failures.some((f) => f.kind === 'unclear' && /stack trace/.test(f.why)));
+  assert.ok(result.answers.hang > 0 && result.failures.some((f) => f.kind === 'hang' && /OPTIONS/.test(f.what)));
+  assert.ok(result.answers.ok > 0 && result.answers.refused > 0, 'and the rest are judged as they are');
+});
+
+test('ringlet fuzz: 1,000 messages to each service (seed 1), no crash, no hang, only clear errors, memory bounded', () => {
+  const run = spawnSync(
+    process.execPath,
+    ['--import', 'tsx', 'cli/ringlet.ts', 'fuzz', '--count', '1000', '--seed', '1', '--json'],
+    {
+      encoding: 'utf8',
+      timeout: 600_000,
+    },
+  );
+  const summary = JSON.parse(run.stdout.trim().split('\n').at(-1)!);
+  const failures = run.stderr.split('\n').filter((l) => l.startsWith('fuzz ') || l.startsWith('  replay'));
+  assert.deepEqual(failures, [], 'no failure reported');
+  assert.deepEqual(
+    summary.services.map((s: { service: string }) => s.service),
+    ['collective', 'coordinator', 'evaluator-http', 'evaluator-grpc', 'metrics'],
+  );
+  for (const s of summary.services) {
+    assert.ok(s.messages >= 1000, `${s.service}: ${s.messages} messages`);
+    assert.deepEqual([s.crashes, s.answers.hang, s.answers.unclear, s.failed_probes], [0, 0, 0, 0], s.service);
+    assert.ok(s.answers.refused > 0, `${s.service} refused something`);
+    assert.ok(s.rss_before_mib > 0 && s.rss_growth_mib < 64, `${s.service}: RSS ${s.rss_before_mib} -> ${s.rss_after_mib} MiB`);
+  }
+  assert.equal(summary.passed, true);
+  assert.equal(run.status, 0);
 });
