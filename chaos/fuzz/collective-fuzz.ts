@@ -5,7 +5,7 @@
 // with a chunk mutated at the byte level, or two senders at once.
 import { randomBytes as secret } from 'node:crypto';
 import type { Rng } from '../../lm/rng.js';
-import { TOKEN_HEADER } from '../../collective/auth.js';
+import { SENDER_HEADER, TOKEN_HEADER } from '../../collective/auth.js';
 import { EXCHANGE_PATH } from '../../collective/wire.js';
 import { Encoding, ExchangeRequest, Phase } from '../../proto/gen/ringlet/collective/v1/collective.js';
 import { RING, validChunks } from './collective-fixture.js';
@@ -60,6 +60,14 @@ const EDITS: Edit[] = [
   ['4 KiB of data where 128 bytes are expected', first({ data: new Uint8Array(RING.maxChunkBytes) })],
 ];
 
+const SENDERS: Array<[string, string]> = [
+  ['an address that is not host:port', 'not an address'],
+  ['port 99999', '127.0.0.1:99999'],
+  ['some other address', '127.0.0.1:1'],
+  ['a 10 KB address', `${'h'.repeat(10_000)}:1`],
+  ['an empty address', ''],
+];
+
 class CollectiveTarget implements FuzzTarget {
   readonly jsonErrors = false;
   private readonly wire: GrpcWire;
@@ -88,12 +96,14 @@ class CollectiveTarget implements FuzzTarget {
     return Buffer.concat(chunks.map((c) => (Buffer.isBuffer(c) ? c : grpcFrame(ExchangeRequest.encode(c).finish()))));
   }
 
-  private exchange(what: string, body: Buffer, deadlineMs: number): Promise<Sent> {
-    return this.wire.call({ path: EXCHANGE_PATH, headers: this.auth, body }, deadlineMs).then((answer) => ({ what, answer }));
+  private exchange(what: string, body: Buffer, deadlineMs: number, headers: Record<string, string> = {}): Promise<Sent> {
+    return this.wire
+      .call({ path: EXCHANGE_PATH, headers: { ...this.auth, ...headers }, body }, deadlineMs)
+      .then((answer) => ({ what, answer }));
   }
 
   async send(rng: Rng, deadlineMs: number): Promise<Sent[]> {
-    const kind = pick(rng, ['generic', 'generic', 'edit', 'edit', 'mutant', 'two senders']);
+    const kind = pick(rng, ['generic', 'generic', 'edit', 'edit', 'mutant', 'sender', 'two senders']);
     if (kind === 'generic') {
       const valid: ValidRequest = {
         path: EXCHANGE_PATH,
@@ -113,6 +123,11 @@ class CollectiveTarget implements FuzzTarget {
       const { bytes, how } = mutate(rng, ExchangeRequest.encode(valid[at]).finish());
       const stream = valid.map((c, i) => (i === at ? grpcFrame(bytes) : c));
       return [await this.exchange(`chunk ${at} of a valid stream mutated (${how})`, this.stream(stream), deadlineMs)];
+    }
+    if (kind === 'sender') {
+      // The address a stream says it comes from (ringlet-sender), checked against the announced previous rank.
+      const [what, sender] = pick(rng, SENDERS);
+      return [await this.exchange(`a valid stream from ${what}`, this.stream(valid), deadlineMs, { [SENDER_HEADER]: sender })];
     }
     // Two streams claim the same epoch at once: one is the sender, the other a duplicate rank.
     const garbage = chance(rng, 0.5) ? [grpcFrame(randomBytes(rng, 1 + rng.int(64)))] : [];
