@@ -101,7 +101,7 @@ export class ExchangeStream {
 }
 
 /** grpc-message is percent-encoded (gRPC over HTTP/2); a malformed one is shown as it came. */
-function decodeMessage(value: string | string[] | undefined): string {
+export function decodeMessage(value: string | string[] | undefined): string {
   const text = Array.isArray(value) ? value.join(',') : (value ?? '');
   try {
     return decodeURIComponent(text);

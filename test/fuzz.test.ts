@@ -10,7 +10,7 @@ import { test } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
 import { tokenMetadata } from '../collective/auth.js';
 import { pingUntilDead } from '../collective/session-keepalive.js';
-import { httpExchange } from '../chaos/fuzz/http-client.js';
+import { httpExchange, probeHttp } from '../chaos/fuzz/http-client.js';
 import { httpCase } from '../chaos/fuzz/http-cases.js';
 import { failureLine } from '../chaos/fuzz/report.js';
 import { fuzzService } from '../chaos/fuzz/run.js';
@@ -145,6 +145,40 @@ function barrier(
   );
 }
 
+/** `m`'s report of `step` with its windows (global batch 2) and every figure 0, with `change` made to it. */
+function reportStep(
+  client: CoordinatorServiceClient,
+  m: { workerId: string; assignment: Assignment },
+  step: number,
+  change: Partial<ReportStepRequest> = {},
+): Promise<grpc.ServiceError | null> {
+  const plan = { firstStep: 0, firstPosition: 0, globalBatch: 2, windowsPerEpoch: 100 };
+  const { ringEpoch, rank, worldSize } = m.assignment;
+  const windows = stepWindows(plan, step, worldSize, rank);
+  return new Promise((resolve) =>
+    client.reportStep(
+      ReportStepRequest.fromPartial({ jobId: 'job', workerId: m.workerId, ringEpoch, rank, step, windows, ...change }),
+      tokenMetadata(TOKEN),
+      { deadline: Date.now() + 5000 },
+      (e) => resolve(e),
+    ),
+  );
+}
+
+/** An evaluator service in this process, with `flags` on top of a fresh database and checkpoint root. */
+async function startTestEvaluator(flags: Record<string, unknown> = {}) {
+  const work = fs.mkdtempSync(path.join(os.tmpdir(), 'ringlet-fuzz-evaluator-'));
+  const env = { RINGLET_EVALUATOR_TOKEN: TOKEN };
+  const config = loadServiceConfig(undefined, env, {
+    port: 0,
+    db: path.join(work, 'results.sqlite'),
+    checkpoint_roots: work,
+    ...flags,
+  });
+  const evaluator = await startEvaluator(config, new InProcessBus(), () => {});
+  return { evaluator, remove: () => fs.rmSync(work, { recursive: true, force: true }) };
+}
+
 test('a barrier for a step its rank never reported, or rank 0 naming no checkpoint, is refused at once (both waited forever)', async () => {
   const { client, close } = await startCoordinator();
   try {
@@ -166,18 +200,7 @@ test('a barrier for a step its rank never reported, or rank 0 naming no checkpoi
 });
 
 test("the evaluator's gRPC errors quoting a lone surrogate or a 40 KB id reach the caller (the first crashed the service, the second hung the caller)", async () => {
-  const work = fs.mkdtempSync(path.join(os.tmpdir(), 'ringlet-fuzz-evaluator-'));
-  const config = loadServiceConfig(
-    undefined,
-    { RINGLET_EVALUATOR_TOKEN: TOKEN },
-    {
-      port: 0,
-      grpc_port: 0,
-      db: path.join(work, 'results.sqlite'),
-      checkpoint_roots: work,
-    },
-  );
-  const evaluator = await startEvaluator(config, new InProcessBus(), () => {});
+  const { evaluator, remove } = await startTestEvaluator({ grpc_port: 0 });
   const client = new EvaluatorServiceClient(evaluator.grpcAddress!, grpc.credentials.createInsecure());
   const md = new grpc.Metadata();
   md.set('authorization', `Bearer ${TOKEN}`);
@@ -200,7 +223,7 @@ test("the evaluator's gRPC errors quoting a lone surrogate or a 40 KB id reach t
   } finally {
     client.close();
     await evaluator.stop();
-    fs.rmSync(work, { recursive: true, force: true });
+    remove();
   }
 });
 
@@ -293,51 +316,22 @@ test('a coordinator that a malformed frame reached still stops (grpc-js waited f
 });
 
 test('an evaluator that a malformed frame reached still stops (grpc-js waited for the broken session forever)', async () => {
-  const work = fs.mkdtempSync(path.join(os.tmpdir(), 'ringlet-fuzz-evaluator-'));
-  const config = loadServiceConfig(
-    undefined,
-    { RINGLET_EVALUATOR_TOKEN: TOKEN },
-    { port: 0, grpc_port: 0, db: path.join(work, 'results.sqlite'), checkpoint_roots: work, drain_seconds: 1 },
-  );
-  const evaluator = await startEvaluator(config, new InProcessBus(), () => {});
+  const { evaluator, remove } = await startTestEvaluator({ grpc_port: 0, drain_seconds: 1 });
   await breakSession(evaluator.grpcAddress!, '/ringlet.evaluator.v1.EvaluatorService/GetEvaluation');
   assert.ok(await within(evaluator.stop(), 10_000), 'the evaluator stopped');
-  fs.rmSync(work, { recursive: true, force: true });
+  remove();
 });
 
 test('a step report with a non-finite or negative time is refused, and the step still commits for the others (the other rank got INTERNAL)', async () => {
   const { client, close } = await startCoordinator(2, { telemetry: true });
   try {
     const ring = await formRing(client, 2);
-    const plan = { firstStep: 0, firstPosition: 0, globalBatch: 2, windowsPerEpoch: 100 };
-    const report = (m: (typeof ring)[number], change: Partial<ReportStepRequest> = {}) =>
-      new Promise<grpc.ServiceError | null>((resolve) =>
-        client.reportStep(
-          ReportStepRequest.fromPartial({
-            jobId: 'job',
-            workerId: m.workerId,
-            ringEpoch: m.assignment.ringEpoch,
-            rank: m.assignment.rank,
-            step: 1,
-            loss: 3,
-            gradNorm: 1,
-            lr: 1e-3,
-            computeMs: 10,
-            allreduceMs: 1,
-            windows: stepWindows(plan, 1, 2, m.assignment.rank),
-            ...change,
-          }),
-          tokenMetadata(TOKEN),
-          { deadline: Date.now() + 5000 },
-          (e) => resolve(e),
-        ),
-      );
     for (const change of [{ allreduceMs: Infinity }, { allreduceMs: NaN }, { computeMs: NaN }, { computeMs: -1 }]) {
-      const err = await report(ring[0], change);
+      const err = await reportStep(client, ring[0], 1, change);
       assert.equal(err?.code, grpc.status.INVALID_ARGUMENT, `${JSON.stringify(change)}: ${err?.details}`);
     }
-    assert.equal(await report(ring[0]), null, 'rank 0 reports step 1');
-    const other = await report(ring[1]);
+    assert.equal(await reportStep(client, ring[0], 1), null, 'rank 0 reports step 1');
+    const other = await reportStep(client, ring[1], 1);
     assert.equal(other, null, `rank 1 completes step 1: ${other?.details}`);
   } finally {
     await close();
@@ -345,13 +339,7 @@ test('a step report with a non-finite or negative time is refused, and the step 
 });
 
 test("the evaluator's HTTP API answers a malformed percent-escape in a path with 400 (it was a 500)", async () => {
-  const work = fs.mkdtempSync(path.join(os.tmpdir(), 'ringlet-fuzz-evaluator-'));
-  const config = loadServiceConfig(
-    undefined,
-    { RINGLET_EVALUATOR_TOKEN: TOKEN },
-    { port: 0, db: path.join(work, 'results.sqlite'), checkpoint_roots: work },
-  );
-  const evaluator = await startEvaluator(config, new InProcessBus(), () => {});
+  const { evaluator, remove } = await startTestEvaluator();
   try {
     for (const escape of ['%E0%A4%A', '%zz']) {
       const res = await fetch(`${evaluator.url}/v1/evaluations/${escape}`);
@@ -360,7 +348,7 @@ test("the evaluator's HTTP API answers a malformed percent-escape in a path with
     }
   } finally {
     await evaluator.stop();
-    fs.rmSync(work, { recursive: true, force: true });
+    remove();
   }
 });
 
@@ -387,25 +375,8 @@ test('a step report naming an energy source no meter has is refused (each made a
   const { client, close } = await startCoordinator(1, { telemetry: true });
   try {
     const [m] = await formRing(client, 1, 'another-machine');
-    const plan = { firstStep: 0, firstPosition: 0, globalBatch: 2, windowsPerEpoch: 100 };
     const report = (step: number, hostEnergySource: string) =>
-      new Promise<grpc.ServiceError | null>((resolve) =>
-        client.reportStep(
-          ReportStepRequest.fromPartial({
-            jobId: 'job',
-            workerId: m.workerId,
-            ringEpoch: m.assignment.ringEpoch,
-            step,
-            loss: 3,
-            windows: stepWindows(plan, step, 1, 0),
-            hostEnergyJ: step,
-            hostEnergySource,
-          }),
-          tokenMetadata(TOKEN),
-          { deadline: Date.now() + 5000 },
-          (e) => resolve(e),
-        ),
-      );
+      reportStep(client, m, step, { hostEnergyJ: step, hostEnergySource });
     for (const source of ['made-up', 'rapl+', 'x'.repeat(64)])
       assert.equal((await report(1, source))?.code, grpc.status.INVALID_ARGUMENT, source);
     assert.equal(await report(1, 'nvidia-smi+rapl'), null);
@@ -453,10 +424,7 @@ function toyService(env: Record<string, string>): FuzzService {
           const answer = await httpExchange(address, c.request, { head: c.head, end: c.incomplete, deadlineMs });
           return [{ what: c.what, answer, mayClose: c.incomplete || c.dropped }];
         },
-        async probe(deadlineMs) {
-          const answer = await httpExchange(address, Buffer.from('GET /ok HTTP/1.1\r\nHost: x\r\n\r\n'), { deadlineMs });
-          return answer.kind === 'http' && answer.status === 200 ? null : JSON.stringify(answer);
-        },
+        probe: (deadlineMs) => probeHttp(address, '/ok', deadlineMs),
         close: () => child.stop(),
       };
     },

@@ -11,10 +11,10 @@ import { Encoding, ExchangeRequest, Phase } from '../../proto/gen/ringlet/collec
 import { RING, validChunks } from './collective-fixture.js';
 import { chance, pick, randomBytes } from './draw.js';
 import { genericGrpcCase, sendGeneric, type Sent, type ValidRequest } from './grpc-cases.js';
-import { GrpcWire, callOnce, grpcFrame } from './grpc-client.js';
+import { GrpcWire, grpcFrame, probeGrpc } from './grpc-client.js';
 import { mutate } from './mutate.js';
 import { ServiceProcess, ringletCommand } from './service-process.js';
-import { unhealthy, type FuzzService, type FuzzTarget } from './target.js';
+import type { FuzzService, FuzzTarget } from './target.js';
 
 type Edit = [string, (chunks: ExchangeRequest[], epoch: number) => ExchangeRequest[]];
 
@@ -137,14 +137,10 @@ class CollectiveTarget implements FuzzTarget {
     ]);
   }
 
-  async probe(deadlineMs: number): Promise<string | null> {
+  probe(deadlineMs: number): Promise<string | null> {
     // An empty stream with the right token: the endpoint answers OK with no chunks.
-    const answer = await callOnce(
-      `${this.address.host}:${this.address.port}`,
-      { path: EXCHANGE_PATH, headers: this.auth, body: Buffer.alloc(0) },
-      deadlineMs,
-    );
-    return answer.kind === 'grpc' && answer.code === 0 ? null : unhealthy(answer);
+    const request = { path: EXCHANGE_PATH, headers: this.auth, body: Buffer.alloc(0) };
+    return probeGrpc(`${this.address.host}:${this.address.port}`, request, 0, deadlineMs);
   }
 
   async close(): Promise<void> {

@@ -15,9 +15,9 @@ import { JOB } from './coordinator-fixture.js';
 import { CoordinatorSession, type Member } from './coordinator-session.js';
 import { pick } from './draw.js';
 import { genericGrpcCase, sendGeneric, type Sent, type ValidRequest } from './grpc-cases.js';
-import { GrpcWire, callOnce, grpcFrame } from './grpc-client.js';
+import { GrpcWire, grpcFrame, probeGrpc } from './grpc-client.js';
 import { ServiceProcess, ringletCommand } from './service-process.js';
-import { unhealthy, type FuzzService, type FuzzTarget } from './target.js';
+import type { FuzzService, FuzzTarget } from './target.js';
 
 const WATCH_OPEN_MS = 300; // a Watch gets this long to be refused or to send its first message
 const PARKED_MS = 300; // a barrier call unanswered for this long waits for the other ranks
@@ -169,21 +169,15 @@ class CoordinatorTarget implements FuzzTarget {
     return sent;
   }
 
-  async probe(deadlineMs: number): Promise<string | null> {
-    // A heartbeat of an unknown worker gets NOT_FOUND from a live coordinator.
-    const answer = await callOnce(
-      this.session.address,
-
-      {
-        path: Methods.heartbeat.path,
-        headers: this.auth,
-        body: grpcFrame(
-          Methods.heartbeat.requestSerialize({ jobId: JOB.id, workerId: 'probe', ringEpoch: 0, step: 0, ringError: '' }),
-        ),
-      },
-      deadlineMs,
-    );
-    return answer.kind === 'grpc' && answer.code === 5 ? null : unhealthy(answer);
+  probe(deadlineMs: number): Promise<string | null> {
+    // A heartbeat of an unknown worker: NOT_FOUND from a live coordinator.
+    const heartbeat = { jobId: JOB.id, workerId: 'probe', ringEpoch: 0, step: 0, ringError: '' };
+    const request = {
+      path: Methods.heartbeat.path,
+      headers: this.auth,
+      body: grpcFrame(Methods.heartbeat.requestSerialize(heartbeat)),
+    };
+    return probeGrpc(this.session.address, request, 5, deadlineMs);
   }
 
   async close(): Promise<void> {

@@ -11,12 +11,12 @@ import type { Rng } from '../../lm/rng.js';
 import { EvaluatorServiceService as Methods } from '../../proto/gen/ringlet/evaluator/v1/evaluator.js';
 import { pick, randomBytes, randomText } from './draw.js';
 import { genericGrpcCase, sendGeneric, type Sent } from './grpc-cases.js';
-import { GrpcWire, callOnce, grpcFrame } from './grpc-client.js';
-import { httpExchange } from './http-client.js';
+import { GrpcWire, grpcFrame, probeGrpc } from './grpc-client.js';
+import { httpExchange, probeHttp } from './http-client.js';
 import { httpCase, type HttpService } from './http-cases.js';
 import { mutateJson, type Json } from './json-mutate.js';
 import { ServiceProcess, ringletCommand } from './service-process.js';
-import { unhealthy, type FuzzService, type FuzzTarget } from './target.js';
+import type { FuzzService, FuzzTarget } from './target.js';
 
 const MAX_BODY_BYTES = 65536;
 const CHECKPOINT = 'checkpoints/step-00000001';
@@ -117,11 +117,8 @@ class EvaluatorHttpTarget implements FuzzTarget {
     ];
   }
 
-  async probe(deadlineMs: number): Promise<string | null> {
-    const answer = await httpExchange(this.evaluator.http, Buffer.from('GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n'), {
-      deadlineMs,
-    });
-    return answer.kind === 'http' && answer.status === 200 ? null : unhealthy(answer);
+  probe(deadlineMs: number): Promise<string | null> {
+    return probeHttp(this.evaluator.http, '/healthz', deadlineMs);
   }
 
   close(): Promise<void> {
@@ -197,14 +194,14 @@ class EvaluatorGrpcTarget implements FuzzTarget {
     return pick(rng, cases);
   }
 
-  async probe(deadlineMs: number): Promise<string | null> {
+  probe(deadlineMs: number): Promise<string | null> {
     // An evaluation that does not exist: NOT_FOUND from a live service.
-    const answer = await callOnce(
-      `${this.evaluator.grpc.host}:${this.evaluator.grpc.port}`,
-      { path: Methods.getEvaluation.path, headers: this.auth, body: grpcFrame(this.message('getEvaluation', { id: 'probe' })) },
-      deadlineMs,
-    );
-    return answer.kind === 'grpc' && answer.code === 5 ? null : unhealthy(answer);
+    const request = {
+      path: Methods.getEvaluation.path,
+      headers: this.auth,
+      body: grpcFrame(this.message('getEvaluation', { id: 'probe' })),
+    };
+    return probeGrpc(`${this.evaluator.grpc.host}:${this.evaluator.grpc.port}`, request, 5, deadlineMs);
   }
 
   async close(): Promise<void> {

@@ -3,7 +3,8 @@
 // and the answer read back as the server sent it: the HTTP status, grpc-status and grpc-message from the
 // headers or trailers. grpc-js's client would refuse to send most of what a fuzzer needs to send.
 import http2 from 'node:http2';
-import type { Answer } from './oracle.js';
+import { decodeMessage } from '../../collective/exchange-stream.js';
+import { unhealthy, type Answer } from './oracle.js';
 
 export interface GrpcRequest {
   path: string; // /package.Service/Method
@@ -98,11 +99,15 @@ export class GrpcWire {
   }
 }
 
-/** One call on a connection of its own (a health probe: the fuzzer's connection may be in disgrace). */
-export async function callOnce(address: string, request: GrpcRequest, deadlineMs: number): Promise<Answer> {
+/**
+ * A health probe: `request` on a connection of its own (Node's server refuses new streams on a connection
+ * that sent it too many bad frames); null when the answer is status `code`, else what came.
+ */
+export async function probeGrpc(address: string, request: GrpcRequest, code: number, deadlineMs: number): Promise<string | null> {
   const wire = new GrpcWire(address);
   try {
-    return await wire.call(request, deadlineMs);
+    const answer = await wire.call(request, deadlineMs);
+    return answer.kind === 'grpc' && answer.code === code ? null : unhealthy(answer);
   } finally {
     wire.close();
   }
@@ -115,14 +120,4 @@ export function grpcFrame(message: Uint8Array, o: { length?: number; compressed?
   frame.writeUInt32BE((o.length ?? message.length) >>> 0, 1);
   frame.set(message, 5);
   return frame;
-}
-
-/** grpc-message is percent-encoded; a malformed one is kept as it came. */
-function decodeMessage(value: string | string[] | undefined): string {
-  const text = Array.isArray(value) ? value.join(',') : (value ?? '');
-  try {
-    return decodeURIComponent(text);
-  } catch {
-    return text;
-  }
 }

@@ -1,8 +1,8 @@
 // An HTTP/1.1 client on a bare TCP socket: it writes the request's bytes exactly as given (bad request
 // lines, header abuse, lying Content-Length, broken chunked bodies) and reads the server's first response.
 // node:http's client would validate, and refuse to send, most of them.
-import net from 'node:net';
-import type { Answer } from './oracle.js';
+import { unhealthy, type Answer } from './oracle.js';
+import { socketExchange } from './socket-exchange.js';
 
 const HEADERS_END = Buffer.from('\r\n\r\n');
 
@@ -12,29 +12,25 @@ export function httpExchange(
   request: Buffer,
   o: { head?: boolean; end?: boolean; deadlineMs: number },
 ): Promise<Answer> {
-  return new Promise((resolve) => {
-    const socket = net.connect(address.port, address.host);
-    let received = Buffer.alloc(0);
-    let settled = false;
-    const settle = (answer: Answer) => {
-      if (settled) return;
-      settled = true;
-      clearTimeout(timer);
-      socket.destroy();
-      resolve(answer);
-    };
-    const timer = setTimeout(() => settle({ kind: 'hang' }), o.deadlineMs);
-    socket.on('error', () => {}); // a reset shows as 'close' below
-    // A request that is not whole is ended (the server sees where it stops); a whole one is not, since Node's
-    // server aborts a request whose client has ended its side before the answer is ready.
-    socket.on('connect', () => (o.end ? socket.end(request) : socket.write(request)));
-    socket.on('data', (data: Buffer) => {
-      received = Buffer.concat([received, data]);
-      const response = parseResponse(received, { head: o.head ?? false, complete: false });
-      if (response) settle(response);
-    });
-    socket.on('close', () => settle(parseResponse(received, { head: o.head ?? false, complete: true }) ?? { kind: 'closed' }));
+  // A request that is not whole is ended (the server sees where it stops); a whole one is not, since Node's
+  // server aborts a request whose client has ended its side before the answer is ready.
+  return socketExchange(address, {
+    send: request,
+    end: o.end ?? false,
+    deadlineMs: o.deadlineMs,
+    read: (received, closed) => parseResponse(received, { head: o.head ?? false, complete: closed }),
   });
+}
+
+/** A health probe: GET `path`; null when the answer is a 200 whose body holds `expect`, else what came. */
+export async function probeHttp(
+  address: { host: string; port: number },
+  path: string,
+  deadlineMs: number,
+  expect = '',
+): Promise<string | null> {
+  const answer = await httpExchange(address, Buffer.from(`GET ${path} HTTP/1.1\r\nHost: x\r\n\r\n`), { deadlineMs });
+  return answer.kind === 'http' && answer.status === 200 && answer.body.includes(expect) ? null : unhealthy(answer);
 }
 
 /** The first response in `bytes`, once it is whole (or `complete`: the connection has closed). */

@@ -4,10 +4,10 @@
 import type { Rng } from '../../lm/rng.js';
 import { startCoordinatorProcess } from './coordinator-fuzz.js';
 import type { Sent } from './grpc-cases.js';
-import { httpExchange } from './http-client.js';
+import { httpExchange, probeHttp } from './http-client.js';
 import { httpCase, type HttpService } from './http-cases.js';
 import type { ServiceProcess } from './service-process.js';
-import { unhealthy, type FuzzService, type FuzzTarget } from './target.js';
+import type { FuzzService, FuzzTarget } from './target.js';
 
 const SERVICE: HttpService = {
   maxBodyBytes: 1024, // /metrics takes no body: anything is too much
@@ -37,9 +37,8 @@ class MetricsTarget implements FuzzTarget {
     ];
   }
 
-  async probe(deadlineMs: number): Promise<string | null> {
-    const answer = await httpExchange(this.address, Buffer.from('GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n'), { deadlineMs });
-    return answer.kind === 'http' && answer.status === 200 && answer.body.includes('ringlet_') ? null : unhealthy(answer);
+  probe(deadlineMs: number): Promise<string | null> {
+    return probeHttp(this.address, '/metrics', deadlineMs, 'ringlet_');
   }
 
   close(): Promise<void> {

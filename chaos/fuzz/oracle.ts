@@ -85,6 +85,11 @@ export function judge(answer: Answer, o: Expectation): Judged {
   }
 }
 
+/** A health probe's unexpected answer, for the failure report. */
+export function unhealthy(answer: Answer): string {
+  return `the health probe got ${JSON.stringify(answer).slice(0, 300)}`;
+}
+
 function jsonError(body: string): boolean {
   try {
     const parsed = JSON.parse(body) as { error?: unknown };

@@ -2,7 +2,6 @@
 // case of messages made from a seeded generator, and a health probe that any working service answers.
 import type { Rng } from '../../lm/rng.js';
 import type { Sent } from './grpc-cases.js';
-import type { Answer } from './oracle.js';
 import type { ServiceProcess } from './service-process.js';
 
 export interface FuzzTarget {
@@ -20,9 +19,4 @@ export interface FuzzService {
   name: string;
   /** Starts the service (in its own process) and returns it once it listens. */
   start(): Promise<FuzzTarget>;
-}
-
-/** A probe's unexpected answer, for the failure report. */
-export function unhealthy(answer: Answer): string {
-  return `the health probe got ${JSON.stringify(answer).slice(0, 300)}`;
 }
