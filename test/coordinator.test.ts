@@ -242,20 +242,7 @@ test('elastic: a late joiner enters at the next checkpoint; a lost worker is rep
       hostEnergySource: '',
     });
   const barrier = (w: { id: string }, rank: number, epoch: number, step: number, checkpoint: string) =>
-    call(client.checkpointBarrier, {
-      jobId: 'ringlet',
-      workerId: w.id,
-      ringEpoch: epoch,
-      rank,
-      step,
-      checkpoint,
-      metrics: {},
-      final: false,
-      stateSha256: 'h',
-      hostEnergyJ: 0,
-      hostEnergySource: '',
-      writeError: '',
-    });
+    call(client.checkpointBarrier, barrierRequest({ workerId: w.id, ringEpoch: epoch, rank, step, checkpoint }));
   await report(a, 0, first.ringEpoch, 1);
   await report(b, 1, first.ringEpoch, 1);
   const ckpt = path.join(out, 'checkpoints', 'step-00000001');
@@ -282,6 +269,23 @@ test('elastic: a late joiner enters at the next checkpoint; a lost worker is rep
   client.close();
   await c.close();
 });
+
+/** A barrier call of job "ringlet" with every field a scripted worker need not care about filled in. */
+function barrierRequest(
+  fields: Pick<CheckpointBarrierRequest, 'workerId' | 'ringEpoch' | 'rank' | 'step'> & Partial<CheckpointBarrierRequest>,
+): CheckpointBarrierRequest {
+  return {
+    jobId: 'ringlet',
+    checkpoint: '',
+    metrics: {},
+    final: false,
+    stateSha256: 'h',
+    hostEnergyJ: 0,
+    hostEnergySource: '',
+    writeError: '',
+    ...fields,
+  };
+}
 
 /** A coordinator of a one-worker job and a scripted worker that has joined and holds its assignment. */
 async function oneWorkerJob(training: Record<string, unknown>) {
@@ -338,21 +342,7 @@ async function oneWorkerJob(training: Record<string, unknown>) {
   const barrier = (step: number, extra: Partial<CheckpointBarrierRequest> = {}) =>
     new Promise<CheckpointBarrierResponse>((resolve, reject) =>
       client.checkpointBarrier(
-        {
-          jobId: 'ringlet',
-          workerId: j.workerId,
-          ringEpoch: assignment.ringEpoch,
-          rank: 0,
-          step,
-          checkpoint: '',
-          metrics: {},
-          final: false,
-          stateSha256: 'h',
-          hostEnergyJ: 0,
-          hostEnergySource: '',
-          writeError: '',
-          ...extra,
-        },
+        barrierRequest({ workerId: j.workerId, ringEpoch: assignment.ringEpoch, rank: 0, step, ...extra }),
         md,
         (e, r) => (e ? reject(e) : resolve(r)),
       ),
