@@ -53,6 +53,11 @@ export const ServiceConfigSchema = z
     serve: z.string().min(1).optional(),
     /** Seconds a SIGTERM waits for running evaluations before the process exits anyway. */
     drain_seconds: num(z.number().min(0).max(3600)).default(30),
+    /**
+     * Seconds a client may take to send a whole HTTP request (headers and body); a slower one, or one that
+     * promises a body it never sends, is answered 408. Waiting for an evaluation's result is not limited.
+     */
+    request_timeout_s: num(z.number().positive().max(3600)).default(30),
   })
   .superRefine((c, ctx) => {
     const issue = (path: string, message: string) => ctx.addIssue({ code: 'custom', path: [path], message });

@@ -47,9 +47,11 @@ export class EvaluatorHttp {
   constructor(private readonly service: EvaluatorService) {
     this.token = Buffer.from(`Bearer ${service.config.token}`);
     this.routes = this.buildRoutes();
-    this.server = http.createServer((req, res) => void this.handle(req, res));
-    this.server.requestTimeout = 0; // waiting evaluations can take minutes; health checks stay answered
-    this.server.headersTimeout = 30_000;
+    // Node's request timeout covers receiving the request only, not the answer, so a client that waits
+    // minutes for an evaluation is not cut off; one that never finishes sending is (checked every second).
+    this.server = http.createServer({ connectionsCheckingInterval: 1000 }, (req, res) => void this.handle(req, res));
+    this.server.requestTimeout = service.config.request_timeout_s * 1000;
+    this.server.headersTimeout = Math.min(30_000, this.server.requestTimeout);
   }
 
   listen(): Promise<{ host: string; port: number }> {

@@ -4,6 +4,7 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
+import net from 'node:net';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
@@ -425,4 +426,31 @@ test('config comes from a file, then the environment, then flags, and a bad fiel
     () => loadServiceConfig(undefined, { RINGLET_EVALUATOR_TOKEN: 'short' }, {}),
     /token: the token must be at least 16 characters/,
   );
+});
+
+test('a client that promises a body and never sends it is answered 408 after request_timeout_s, and the service goes on', async () => {
+  const config = loadServiceConfig(
+    undefined,
+    { RINGLET_EVALUATOR_TOKEN: TOKEN },
+    { port: 0, db: path.join(f.work, 'timeout.sqlite'), checkpoint_roots: f.work, request_timeout_s: 1 },
+  );
+  const slow = await startEvaluator(config, new InProcessBus(), () => {});
+  try {
+    const { hostname, port } = new URL(slow.url);
+    const socket = net.connect(Number(port), hostname);
+    const started = Date.now();
+    socket.write(
+      `POST /v1/evaluations HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${TOKEN}\r\nContent-Length: 100\r\n\r\n{"che`,
+    );
+    const answer = await new Promise<string>((resolve) => {
+      let text = '';
+      socket.on('data', (d) => (text += d));
+      socket.on('close', () => resolve(text));
+    });
+    assert.match(answer, /^HTTP\/1\.1 408/);
+    assert.ok(Date.now() - started < 5000, `answered after ${Date.now() - started} ms`);
+    assert.equal((await fetch(`${slow.url}/healthz`)).status, 200, 'the service goes on');
+  } finally {
+    await slow.stop();
+  }
 });
