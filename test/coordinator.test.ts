@@ -18,7 +18,7 @@ import {
   type Assignment,
   type JoinRequest,
   type JoinResponse,
-  type CheckpointBarrierRequest,
+  CheckpointBarrierRequest,
   type CheckpointBarrierResponse,
   type ReportStepRequest,
   type WatchResponse,
@@ -270,21 +270,11 @@ test('elastic: a late joiner enters at the next checkpoint; a lost worker is rep
   await c.close();
 });
 
-/** A barrier call of job "ringlet" with every field a scripted worker need not care about filled in. */
+/** A barrier call of job "ringlet"; the fields a scripted worker need not care about keep their defaults. */
 function barrierRequest(
   fields: Pick<CheckpointBarrierRequest, 'workerId' | 'ringEpoch' | 'rank' | 'step'> & Partial<CheckpointBarrierRequest>,
 ): CheckpointBarrierRequest {
-  return {
-    jobId: 'ringlet',
-    checkpoint: '',
-    metrics: {},
-    final: false,
-    stateSha256: 'h',
-    hostEnergyJ: 0,
-    hostEnergySource: '',
-    writeError: '',
-    ...fields,
-  };
+  return CheckpointBarrierRequest.fromPartial({ jobId: 'ringlet', stateSha256: 'h', ...fields });
 }
 
 /** A coordinator of a one-worker job and a scripted worker that has joined and holds its assignment. */

@@ -125,21 +125,7 @@ function barrier(
   req: Partial<CheckpointBarrierRequest>,
   deadlineMs = 5000,
 ): Promise<grpc.ServiceError | null> {
-  const full: CheckpointBarrierRequest = {
-    jobId: 'job',
-    workerId: '',
-    ringEpoch: 0,
-    rank: 0,
-    step: 0,
-    checkpoint: '',
-    metrics: {},
-    final: false,
-    stateSha256: 'f'.repeat(64),
-    hostEnergyJ: 0,
-    hostEnergySource: '',
-    writeError: '',
-    ...req,
-  };
+  const full = CheckpointBarrierRequest.fromPartial({ jobId: 'job', stateSha256: 'f'.repeat(64), ...req });
   return new Promise((resolve) =>
     client.checkpointBarrier(full, tokenMetadata(TOKEN), { deadline: Date.now() + deadlineMs }, (e) => resolve(e)),
   );

@@ -23,6 +23,7 @@ import { TrainConfigSchema } from '../train/config.js';
 import { resolveModelConfig } from '../train/run.js';
 import { stepWindows } from '../train/shard.js';
 import {
+  CheckpointBarrierRequest,
   CoordinatorServiceClient,
   type Assignment,
   type JoinResponse,
@@ -127,20 +128,18 @@ test('keep_last 1: a worker lost while rank 0 writes its checkpoint leaves the p
       hostEnergySource: '',
     });
     if (step === 4)
-      await unary(client, 'checkpointBarrier', {
-        jobId: dist.job_id,
-        workerId: peer.workerId,
-        ringEpoch: a.ringEpoch,
-        rank: 1,
-        step,
-        checkpoint: '',
-        metrics: {},
-        final: false,
-        stateSha256: 'scripted',
-        hostEnergyJ: 0,
-        hostEnergySource: '',
-        writeError: '',
-      });
+      await unary(
+        client,
+        'checkpointBarrier',
+        CheckpointBarrierRequest.fromPartial({
+          jobId: dist.job_id,
+          workerId: peer.workerId,
+          ringEpoch: a.ringEpoch,
+          rank: 1,
+          step,
+          stateSha256: 'scripted',
+        }),
+      );
   }
   // Step 8's barrier: rank 0 writes its checkpoint and waits there for this peer, which dies instead.
   while (!(await listCheckpoints(out)).some((c) => c.step === 8)) await new Promise((r) => setTimeout(r, 10));

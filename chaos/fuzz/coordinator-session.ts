@@ -99,7 +99,7 @@ export class CoordinatorSession {
 
   /** A valid barrier call of `m` at the last step it reported. */
   barrierRequest(m: Member, final = false): CheckpointBarrierRequest {
-    return {
+    return CheckpointBarrierRequest.fromPartial({
       jobId: JOB.id,
       workerId: m.workerId,
       ringEpoch: m.epoch,
@@ -109,10 +109,7 @@ export class CoordinatorSession {
       metrics: m.rank === 0 ? { val_loss: 3 } : {},
       final,
       stateSha256: 'f'.repeat(64),
-      hostEnergyJ: 0,
-      hostEnergySource: '',
-      writeError: '',
-    };
+    });
   }
 
   /** A ring error from `m` aborts the epoch; the coordinator re-forms the ring with every worker watching. */
