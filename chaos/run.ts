@@ -137,13 +137,18 @@ async function runTrial(
     });
     let faultAt = Infinity;
     let stepAtFault = 0;
+    let ended = false; // a job that ends before the fault step must not leave this loop polling
+    let faultError = '';
     const fault = (async () => {
       if (!scenario) return;
-      while (job.step() < faultStep) await new Promise((r) => setTimeout(r, 5));
+      while (job.step() < faultStep) {
+        if (ended) return;
+        await new Promise((r) => setTimeout(r, 5));
+      }
       faultAt = Date.now();
       stepAtFault = job.step();
       await scenario.inject({ job, lab, runDir, rng, heartbeatTimeoutMs: HEARTBEAT_TIMEOUT_MS });
-    })();
+    })().catch((err: Error) => void (faultError = err.message));
     const lastLogs = () =>
       job.logs
         .filter((l) => l.msg !== 'step')
@@ -154,14 +159,18 @@ async function runTrial(
       killAll(job);
       o.log?.(`timed out; the last log records:\n${lastLogs()}`);
     });
+    ended = true;
+    // The fault's own end (a zombie's SIGCONT, a link back up, the disk freed) comes before the lab and
+    // the filesystem are taken down.
+    await fault;
     if (end.code !== 0) o.log?.(`the job failed; the last log records:\n${lastLogs()}\n${end.stderrTail}`);
-    await Promise.race([fault, Promise.resolve()]);
     const s = end.summary as Record<string, number | string | undefined>;
     result.ring_reforms = Number(s.restarts ?? 0);
     result.checkpoints_skipped = Number(s.checkpoints_skipped ?? 0);
     result.process_restarts = end.coordinatorRestarts + end.workerRestarts;
     result.recover_s = Number.isFinite(faultAt) ? recoverySeconds(job, faultAt, stepAtFault) : null;
-    if (typeof s.error === 'string') result.error = s.error;
+    if (faultError) result.error = `the fault could not be injected: ${faultError}`;
+    else if (typeof s.error === 'string') result.error = s.error;
     else {
       result.samples_skipped = Number(s.samples_skipped);
       result.samples_repeated = Number(s.samples_repeated);
