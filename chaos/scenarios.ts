@@ -32,6 +32,17 @@ export interface Scenario {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** Sends `sig` to `pid`; false when the process has already exited (the job may finish mid-fault). */
+function signal(pid: number, sig: NodeJS.Signals): boolean {
+  try {
+    process.kill(pid, sig);
+    return true;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ESRCH') return false;
+    throw err;
+  }
+}
+
 function livePid(t: TrialContext): number {
   const live = t.job.workers().filter((w) => w.exitCode === null && w.signalCode === null && w.pid);
   return live[t.rng.int(live.length)].pid!;
@@ -69,9 +80,9 @@ export const SCENARIOS: Scenario[] = [
     description: 'SIGSTOP of a worker for longer than the heartbeat timeout, then SIGCONT: it comes back',
     inject: async (t) => {
       const pid = livePid(t);
-      process.kill(pid, 'SIGSTOP');
+      signal(pid, 'SIGSTOP');
       await sleep(t.heartbeatTimeoutMs + 1000);
-      process.kill(pid, 'SIGCONT');
+      signal(pid, 'SIGCONT');
     },
   },
   {
@@ -79,10 +90,9 @@ export const SCENARIOS: Scenario[] = [
     description: 'one worker runs at half speed for 4 s (stopped 50 ms of every 100 ms)',
     inject: async (t) => {
       const pid = livePid(t);
-      for (const end = Date.now() + 4000; Date.now() < end;) {
-        process.kill(pid, 'SIGSTOP');
+      for (const end = Date.now() + 4000; Date.now() < end && signal(pid, 'SIGSTOP');) {
         await sleep(50);
-        process.kill(pid, 'SIGCONT');
+        signal(pid, 'SIGCONT');
         await sleep(50);
       }
     },
