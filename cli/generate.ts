@@ -48,7 +48,7 @@ export const generateCommand = new Command('generate')
       if (stream) process.stdout.write(opts.prompt);
       const meter = await EnergyMeter.forMachine(defaultObservabilityConfig());
       await meter.sample();
-      const result = generate(params, model, prompt, {
+      const result = await generate(params, model, prompt, {
         maxTokens: opts.maxTokens,
         seed: opts.seed,
         temperature: opts.temperature,
@@ -56,7 +56,7 @@ export const generateCommand = new Command('generate')
         topP: opts.topP,
         repetitionPenalty: opts.repetitionPenalty,
         stopToken: tokenizer.eotId,
-        onToken: (id) => {
+        onToken: ({ id }) => {
           if (!stream) return;
           generated.push(id);
           // Byte-level tokens can split a UTF-8 character; print only text that has become whole.

@@ -83,7 +83,7 @@ export async function complete(model: ScoringModel, req: CompletionRequest) {
     let generated: number[] = [];
     let finish: 'length' | 'stop' = 'length';
     if (req.max_tokens > 0) {
-      const g = generate(model.params, config, ids, {
+      const g = await generate(model.params, config, ids, {
         maxTokens: req.max_tokens,
         seed: req.seed ?? 0,
         temperature: req.temperature,

@@ -58,13 +58,12 @@ export async function runSamples(lang: 'en' | 'sv', ctx: SuiteContext): Promise<
   const prompts = SAMPLE_PROMPTS[lang].slice(0, ctx.limit ?? undefined);
   const samples: Array<{ prompt: string; text: string }> = [];
   for (const [i, prompt] of prompts.entries()) {
-    const result = generate(model.params, model.config, model.tokenizer.encode(prompt), {
+    const result = await generate(model.params, model.config, model.tokenizer.encode(prompt), {
       ...SAMPLE_SETTINGS,
       seed: 1000 + i,
       stopToken: model.tokenizer.eotId,
     });
     samples.push({ prompt, text: model.tokenizer.decode(result.tokens) });
-    await new Promise<void>((resolve) => setImmediate(resolve));
   }
   const texts = samples.map((s) => s.text);
   const rates = texts.map((t) => repetitionRate(t));
