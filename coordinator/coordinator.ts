@@ -29,6 +29,7 @@ import { DataLog } from './data-log.js';
 import { StepReports, stragglers, type CompleteStep } from './step-reports.js';
 import { isIntact, newestIntactCheckpoint } from './restore-point.js';
 import { HealthServer } from './health.js';
+import { MetricsLog } from '../train/metrics-log.js';
 import { jsonLog, type JsonLog } from './log.js';
 import type { JobTelemetry } from './telemetry.js';
 import { machineId } from '../observability/power.js';
@@ -130,15 +131,19 @@ export class Coordinator {
   private readonly log: JsonLog;
   private readonly events: JobEvents;
   private readonly telemetry: JobTelemetry | null;
+  private readonly metricsLog: MetricsLog; // the run's metrics.jsonl, as a one-process run writes it
+  private readonly parameters: number | null;
 
   constructor(
     private readonly train: TrainConfig,
     private readonly dist: DistributedConfig,
     private readonly info: JobInfo,
-    options: { bus?: Bus; log?: JsonLog; telemetry?: JobTelemetry } = {},
+    options: { bus?: Bus; log?: JsonLog; telemetry?: JobTelemetry; parameters?: number } = {},
   ) {
     this.jobId = dist.job_id;
     this.telemetry = options.telemetry ?? null;
+    this.parameters = options.parameters ?? null;
+    this.metricsLog = new MetricsLog(train.out);
     this.log = options.log ?? jsonLog('coordinator', { job: this.jobId });
     this.events = new JobEvents(options.bus ?? new InProcessBus(), this.jobId, this.log);
     this.restore = { path: info.restoreCheckpoint, step: info.startStep };
@@ -191,6 +196,16 @@ export class Coordinator {
       http: this.httpAddress,
       metrics: this.telemetry?.metricsUrl ?? null,
       restore: this.restore.path || null,
+    });
+    this.metricsLog.started({
+      preset: this.train.model.preset,
+      dataset: this.train.data,
+      parameters: this.parameters,
+      tokens_per_step: this.info.tokensPerStep,
+      workers: this.dist.max_workers,
+      status_address: this.httpAddress,
+      resumed_from_step: this.info.startStep,
+      config: this.train,
     });
     const plaintext = await plaintextTokenWarning("the coordinator's gRPC port", this.address, this.dist.tls);
     if (plaintext) this.log('warn', plaintext, { address: this.address });
@@ -384,7 +399,7 @@ export class Coordinator {
     }
     const now = Date.now();
     const tokensPerS = ((step - this.info.startStep) * this.info.tokensPerStep) / Math.max(1e-3, (now - this.started) / 1000);
-    this.telemetry?.step({
+    const observed = this.telemetry?.step({
       step,
       tokens: this.info.tokensPerStep,
       samples: this.train.training.batch_size * this.train.training.grad_accum,
@@ -402,6 +417,18 @@ export class Coordinator {
     this.steadyPace.stepEnded(step);
     if (step - this.lastStepLogged >= this.train.training.log_every || step === this.stopAfter) {
       this.lastStepLogged = step;
+      this.metricsLog.append({
+        type: 'step',
+        step,
+        horizon: this.horizon?.steps ?? null,
+        tokens: step * this.info.tokensPerStep,
+        loss: all.reduce((s, r) => s + r.loss, 0),
+        lr: all[0].lr,
+        grad_norm: all[0].gradNorm,
+        tokens_per_s: tokensPerS,
+        ...(observed && { mfu: observed.mfu, energy_j: observed.energy.run_energy_j, emissions_g: observed.energy.run_emissions_g }),
+        workers: all.length,
+      });
       this.log('info', 'step', {
         step,
         loss: all.reduce((s, r) => s + r.loss, 0),
@@ -483,6 +510,8 @@ export class Coordinator {
     }
     this.restore = { path: b.checkpoint, step: req.step };
     for (const r of b.replies) r(null, { checkpoint: b.checkpoint });
+    if (Number.isFinite(b.metrics.val_loss))
+      this.metricsLog.append({ type: 'eval', step: req.step, val_loss: b.metrics.val_loss, val_bpb: b.metrics.val_bpb });
     this.log('info', 'checkpoint', {
       step: req.step,
       checkpoint: b.checkpoint,
@@ -692,6 +721,7 @@ export class Coordinator {
     };
     for (const w of this.workers.values()) w.watch?.write(WatchResponse.fromPartial({ finish: { reason: 'job finished' } }));
     void this.publishState('finished');
+    this.metricsLog.ended({ status: 'finished', step, interrupted: result.interrupted, error: null });
     this.log('info', 'job finished', { ...result });
     this.finishResolve(result);
   }
@@ -701,6 +731,7 @@ export class Coordinator {
     for (const w of this.workers.values())
       w.watch?.write(WatchResponse.fromPartial({ finish: { reason: `job failed: ${reason}` } }));
     void this.publishState('failed', reason);
+    this.metricsLog.ended({ status: 'failed', step: this.maxReported, interrupted: false, error: reason });
     this.log('error', 'job failed', { reason });
     this.finishReject(new Error(`job ${this.jobId} failed: ${reason}`));
   }

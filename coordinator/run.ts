@@ -56,8 +56,8 @@ export async function createCoordinator(
     workers: dist.max_workers,
     carried: meta?.metrics, // energy and emissions of the run so far
   });
-  const coordinator = new Coordinator(train, dist, info, { bus: options.bus, log: options.log, telemetry });
   const counts = parameterCount(model);
+  const coordinator = new Coordinator(train, dist, info, { bus: options.bus, log: options.log, telemetry, parameters: counts.total });
   const summary = async (): Promise<DistributedSummary> => {
     const r = await coordinator.done;
     return {

@@ -110,7 +110,8 @@ export class JobTelemetry {
     return this.server?.url ?? null;
   }
 
-  step(s: CommittedStep): void {
+  /** Records a committed step; returns its MFU and the run's energy so far, for the run's metrics.jsonl. */
+  step(s: CommittedStep): { mfu: number; energy: RunEnergy } {
     // A fresh energy sample at least every half second of steps, so that the totals the next step report
     // hands to rank 0 (for its checkpoint) are at most that old, whatever the meter's own interval.
     if (performance.now() - this.lastSampleMs >= 500) {
@@ -125,6 +126,7 @@ export class JobTelemetry {
       m.allreduceDuration.observe(s.allreduce_s);
       m.allreduceBusBandwidth.set(busBandwidth(s.allreduce_bytes, s.ranks, s.allreduce_s));
     }
+    return { mfu: modelFlopsUtilisation(s.tokens_per_s, this.flopsPerToken, this.peak.flops), energy: this.runEnergy() };
   }
 
   /** Stops the meter and the server once (the summary and the coordinator's close both call it). */

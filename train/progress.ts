@@ -1,7 +1,6 @@
 // What a training run tells its user: a live status line on a terminal (or a line every log_every steps
 // otherwise) on stderr, and every logged step and evaluation as JSON lines in the run's metrics.jsonl.
-import fs from 'node:fs';
-import path from 'node:path';
+import { MetricsLog } from './metrics-log.js';
 
 export interface StepFigures {
   step: number;
@@ -9,6 +8,7 @@ export interface StepFigures {
   loss: number;
   lr: number;
   grad_norm: number;
+  tokens: number; // training tokens seen by this step
   tokens_per_s: number;
   gflops_per_s: number;
   step_s: number;
@@ -23,12 +23,12 @@ export interface StepFigures {
 export class ProgressLog {
   private readonly live: boolean;
   private liveLineShown = false;
-  private readonly metricsFile: string | null;
+  /** The run's metrics.jsonl; null when the run keeps no folder. */
+  readonly metrics: MetricsLog | null;
 
   constructor(runDir: string | null, options: { live?: boolean } = {}) {
     this.live = options.live ?? Boolean(process.stderr.isTTY);
-    this.metricsFile = runDir ? path.join(runDir, 'metrics.jsonl') : null;
-    if (runDir) fs.mkdirSync(runDir, { recursive: true });
+    this.metrics = runDir ? new MetricsLog(runDir) : null;
   }
 
   info(message: string): void {
@@ -62,9 +62,8 @@ export class ProgressLog {
     this.liveLineShown = false;
   }
 
-  private append(record: object): void {
-    if (this.metricsFile)
-      fs.appendFileSync(this.metricsFile, `${JSON.stringify({ time: new Date().toISOString(), ...record })}\n`);
+  private append(record: { type: string; [field: string]: unknown }): void {
+    this.metrics?.append(record);
   }
 }
 

@@ -136,6 +136,17 @@ export async function train(
     log.info(`resumed from ${checkpoint.path} at step ${state.step} (${state.tokensSeen.toLocaleString('en')} tokens seen)`);
   }
 
+  log.metrics?.started({
+    preset: config.model.preset,
+    dataset: config.data,
+    parameters: counts.total,
+    tokens_per_step: tokensPerStep,
+    workers: 1,
+    status_address: null,
+    resumed_from_step: state.step,
+    config,
+  });
+
   const schedule = (): Schedule => ({
     lr: o.lr,
     minLr: o.min_lr ?? o.lr / 10,
@@ -245,6 +256,7 @@ export async function train(
         {
           step: state.step,
           horizon: state.horizonSteps,
+          tokens: state.tokensSeen,
           loss,
           lr,
           grad_norm: gradNorm,
@@ -270,6 +282,7 @@ export async function train(
     if (checkpointStep !== state.step) checkpointPath = await saveCheckpoint({ val_loss: lastEval.loss, val_bpb: lastEval.bpb });
   } catch (err) {
     await telemetry.close();
+    log.metrics?.ended({ status: 'failed', step: state.step, interrupted: stopSignal !== null, error: (err as Error).message });
     throw err;
   } finally {
     process.removeListener('SIGINT', onSignal);
@@ -279,6 +292,7 @@ export async function train(
   const elapsed = (Date.now() - started) / 1000;
   const tokensPerS = elapsed > 0 ? (state.tokensSeen - startTokens) / elapsed : 0;
   const observed = await telemetry.close(tokensPerS);
+  log.metrics?.ended({ status: 'finished', step: state.step, interrupted: stopSignal !== null, error: null });
   return {
     step: state.step,
     params: counts.total,
