@@ -73,7 +73,9 @@ export interface SuiteScore {
   /** The suite's headline number: accuracy for blimp and dalaj, bits per byte for val. */
   metric: string;
   value: number;
-  /** 95% interval from the store's paired bootstrap, when it has one. */
+  /** Every figure the suite reports (accuracy; val_loss, val_bpb, perplexity; distinct_n …). */
+  metrics: Record<string, number>;
+  /** 95% percentile-bootstrap interval of the headline metric over the suite's items; null where it has none. */
   ci_low: number | null;
   ci_high: number | null;
   items: number;
@@ -118,7 +120,7 @@ export interface Comparison {
     a: string;
     b: string;
     suite: string;
-    /** b − a on the suite's metric, with its 95% paired-bootstrap interval. */
+    /** b − a in the mean item score (higher is better: accuracy, or −nats per window for val), with its 95% paired-bootstrap interval. */
     difference: number;
     ci_low: number;
     ci_high: number;
