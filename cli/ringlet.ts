@@ -11,6 +11,7 @@ import { evaluatorCommand } from './evaluator.js';
 import { fuzzCommand } from './fuzz.js';
 import { generateCommand } from './generate.js';
 import { presetsCommand } from './presets.js';
+import { serveCommand } from './serve.js';
 import { trainCommand } from './train.js';
 
 const program = new Command('ringlet')
@@ -22,6 +23,7 @@ const program = new Command('ringlet')
   .addCommand(benchCommand)
   .addCommand(evalCommand)
   .addCommand(evaluatorCommand)
+  .addCommand(serveCommand)
   .addCommand(coordinatorCommand)
   .addCommand(workerCommand)
   .addCommand(fuzzCommand)
