@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The main job on the embedded default: prepare the English and Swedish ELTeC corpora, train one small
-# model per language side by side (one single-threaded worker per core), print samples, keep checkpoints.
+# model per language side by side (one single-threaded worker per core), print samples, keep checkpoints,
+# then serve the web UI over the two runs until Ctrl-C (RINGLET_SERVE=0 skips it, for scripts).
 # RINGLET_MINUTES sets the training time per model (default 4). Prepared data is reused; runs start afresh.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -30,3 +31,8 @@ echo "== samples"
 ringlet generate --checkpoint runs/eng-micro --prompt "It was a dark and stormy night" --max-tokens 120 --seed 1
 ringlet generate --checkpoint runs/swe-micro --prompt "Det var en mörk och stormig natt" --max-tokens 120 --seed 1
 echo "== checkpoints: runs/eng-micro/checkpoints, runs/swe-micro/checkpoints"
+if [ "${RINGLET_SERVE:-1}" != 0 ]; then
+  port="${RINGLET_PORT:-8080}"
+  echo "== the web UI: http://127.0.0.1:$port/ (runs, compare, playground); Ctrl-C stops it"
+  ringlet serve --runs runs --port "$port"
+fi
