@@ -2,7 +2,7 @@
 // that is running, a truncated metrics line; the playground streaming from a real checkpoint; bad input;
 // clients that leave mid-stream; and writes refused off loopback without the token.
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -309,5 +309,38 @@ test('off loopback, submitting an evaluation needs the token', async () => {
   } finally {
     await open.s.close();
     await guarded.s.close();
+  }
+});
+
+test("a distributed run shows its workers from the live coordinator while it runs, then finishes", async () => {
+  const out = path.join(runsDir, 'dist');
+  const configFile = path.join(work, 'dist.json');
+  fs.writeFileSync(configFile, JSON.stringify({ model: TINY_MODEL, training: { batch_size: 4, eval_windows: 4, log_every: 1, eval_every: 20 } }));
+  const dataset = path.join(work, 'data');
+  const child = spawn(
+    process.execPath,
+    ['--import', 'tsx', path.join(root, 'cli/ringlet.ts'), 'train', '--config', configFile, '--data', dataset, '--out', out, '--workers', '2', '--max-steps', '400', '--checkpoint-every', '200'],
+    { cwd: root, stdio: 'ignore' },
+  );
+  const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
+  try {
+    let seen: RunDetail | null = null;
+    for (let i = 0; i < 600 && !seen; i++) {
+      const r = await api<RunDetail>('/api/runs/dist');
+      if (r.status === 200 && r.body.summary.status === 'running' && (r.body.workers?.length ?? 0) === 2 && r.body.metrics.length > 0) seen = r.body;
+      else await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    assert.ok(seen, 'the run was seen running with its two workers');
+    assert.deepEqual(seen.workers!.map((w) => w.rank).sort(), [0, 1]);
+    assert.ok(seen.workers!.every((w) => w.healthy));
+    assert.equal(seen.summary.workers, 2);
+    assert.equal(await exited, 0);
+    const done = await api<RunDetail>('/api/runs/dist');
+    assert.equal(done.body.summary.status, 'finished');
+    assert.equal(done.body.workers, null);
+    assert.equal(done.body.summary.step, 400);
+    assert.ok(done.body.metrics.some((p) => p.type === 'eval' && p.val_bpb! > 0));
+  } finally {
+    child.kill('SIGKILL');
   }
 });
