@@ -1,20 +1,21 @@
 // The evaluator's HTTP JSON API on node:http (a dozen routes need no framework). Every body is read with a
 // byte limit (413 past it), parsed as JSON and checked with the route's zod schema (400 naming the field);
-// every POST needs `Authorization: Bearer <token>` (401). The routes are listed in openapi.ts.
+// every POST needs `Authorization: Bearer <token>` (401). The routes are listed in openapi.ts. The OpenAI
+// routes (/v1/completions, /v1/models) are openai-api.ts's, and answer errors in OpenAI's shape.
 import { timingSafeEqual } from 'node:crypto';
 import http from 'node:http';
-import { CompletionRequestSchema, complete, DetokenizeSchema, TokenizeSchema, tokenizerInfo } from './completions.js';
+import { DetokenizeSchema, TokenizeSchema, tokenizerInfo } from './completions.js';
+import { openAiRoutes, sendOpenAiError, type OpenAiApi, type OpenAiRoute } from './openai-api.js';
 import { openApiDocument } from './openapi.js';
 import { CompareSchema, EvaluatorService, GateSchema, parseRequest as parse, ServiceError, SubmitSchema } from './service.js';
 import type { EvaluationRecord } from './store.js';
 import { suiteSummary } from './evaluate.js';
 
 type Handler = (ctx: { body: unknown; query: URLSearchParams; params: string[] }) => Promise<[number, unknown]>;
-interface Route {
-  method: 'GET' | 'POST';
-  pattern: RegExp;
-  handler: Handler;
-}
+type Route =
+  | { method: 'GET' | 'POST'; pattern: RegExp; handler: Handler }
+  /** An OpenAI route: it writes its own answer, and errors before it (auth, body) are OpenAI-shaped. */
+  | (OpenAiRoute & { handler?: undefined });
 
 /** An evaluation as the API shows it: per-item scores only when asked for (`?items=true`). */
 export function presentEvaluation(record: EvaluationRecord, items = false) {
@@ -43,9 +44,11 @@ export class EvaluatorHttp {
   private draining = false;
   private readonly routes: Route[];
   private readonly token: Buffer;
+  readonly openAi: OpenAiApi;
 
   constructor(private readonly service: EvaluatorService) {
     this.token = Buffer.from(`Bearer ${service.config.token}`);
+    this.openAi = openAiRoutes(service.openAiModels, { queue: (work) => service.enqueue(work) });
     this.routes = this.buildRoutes();
     // Node's request timeout covers receiving the request only, not the answer, so a client that waits
     // minutes for an evaluation is not cut off; one that never finishes sending is (checked every second).
@@ -70,6 +73,7 @@ export class EvaluatorHttp {
     const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
     this.server.closeIdleConnections();
     const finished = await this.service.drain(this.service.config.drain_seconds);
+    await this.openAi.stop();
     this.server.closeAllConnections();
     await closed;
     return finished;
@@ -88,7 +92,13 @@ export class EvaluatorHttp {
         const ready = !this.draining && s.store.ping();
         return [
           ready ? 200 : 503,
-          { ready, draining: this.draining, running_evaluations: s.busy, ignored_events: s.ignoredEvents },
+          {
+            ready,
+            draining: this.draining,
+            running_evaluations: s.busy,
+            running_completions: this.openAi.stats.running,
+            ignored_events: s.ignoredEvents,
+          },
         ];
       }),
       route('GET', '/openapi.json', async () => [200, openApiDocument()]),
@@ -120,16 +130,7 @@ export class EvaluatorHttp {
       }),
       route('POST', '/v1/compare', async ({ body }) => [200, await s.compare(parse(CompareSchema, body))]),
       route('POST', '/v1/gate', async ({ body }) => [200, await s.gate(parse(GateSchema, body))]),
-      route('POST', '/v1/completions', async ({ body }) => {
-        const request = parse(CompletionRequestSchema, body);
-        const model = await s.servedModel(request.model);
-        try {
-          return [200, await s.enqueue(() => complete(model, request))];
-        } catch (err) {
-          if (err instanceof RangeError) throw new ServiceError(400, err.message);
-          throw err;
-        }
-      }),
+      ...this.openAi.routes,
       route('GET', '/tokenizer_info', async () => [200, tokenizerInfo(await s.servedModel('ringlet'))]),
       route('POST', '/tokenize', async ({ body }) => {
         const model = await s.servedModel('ringlet');
@@ -174,9 +175,11 @@ export class EvaluatorHttp {
   private async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
     let status = 500;
     let payload: unknown;
+    let openAi = false;
     try {
       const url = new URL(req.url ?? '/', 'http://evaluator');
       const matching = this.routes.filter((r) => r.pattern.test(url.pathname));
+      openAi = matching.length > 0 && matching.every((r) => r.handler === undefined);
       const route = matching.find((r) => r.method === req.method);
       if (!route) {
         if (matching.length > 0) throw new ServiceError(405, `${req.method} is not allowed on ${url.pathname}`);
@@ -194,8 +197,12 @@ export class EvaluatorHttp {
       }
       const body = route.method === 'POST' ? await this.readBody(req) : undefined;
       const params = route.pattern.exec(url.pathname)!.slice(1);
+      if (route.handler === undefined) return await route.handle(req, res, body, params);
       [status, payload] = await route.handler({ body, query: url.searchParams, params });
     } catch (err) {
+      // A body past the limit is left unread; closing the connection stops the client sending the rest.
+      if (err instanceof ServiceError && err.status === 413) res.setHeader('Connection', 'close');
+      if (openAi) return sendOpenAiError(res, err);
       if (err instanceof ServiceError) {
         status = err.status;
         payload = { error: err.message };
@@ -203,8 +210,6 @@ export class EvaluatorHttp {
         status = 500;
         payload = { error: `internal error: ${(err as Error).message}` };
       }
-      // A body past the limit is left unread; closing the connection stops the client sending the rest.
-      if (status === 413) res.setHeader('Connection', 'close');
     }
     const text = JSON.stringify(payload);
     res.writeHead(status, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(text) });

@@ -4,6 +4,7 @@ import type { Bus } from '../controlplane/bus.js';
 import type { ServiceConfig } from './config.js';
 import { EvaluatorGrpc } from './grpc.js';
 import { EvaluatorHttp } from './http.js';
+import type { OpenAiApi } from './openai-api.js';
 import { EvaluatorService } from './service.js';
 import { ResultStore } from './store.js';
 
@@ -12,6 +13,8 @@ export interface RunningEvaluator {
   /** host:port of the gRPC face, when grpc_port is configured. */
   grpcAddress: string | null;
   service: EvaluatorService;
+  /** The OpenAI routes, with their counts of running completions, tokens generated and cancellations. */
+  openAi: OpenAiApi;
   /** Stops taking requests and events, lets running evaluations finish (up to drain_seconds), closes the store. */
   stop(): Promise<{ drained: boolean }>;
 }
@@ -37,6 +40,7 @@ export async function startEvaluator(config: ServiceConfig, bus: Bus, log: (line
     url: `http://${address.host.includes(':') ? `[${address.host}]` : address.host}:${address.port}`,
     grpcAddress: grpcPort === null ? null : `${config.host}:${grpcPort}`,
     service,
+    openAi: http.openAi,
     stop: async () => {
       const [drained] = await Promise.all([http.shutdown(), grpc?.stop()]);
       service.close();

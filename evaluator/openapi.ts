@@ -12,6 +12,26 @@ const error = {
   ...json({ type: 'object', properties: { error: { type: 'string' } }, required: ['error'] }),
 };
 const anyObject = { type: 'object' };
+// The OpenAI routes' errors (openai-api.ts): {"error": {"message", "type", "param", "code"}}.
+const openAiError = (description: string) => ({
+  description,
+  ...json({
+    type: 'object',
+    properties: {
+      error: {
+        type: 'object',
+        properties: {
+          message: { type: 'string' },
+          type: { type: 'string', description: 'invalid_request_error, authentication_error, not_found_error, server_error ...' },
+          param: { type: ['string', 'null'], description: 'the request field at fault' },
+          code: { type: ['string', 'null'] },
+        },
+        required: ['message', 'type', 'param', 'code'],
+      },
+    },
+    required: ['error'],
+  }),
+});
 const writeErrors = {
   '400': {
     ...error,
@@ -99,13 +119,49 @@ export function openApiDocument() {
         '200': { description: '{pass, exit_code (0 pass, 1 fail), checks: [...]}', ...json(anyObject) },
         '422': { ...error, description: 'an evaluation failed' },
       }),
-      '/v1/completions': post(
-        'OpenAI-compatible completions with logprobs and echo (for lm-evaluation-harness)',
-        CompletionRequestSchema,
-        {
-          '200': { description: 'an OpenAI text_completion object', ...json(anyObject) },
+      '/v1/completions': {
+        post: {
+          summary:
+            'OpenAI-compatible completions with logprobs and echo (lm-evaluation-harness, the openai client); a field it cannot honour is a 400 naming it; null means not given',
+          security: [{ bearer: [] }],
+          requestBody: { required: true, ...json(schema(CompletionRequestSchema)) },
+          responses: {
+            '200': {
+              description:
+                'an OpenAI text_completion object; with stream: true, Server-Sent Events: `data: {chunk}` per piece of text (the last of each choice with its finish_reason; with stream_options.include_usage, a last chunk with empty choices and the usage), then `data: [DONE]`',
+              content: {
+                'application/json': { schema: anyObject },
+                'text/event-stream': { schema: { type: 'string' } },
+              },
+            },
+            '400': openAiError(
+              'a field it cannot honour, out of range, or unknown (param names it); a token id outside the vocabulary',
+            ),
+            '401': openAiError('missing or wrong bearer token'),
+            '404': openAiError('the model is not served here'),
+            '413': openAiError('request body over max_body_bytes'),
+            '503': openAiError('shutting down'),
+          },
         },
-      ),
+      },
+      '/v1/models': {
+        get: {
+          summary: "the models /v1/completions serves, in OpenAI's list shape",
+          responses: {
+            '200': { description: '{object: "list", data: [{id, object: "model", created, owned_by}]}', ...json(anyObject) },
+          },
+        },
+      },
+      '/v1/models/{id}': {
+        get: {
+          summary: "one model, in OpenAI's shape",
+          parameters: [{ name: 'id', in: 'path', required: true, schema: { type: 'string' } }],
+          responses: {
+            '200': { description: '{id, object: "model", created, owned_by}', ...json(anyObject) },
+            '404': openAiError('no such model'),
+          },
+        },
+      },
       '/tokenizer_info': {
         get: {
           summary: 'the served tokenizer (lm-eval remote tokenizer)',

@@ -18,6 +18,7 @@ import {
   type SuiteLocations,
 } from './evaluate.js';
 import { CheckpointRefError, loadScoringModel, type ScoringModel } from './model.js';
+import type { OpenAiModels } from './openai-api.js';
 import { readSuiteFile } from './suites/choice.js';
 import { DEFAULT_BOOTSTRAP, pairedBootstrap, type PairedComparison } from './stats.js';
 import type { CheckpointRecord, EvaluationRecord, ResultStore } from './store.js';
@@ -109,6 +110,16 @@ export interface GateAnswer {
   baseline_evaluation_id?: string;
 }
 
+/** A checkpoint folder's meta.json, or null when it is unreadable or invalid. */
+async function readCheckpointMeta(dir: string) {
+  const meta = checkpointMetaSchema.safeParse(
+    await readFile(path.join(dir, META_FILE), 'utf8')
+      .then(JSON.parse)
+      .catch(() => null),
+  );
+  return meta.success ? meta.data : null;
+}
+
 /** Lineage from a checkpoint-published event, recorded with the checkpoint. */
 interface Lineage {
   job?: string;
@@ -158,20 +169,16 @@ export class EvaluatorService {
     } catch (err) {
       throw new ServiceError(404, `unknown checkpoint ${ref}: ${(err as Error).message}`);
     }
-    const meta = checkpointMetaSchema.safeParse(
-      await readFile(path.join(dir, META_FILE), 'utf8')
-        .then(JSON.parse)
-        .catch(() => null),
-    );
-    if (!meta.success) throw new ServiceError(422, `checkpoint ${ref}: ${META_FILE} is unreadable or invalid`);
+    const meta = await readCheckpointMeta(dir);
+    if (!meta) throw new ServiceError(422, `checkpoint ${ref}: ${META_FILE} is unreadable or invalid`);
     const parent = path.dirname(dir);
     return {
       path: dir,
-      model_sha256: meta.data.files[MODEL_FILE].sha256,
+      model_sha256: meta.files[MODEL_FILE].sha256,
       run_dir: path.basename(parent) === 'checkpoints' ? path.dirname(parent) : null,
       job: lineage.job ?? null,
-      step: meta.data.step,
-      tokens_seen: meta.data.tokens_seen,
+      step: meta.step,
+      tokens_seen: meta.tokens_seen,
     };
   }
 
@@ -324,6 +331,21 @@ export class EvaluatorService {
       },
     );
   }
+
+  /**
+   * The models of the OpenAI routes (openai-api.ts): the served checkpoint, listed as "ringlet" (its
+   * `serve` reference is accepted too); none without `serve`, or while it cannot be read.
+   */
+  readonly openAiModels: OpenAiModels = {
+    list: async () => {
+      const served = this.config.serve;
+      if (!served) return [];
+      const checkpoint = await this.describe(served).catch(() => null);
+      const meta = checkpoint && (await readCheckpointMeta(checkpoint.path));
+      return meta ? [{ id: 'ringlet', created: Math.floor(Date.parse(meta.created_at) / 1000) }] : [];
+    },
+    load: (id) => this.servedModel(id),
+  };
 
   /** The served model for /v1/completions, loaded once and kept. */
   async servedModel(name: string): Promise<ScoringModel> {

@@ -295,8 +295,26 @@ test('/v1/completions answers lm-eval loglikelihood requests: echo, logprobs, id
   const detok = await call('POST', '/detokenize', { tokens: tok.body.tokens });
   assert.equal(detok.body.prompt, 'test');
 
+  // What lm-eval 0.4.13 sends for generate_until: the task's `until` with the end-of-text token added as stop
+  // strings (five here, past OpenAI's four), seed 1234; it reads choices[index].text.
+  const until = await call('POST', '/v1/completions', {
+    prompt: [context],
+    model: 'ringlet',
+    max_tokens: 256,
+    temperature: 0,
+    stop: ['\n\n', 'Question:', '</s>', '<|im_end|>', '<|endoftext|>'],
+    seed: 1234,
+  });
+  assert.equal(until.status, 200, JSON.stringify(until.body));
+  assert.equal(until.body.choices[0].index, 0);
+  assert.ok(!until.body.choices[0].text.includes('\n\n'));
+
+  // The OpenAI routes answer errors in OpenAI's shape.
   const badModel = await call('POST', '/v1/completions', { model: 'gpt-4', prompt: 'x' });
   assert.equal(badModel.status, 404);
+  assert.equal(badModel.body.error.type, 'not_found_error');
+  assert.equal(badModel.body.error.param, 'model');
+  assert.match(badModel.body.error.message, /gpt-4/);
   const badId = await call('POST', '/v1/completions', {
     model: 'ringlet',
     prompt: [999999],

@@ -1,7 +1,8 @@
 // Fuzzing the evaluator service, started as `ringlet evaluator` (its own command) with both faces on:
-// its HTTP API (every route: valid requests, malformed JSON, wrong content types, oversized bodies, bad
-// paths, header abuse, wrong tokens) and its gRPC face (the generic gRPC cases, and each method's fields
-// made wrong: request JSON mutated, checkpoint references outside the roots, huge ids and suite lists).
+// its HTTP API (every route, the OpenAI ones included: valid requests, malformed JSON, wrong content types,
+// oversized bodies, bad paths, header abuse, wrong tokens) and its gRPC face (the generic gRPC cases, and
+// each method's fields made wrong: request JSON mutated, checkpoint references outside the roots, huge ids
+// and suite lists).
 // Its checkpoint root holds one checkpoint folder of garbage, so references reach the checkpoint reader.
 import { randomBytes as secret } from 'node:crypto';
 import fs from 'node:fs';
@@ -99,7 +100,20 @@ class EvaluatorHttpTarget implements FuzzTarget {
         { method: 'POST', path: '/v1/evaluations', body: SUBMIT },
         { method: 'POST', path: '/v1/compare', body: COMPARE },
         { method: 'POST', path: '/v1/gate', body: GATE },
+        { method: 'GET', path: '/v1/models' },
+        { method: 'GET', path: '/v1/models/ringlet' },
         { method: 'POST', path: '/v1/completions', body: { model: 'ringlet', prompt: 'Det var en gång', max_tokens: 4 } },
+        {
+          method: 'POST',
+          path: '/v1/completions',
+          body: {
+            model: 'ringlet',
+            prompt: 'Det var en gång',
+            max_tokens: 4,
+            stream: true,
+            stream_options: { include_usage: true },
+          },
+        },
         { method: 'POST', path: '/tokenize', body: { prompt: 'hej' } },
         { method: 'POST', path: '/detokenize', body: { tokens: [1, 2, 3] } },
       ],

@@ -90,10 +90,12 @@ export function unhealthy(answer: Answer): string {
   return `the health probe got ${JSON.stringify(answer).slice(0, 300)}`;
 }
 
+/** {"error": "..."}, or OpenAI's {"error": {"message": "...", ...}} (the evaluator's /v1/completions and /v1/models). */
 function jsonError(body: string): boolean {
   try {
-    const parsed = JSON.parse(body) as { error?: unknown };
-    return typeof parsed.error === 'string' && parsed.error.length > 0;
+    const { error } = JSON.parse(body) as { error?: { message?: unknown } | string };
+    const message = typeof error === 'object' && error !== null ? error.message : error;
+    return typeof message === 'string' && message.length > 0;
   } catch {
     return false;
   }
