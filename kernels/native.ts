@@ -27,6 +27,8 @@ export interface NativeKernels {
     strideA: number,
     strideB: number,
   ): void;
+  /** y = a·x, or aᵀ·x with trans, for a row-major a [m, n] (OpenBLAS sgemv: one row times a matrix). */
+  sgemv(a: F32, x: F32, y: F32, m: number, n: number, trans: boolean): void;
   rmsnormFwd(x: F32, g: F32, y: F32, rstd: F32, rows: number, d: number, eps: number): void;
   rmsnormBwd(x: F32, g: F32, rstd: F32, dy: F32, dx: F32, dg: F32, rows: number, d: number): void;
   swigluFwd(a: F32, b: F32, y: F32, n: number): void;
@@ -48,6 +50,22 @@ export interface NativeKernels {
     H: number,
     Hkv: number,
     hd: number,
+  ): void;
+  /** Generation's attention: T new positions (qkv [T, (H + 2·Hkv)·hd]) over a key/value cache [Hkv, cap, hd]
+   * that it extends; RoPE from cos/sin [positions, hd/2] (addon.cc AttnDecode). */
+  attnDecode(
+    qkv: F32,
+    cos: F32,
+    sin: F32,
+    kCache: F32,
+    vCache: F32,
+    o: F32,
+    T: number,
+    start: number,
+    H: number,
+    Hkv: number,
+    hd: number,
+    cap: number,
   ): void;
   xentFwd(logits: F32, targets: I32, loss: F32, lse: F32, rows: number, V: number): void;
   xentBwd(logits: F32, targets: I32, lse: F32, dloss: F32, dlogits: F32, rows: number, V: number): void;

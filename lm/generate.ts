@@ -2,8 +2,14 @@
 // one position of attention over the cache. Tokens stream out one by one from an async generator, which
 // yields to the event loop between tokens: a server sees its client leave, and a consumer that stops
 // iterating (or aborts the signal) ends the generation there, with the cache freed.
+// Where the native kernels run, the forward pass is lm/decode.ts's decoder (plain arrays, a cache written
+// in place); elsewhere (no addon, tfjs-node backends, RINGLET_FUSED=0 or RINGLET_DECODER=0) it is the
+// TensorFlow.js model of lm/model.ts. Both compute the same function.
 import * as tf from '@tensorflow/tfjs';
+import { loadNative } from '../kernels/native.js';
+import { decoderFor, type Decoder } from './decode.js';
 import { forward, type KvCache, type Params } from './model.js';
+import { fusedKernelsActive } from './ops.js';
 import type { ModelConfig } from './model-config.js';
 import { Rng } from './rng.js';
 import { sampleToken, type SamplingOptions } from './sample.js';
@@ -51,7 +57,8 @@ export async function* generateTokens(
   const tokens: number[] = [];
   const started = performance.now();
   let firstTokenSeconds: number | null = null;
-  let cache: KvCache = { k: [], v: [], length: 0 };
+  const decoder = generationDecoder(params, c);
+  const steps = decoder ? decoderSteps(decoder) : tfjsSteps(params, c);
   let pending = context; // tokens the cache has not seen yet
   let stopped: Generation['stopped'] = 'max_tokens';
 
@@ -62,19 +69,11 @@ export async function* generateTokens(
         break;
       }
       // When the cache is full, start again from the newest half of the context (RoPE positions stay in range).
-      if (cache.length + pending.length > c.context) {
-        disposeCache(cache);
-        cache = { k: [], v: [], length: 0 };
+      if (steps.length() + pending.length > c.context) {
+        steps.clear();
         pending = context.slice(context.length - Math.floor(c.context / 2));
       }
-      const previous = [...cache.k, ...cache.v];
-      // Read the row outside tidy(): tidy walks what it returns, and a typed array's every index with it.
-      const row = tf.tidy(() =>
-        forward(params, c, tf.tensor2d(pending, [1, pending.length], 'int32'), { cache, lastOnly: true }),
-      );
-      const logits = row.dataSync() as Float32Array;
-      row.dispose();
-      previous.forEach((t) => t.dispose());
+      const logits = steps.next(pending);
       const next = sampleToken(logits, context, o, rng);
       if (next === o.stopToken) {
         stopped = 'end_of_document';
@@ -88,7 +87,7 @@ export async function* generateTokens(
       await new Promise<void>((resolve) => setImmediate(resolve));
     }
   } finally {
-    disposeCache(cache);
+    steps.dispose();
   }
   if (tokens.length < o.maxTokens && o.signal?.aborted) stopped = 'cancelled';
   return { tokens, promptTokens, truncatedPrompt, stopped, seconds: (performance.now() - started) / 1000, firstTokenSeconds };
@@ -111,11 +110,7 @@ export async function generate(
 
 /** log-softmax of the logits at `id`, and the `k` likeliest ids with theirs. */
 export function logprobsOf(logits: Float32Array, id: number, k: number): { logprob: number; top: Array<[number, number]> } {
-  let max = -Infinity;
-  for (const x of logits) if (x > max) max = x;
-  let sum = 0;
-  for (const x of logits) sum += Math.exp(x - max);
-  const logZ = max + Math.log(sum);
+  const logZ = logSumExp(logits);
   const top: Array<[number, number]> = [];
   if (k > 0) {
     const best: number[] = [];
@@ -131,6 +126,70 @@ export function logprobsOf(logits: Float32Array, id: number, k: number): { logpr
   return { logprob: logits[id] - logZ, top };
 }
 
-function disposeCache(cache: KvCache): void {
-  for (const t of [...cache.k, ...cache.v]) t.dispose();
+const lse = { targets: new Int32Array(1), loss: new Float32Array(1), value: new Float32Array(1) };
+
+/** log Σ exp(logits): through the native softmax cross-entropy kernel when the addon is loaded (a vector
+ * pass; JavaScript's Math.exp takes ~45 µs for 4096 logits, a third of a micro token), else in JavaScript. */
+function logSumExp(logits: Float32Array): number {
+  const native = loadNative();
+  if (native) {
+    native.xentFwd(logits, lse.targets, lse.loss, lse.value, 1, logits.length);
+    return lse.value[0];
+  }
+  let max = -Infinity;
+  for (let i = 0; i < logits.length; i++) if (logits[i] > max) max = logits[i];
+  let sum = 0;
+  for (let i = 0; i < logits.length; i++) sum += Math.exp(logits[i] - max);
+  return max + Math.log(sum);
+}
+
+/** The decoder where the native kernels are active (and RINGLET_DECODER is not 0), else null: the TensorFlow.js path. */
+function generationDecoder(params: Params, c: ModelConfig): Decoder | null {
+  if (process.env.RINGLET_DECODER === '0' || !fusedKernelsActive()) return null;
+  return decoderFor(params, c);
+}
+
+/** The model's next-token logits as a sequence grows, with the sequence's key/value cache. */
+interface Steps {
+  /** Positions in the cache. */
+  length(): number;
+  /** Runs the tokens the cache has not seen; the last one's logits, valid until the next call. */
+  next(tokens: number[]): Float32Array;
+  /** Empties the cache. */
+  clear(): void;
+  dispose(): void;
+}
+
+function decoderSteps(decoder: Decoder): Steps {
+  const cache = decoder.newCache();
+  return {
+    length: () => cache.length,
+    next: (tokens) => decoder.forward(cache, tokens),
+    clear: () => {
+      cache.length = 0;
+    },
+    dispose: () => {},
+  };
+}
+
+function tfjsSteps(params: Params, c: ModelConfig): Steps {
+  let cache: KvCache = { k: [], v: [], length: 0 };
+  const dispose = () => {
+    for (const t of [...cache.k, ...cache.v]) t.dispose();
+    cache = { k: [], v: [], length: 0 };
+  };
+  return {
+    length: () => cache.length,
+    next(tokens) {
+      const previous = [...cache.k, ...cache.v];
+      // Read the row outside tidy(): tidy walks what it returns, and a typed array's every index with it.
+      const row = tf.tidy(() => forward(params, c, tf.tensor2d(tokens, [1, tokens.length], 'int32'), { cache, lastOnly: true }));
+      const logits = row.dataSync() as Float32Array;
+      row.dispose();
+      previous.forEach((t) => t.dispose());
+      return logits;
+    },
+    clear: dispose,
+    dispose,
+  };
 }

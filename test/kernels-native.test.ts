@@ -130,6 +130,47 @@ function refAttention(q: V, k: V, v: V, dout: V | null, B: number, T: number, H:
     }
   return { o, dq, dk, dv };
 }
+/**
+ * Generation's attention (attnDecode) in float64: T new rows of qkv [T, (H + 2·Hkv)·hd] at positions
+ * start.., k rotated and v copied into caches [Hkv, cap, hd], then each query (rotated) over keys 0..its position.
+ */
+function refAttnDecode(qkv: V, cos: Float32Array, sin: Float32Array, kc0: V, vc0: V, dims: number[]) {
+  const [T, start, H, Hkv, hd, cap] = dims;
+  const half = hd / 2;
+  const width = (H + 2 * Hkv) * hd;
+  const rotate = (x: V, at: number, pos: number, out: V, to: number) => {
+    for (let i = 0; i < half; i++) {
+      const [c, s] = [cos[pos * half + i], sin[pos * half + i]];
+      out[to + i] = x[at + i] * c - x[at + i + half] * s;
+      out[to + i + half] = x[at + i] * s + x[at + i + half] * c;
+    }
+  };
+  const kc = kc0.slice();
+  const vc = vc0.slice();
+  for (let i = 0; i < T; i++)
+    for (let g = 0; g < Hkv; g++) {
+      rotate(qkv, i * width + (H + g) * hd, start + i, kc, (g * cap + start + i) * hd);
+      for (let e = 0; e < hd; e++) vc[(g * cap + start + i) * hd + e] = qkv[i * width + (H + Hkv + g) * hd + e];
+    }
+  const o = new Float64Array(T * H * hd);
+  const q = new Float64Array(hd);
+  for (let i = 0; i < T; i++)
+    for (let h = 0; h < H; h++) {
+      const g = Math.floor(h / (H / Hkv));
+      rotate(qkv, i * width + h * hd, start + i, q, 0);
+      const s = new Float64Array(start + i + 1);
+      for (let j = 0; j < s.length; j++) {
+        for (let e = 0; e < hd; e++) s[j] += q[e] * kc[(g * cap + j) * hd + e];
+        s[j] /= Math.sqrt(hd);
+      }
+      const m = Math.max(...s);
+      const p = s.map((x) => Math.exp(x - m));
+      const sum = p.reduce((a, b) => a + b, 0);
+      for (let j = 0; j < s.length; j++)
+        for (let e = 0; e < hd; e++) o[(i * H + h) * hd + e] += (p[j] / sum) * vc[(g * cap + j) * hd + e];
+    }
+  return { o, kc, vc };
+}
 function refXent(logits: V, targets: Int32Array, rows: number, V: number) {
   const loss = new Float64Array(rows);
   const lse = new Float64Array(rows);
@@ -290,6 +331,57 @@ forEachSimd('causal attention forward and backward match float64 (GQA, several k
       numericCheck('attention dv', (x) => fwd(f64(q), f64(k), x), f64(v), f64(dout), ref.dv, rng);
     }
   }
+});
+
+forEachSimd("generation's attention over a key/value cache matches float64 (GQA, a prompt and single steps)", (n, rng) => {
+  for (const dims of [
+    [1, 0, 1, 1, 2, 1], // the first position of a one-position cache
+    [1, 37, 4, 2, 10, 40], // one step far into the cache; cap beyond the positions used
+    [5, 11, 6, 2, 34, 20], // a batch continuing a cache; head size not a whole vector
+    [7, 0, 3, 3, 32, 7], // a prompt that fills the cache exactly
+    [1, 63, 2, 1, 64, 64],
+  ]) {
+    const [T, start, H, Hkv, hd, cap] = dims;
+    const qkv = rand(rng, T * (H + 2 * Hkv) * hd);
+    const { cos, sin } = ropeTables(cap, hd, 10000);
+    // Positions before `start` hold earlier keys and values; those after the new ones must stay untouched.
+    const kc = rand(rng, Hkv * cap * hd);
+    const vc = rand(rng, Hkv * cap * hd);
+    const ref = refAttnDecode(f64(qkv), cos, sin, f64(kc), f64(vc), dims);
+    const o = new Float32Array(T * H * hd).fill(5);
+    n.attnDecode(qkv, cos, sin, kc, vc, o, T, start, H, Hkv, hd, cap);
+    close(`o ${dims}`, o, ref.o);
+    close(`k cache ${dims}`, kc, ref.kc);
+    close(`v cache ${dims}`, vc, ref.vc);
+  }
+  const f = (size: number) => new Float32Array(size);
+  assert.throws(() => n.attnDecode(f(8), f(8), f(8), f(8), f(8), f(8), 1, 2, 1, 1, 2, 2), /do not fit a cache of 2/);
+  assert.throws(() => n.attnDecode(f(5), f(8), f(8), f(8), f(8), f(8), 1, 0, 1, 1, 2, 2), /qkv has 5 elements, needs 6/);
+});
+
+test('sgemv matches float64, plain and transposed', { skip }, () => {
+  const rng = new Rng(SEED);
+  for (const [m, k] of [
+    [1, 1],
+    [37, 131],
+    [200, 24],
+  ])
+    for (const trans of [false, true]) {
+      const a = rand(rng, m * k);
+      const x = rand(rng, trans ? m : k);
+      const y = new Float32Array(trans ? k : m).fill(9); // overwritten
+      native!.sgemv(a, x, y, m, k, trans);
+      const ref = new Float64Array(y.length);
+      for (let r = 0; r < m; r++)
+        for (let col = 0; col < k; col++)
+          if (trans) ref[col] += a[r * k + col] * x[r];
+          else ref[r] += a[r * k + col] * x[col];
+      close(`sgemv ${m}x${k} trans=${trans}`, y, ref);
+    }
+  assert.throws(
+    () => native!.sgemv(new Float32Array(6), new Float32Array(1), new Float32Array(3), 2, 3, true),
+    /x has 1 elements, needs 2/,
+  );
 });
 
 forEachSimd('softmax cross-entropy forward and backward match float64, numerically checked', (n, rng) => {

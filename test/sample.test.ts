@@ -81,3 +81,32 @@ test('top-k samples exactly as sorting the whole vocabulary and cutting it to k 
       );
   }
 });
+
+test('without top-k, candidates are ordered as a full sort would order them: ties by id, -0 with 0, negative scores', () => {
+  // The reference: the whole vocabulary sorted (descending score, ties by id), top-p, a draw with the same rng.
+  function reference(row: Float32Array, topP: number, rng: Rng): number {
+    const order = Array.from(row.keys()).sort((a, b) => row[b] - row[a] || a - b);
+    const weights = order.map((id) => Math.exp(row[id] - row[order[0]]));
+    const total = weights.reduce((a, b) => a + b, 0);
+    let kept = order.length;
+    let cumulative = 0;
+    for (let i = 0; i < order.length && topP < 1; i++)
+      if ((cumulative += weights[i] / total) >= topP) {
+        kept = i + 1;
+        break;
+      }
+    let u = rng.next() * weights.slice(0, kept).reduce((a, b) => a + b, 0);
+    for (let i = 0; i < kept; i++) if ((u -= weights[i]) < 0) return order[i];
+    return order[kept - 1];
+  }
+  const rng = new Rng(6);
+  for (let trial = 0; trial < 30; trial++) {
+    // Coarse values (many ties), both signs, zeros of both signs, and an infinity.
+    const row = Float32Array.from({ length: 200 }, () => Math.round(rng.normal() * 3) / 2 || (rng.next() < 0.5 ? -0 : 0));
+    if (trial % 3 === 0) row[rng.int(200)] = -Infinity;
+    const topP = [1, 0.9, 0.3][trial % 3];
+    const [a, b] = [new Rng(trial), new Rng(trial)];
+    for (let i = 0; i < 40; i++)
+      assert.equal(sampleToken(row, [], { ...plain, topP }, a), reference(row, topP, b), `trial ${trial}`);
+  }
+});

@@ -148,6 +148,26 @@ napi_value Sgemm(napi_env env, napi_callback_info info) {
   });
 }
 
+// sgemv(a, x, y, m, n, trans): y = a·x, or aᵀ·x with trans, for a row-major a [m, n]. One row times a
+// matrix is a product sgemm runs 2-4× slower than sgemv (it packs the whole matrix for one row), and it is
+// what each generated token does.
+napi_value Sgemv(napi_env env, napi_callback_info info) {
+  return guard(env, [&] {
+    Args a(env, info, 6);
+    const long m = a.dim(3, "m"), n = a.dim(4, "n");
+    const bool trans = a.flag(5);
+    const float* A = a.f32(0, m * n, "a");
+    const float* x = a.f32(1, trans ? m : n, "x");
+    float* y = a.f32(2, trans ? n : m, "y");
+    if (m == 0 || n == 0) {
+      std::memset(y, 0, sizeof(float) * (trans ? n : m));
+      return undefined(env);
+    }
+    cblas_sgemv(CblasRowMajor, trans ? CblasTrans : CblasNoTrans, m, n, 1.0f, A, n, x, 1, 0.0f, y, 1);
+    return undefined(env);
+  });
+}
+
 napi_value RmsnormFwd(napi_env env, napi_callback_info info) {
   return guard(env, [&] {
     Args a(env, info, 7);
@@ -246,6 +266,29 @@ napi_value AttnBwd(napi_env env, napi_callback_info info) {
     float *dq = a.f32(6, nq, "dq"), *dk = a.f32(7, nk, "dk"), *dv = a.f32(8, nk, "dv");
     AttnScratch scratch(B > 0 ? T : 0, hd);  // after the length checks, as in AttnFwd
     g_kernels->attn_bwd(q, k, v, o, lse, dout, dq, dk, dv, B, T, H, Hkv, hd, scratch.data());
+    return undefined(env);
+  });
+}
+
+// attnDecode(qkv, cos, sin, kCache, vCache, o, T, start, H, Hkv, hd, cap): generation's attention of T
+// new positions over a key/value cache [Hkv, cap, hd], which it extends (kernels.inc attn_decode).
+napi_value AttnDecode(napi_env env, napi_callback_info info) {
+  return guard(env, [&] {
+    Args a(env, info, 12);
+    const long T = a.dim(6, "T"), start = a.dim(7, "start"), H = a.dim(8, "H"), Hkv = a.dim(9, "Hkv");
+    const long hd = a.dim(10, "hd"), cap = a.dim(11, "cap");
+    check_attention_dims(H, Hkv, hd);
+    if (hd % 2 != 0) throw ArgError{"attention: head size must be even for RoPE", true};
+    if (start + T > cap)
+      throw ArgError{"attention: positions up to " + std::to_string(start + T) + " do not fit a cache of " +
+                         std::to_string(cap),
+                     true};
+    const float* qkv = a.f32(0, T * (H + 2 * Hkv) * hd, "qkv");
+    const float *cos = a.f32(1, (start + T) * hd / 2, "cos"), *sin = a.f32(2, (start + T) * hd / 2, "sin");
+    float *kc = a.f32(3, Hkv * cap * hd, "kCache"), *vc = a.f32(4, Hkv * cap * hd, "vCache");
+    float* o = a.f32(5, T * H * hd, "o");
+    std::vector<float> scratch(hd + start + T);
+    g_kernels->attn_decode(qkv, cos, sin, kc, vc, o, T, start, H, Hkv, hd, cap, scratch.data());
     return undefined(env);
   });
 }
@@ -430,6 +473,7 @@ NAPI_MODULE_INIT() {
   }
   const napi_property_descriptor props[] = {
       {"sgemm", nullptr, Sgemm, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"sgemv", nullptr, Sgemv, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"rmsnormFwd", nullptr, RmsnormFwd, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"rmsnormBwd", nullptr, RmsnormBwd, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"swigluFwd", nullptr, SwigluFwd, nullptr, nullptr, nullptr, napi_default, nullptr},
@@ -437,6 +481,7 @@ NAPI_MODULE_INIT() {
       {"rope", nullptr, Rope, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"attnFwd", nullptr, AttnFwd, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"attnBwd", nullptr, AttnBwd, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"attnDecode", nullptr, AttnDecode, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"xentFwd", nullptr, XentFwd, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"xentBwd", nullptr, XentBwd, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"linearXent", nullptr, LinearXent, nullptr, nullptr, nullptr, napi_default, nullptr},

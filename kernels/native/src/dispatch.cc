@@ -2,10 +2,10 @@
 #include <cstring>
 #include "kernels.h"
 
-#define RINGLET_TABLE(ns)                                                                                       \
-  {                                                                                                             \
-    #ns, ns::rmsnorm_fwd, ns::rmsnorm_bwd, ns::swiglu_fwd, ns::swiglu_bwd, ns::rope, ns::attn_fwd, ns::attn_bwd, \
-        ns::xent_fwd, ns::xent_bwd, ns::adamw, ns::add_into, ns::fma_loop                                       \
+#define RINGLET_TABLE(ns)                                                                                  \
+  {                                                                                                        \
+    #ns, ns::rmsnorm_fwd, ns::rmsnorm_bwd, ns::swiglu_fwd, ns::swiglu_bwd, ns::rope, ns::attn_fwd,         \
+        ns::attn_bwd, ns::attn_decode, ns::xent_fwd, ns::xent_bwd, ns::adamw, ns::add_into, ns::fma_loop \
   }
 
 static const KernelTable kAvx512 = RINGLET_TABLE(ringlet_avx512);

@@ -14,6 +14,8 @@
   void attn_bwd(const float* q, const float* k, const float* v, const float* o, const float* lse,                 \
                 const float* dout, float* dq, float* dk, float* dv, long B, long T, long H, long Hkv, long hd,      \
                 float* scratch);                                                                                   \
+  void attn_decode(const float* qkv, const float* cos_t, const float* sin_t, float* kc, float* vc, float* o,     \
+                   long T, long start, long H, long Hkv, long hd, long cap, float* scratch);                      \
   void xent_fwd(const float* logits, const int* targets, float* loss, float* lse, long rows, long V);             \
   void xent_bwd(const float* logits, const int* targets, const float* lse, const float* dloss, float* dlogits,    \
                 long rows, long V);                                                                                \
@@ -60,6 +62,7 @@ struct KernelTable {
   decltype(&ringlet_scalar::rope) rope;
   decltype(&ringlet_scalar::attn_fwd) attn_fwd;
   decltype(&ringlet_scalar::attn_bwd) attn_bwd;
+  decltype(&ringlet_scalar::attn_decode) attn_decode;
   decltype(&ringlet_scalar::xent_fwd) xent_fwd;
   decltype(&ringlet_scalar::xent_bwd) xent_bwd;
   decltype(&ringlet_scalar::adamw) adamw;
