@@ -4,6 +4,7 @@ import { benchTrainThroughput } from '../bench/train-throughput.js';
 import { measurePeak } from '../bench/peak.js';
 import { benchAllReduce } from '../bench/allreduce.js';
 import { benchScaling } from '../bench/scaling.js';
+import { benchGenerate } from '../bench/generate.js';
 import { intArg, runCommand } from './output.js';
 
 const trainBench = new Command('train')
@@ -115,9 +116,32 @@ const scalingBench = new Command('scaling')
     ),
   );
 
+const generateBench = new Command('generate')
+  .description('generation tokens/s and first-token time: the TensorFlow.js path against the decoder, in one invocation')
+  .option('--preset <name>', 'model preset (random weights)', 'micro')
+  .option('--checkpoint <path>', "a checkpoint's weights and shape instead of the preset")
+  .option('--tokens <n>', 'tokens generated per run', intArg('--tokens'), 256)
+  .option('--prompt-tokens <n>', 'random prompt tokens', intArg('--prompt-tokens'), 16)
+  .option('--repeats <n>', 'pairs of runs (one per path), alternating which goes first', intArg('--repeats'), 5)
+  .option('--backend <name>', 'wasm or cpu (the decoder runs where the native kernels do)', 'wasm')
+  .option('--json', 'print a JSON summary as the last line')
+  .action((opts) =>
+    runCommand(opts, () =>
+      benchGenerate({
+        preset: opts.preset,
+        checkpoint: opts.checkpoint,
+        tokens: opts.tokens,
+        promptTokens: opts.promptTokens,
+        repeats: opts.repeats,
+        backend: opts.backend,
+      }),
+    ),
+  );
+
 export const benchCommand = new Command('bench')
   .description('measure speed')
   .addCommand(trainBench)
   .addCommand(allReduceBench)
   .addCommand(peakBench)
-  .addCommand(scalingBench);
+  .addCommand(scalingBench)
+  .addCommand(generateBench);
