@@ -92,6 +92,11 @@ test('stream: true yields the same text as the whole answer, chunk by chunk, the
   );
   assert.equal('usage' in chunks[0], false, 'no usage field unless asked for');
 
+  // With echo, the prompt comes first, then the same continuation.
+  const echoed = await streamed({ ...base, echo: true });
+  assert.equal(echoed[0].choices[0].text, base.prompt);
+  assert.equal(echoed.map((c) => c.choices[0].text).join(''), base.prompt + whole.choices[0].text);
+
   // With logprobs, each chunk carries its tokens; together they are the whole answer's tokens.
   const withLogprobs = { ...base, logprobs: 2 };
   const wholeLp = (await client.completions.create(withLogprobs)).choices[0].logprobs!;
