@@ -9,7 +9,8 @@ cd "$(dirname "$0")/.."
 # - build-essential and python3: better-sqlite3 (the evaluator's result store) compiles its native addon;
 # - prometheus (with promtool): the observability tests scrape a training job and check the alert rules;
 # - libopenblas-dev: sgemm for the native kernels (kernels/native, built at npm install);
-# - iproute2: the chaos suite's link-cut scenario puts each worker on a network namespace of its own.
+# - iproute2: the chaos suite's link-cut scenario puts each worker on a network namespace of its own;
+# - chromium: the web UI's browser tests drive it through playwright-core.
 need=()
 command -v nats-server >/dev/null || need+=(nats-server)
 command -v openssl >/dev/null || need+=(openssl)
@@ -18,6 +19,7 @@ python3 -c 'import venv, ensurepip' 2>/dev/null || need+=(python3-venv)
 { command -v prometheus && command -v promtool; } >/dev/null || need+=(prometheus)
 dpkg -s libopenblas-dev >/dev/null 2>&1 || need+=(libopenblas-dev)
 command -v ip >/dev/null || need+=(iproute2)
+[ -x /usr/bin/chromium ] || need+=(chromium)
 if ((${#need[@]})); then
   sudo=$([ "$(id -u)" = 0 ] || echo sudo)
   $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${need[@]}"

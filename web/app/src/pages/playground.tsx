@@ -60,7 +60,8 @@ function CheckpointSelect({
               .sort((a, b) => b.step - a.step)
               .map((checkpoint) => (
                 <option key={checkpoint.id} value={checkpoint.id}>
-                  step {whole(checkpoint.step)} · {checkpoint.preset ?? 'custom'} · {count(checkpoint.parameters)} parameters
+                  {run} · step {whole(checkpoint.step)} · {checkpoint.preset ?? 'custom'} · {count(checkpoint.parameters)}{' '}
+                  parameters
                 </option>
               ))}
           </optgroup>
@@ -220,7 +221,7 @@ export function PlaygroundPage({ initialCheckpoint }: { initialCheckpoint: strin
           if (!running) start();
         }}
       >
-        <div>
+        <div class="input">
           {checkpoints.error && <p class="error">{checkpoints.error}</p>}
           {checkpoints.data && checkpoints.data.checkpoints.length === 0 && (
             <p class="muted">No checkpoints yet: train a model first (see the runs page).</p>
@@ -270,7 +271,9 @@ export function PlaygroundPage({ initialCheckpoint }: { initialCheckpoint: strin
               {serverError.message}
             </p>
           )}
-          <h2>Output</h2>
+        </div>
+        <section class="result" aria-labelledby="output-heading">
+          <h2 id="output-heading">Output</h2>
           {generation ? (
             <>
               <GenerationStats generation={generation} />
@@ -284,7 +287,7 @@ export function PlaygroundPage({ initialCheckpoint }: { initialCheckpoint: strin
           ) : (
             <p class="muted">The continuation appears here as it is generated.</p>
           )}
-        </div>
+        </section>
         <fieldset class="settings plain">
           <legend class="sr-only">Sampling</legend>
           {numberField('temperature', 'Temperature', 0.05, 0, 2)}

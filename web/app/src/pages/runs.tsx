@@ -34,7 +34,14 @@ const columns: Column[] = [
   {
     label: 'Data',
     sortValue: (run) => run.language ?? run.dataset,
-    cell: (run) => [run.dataset, run.language].filter(Boolean).join(' · ') || '–',
+    cell: (run) => {
+      const text = [run.dataset, run.language].filter(Boolean).join(' · ') || '–';
+      return (
+        <span class="dataset" title={text}>
+          {text}
+        </span>
+      );
+    },
   },
   {
     label: 'Steps',
