@@ -74,6 +74,13 @@ async function open(hash: string, { width = 1280, scheme = 'light' as 'light' | 
   return { page, problems, close: () => context.close() };
 }
 
+/** The playground with the tiny checkpoint picked, once the list of checkpoints has come. */
+async function openPlayground(): Promise<View> {
+  const view = await open(`#/playground?checkpoint=${encodeURIComponent(CHECKPOINT)}`);
+  await until('the checkpoint list', async () => (await view.page.getByLabel('Checkpoint').inputValue()) === CHECKPOINT);
+  return view;
+}
+
 /** The point count a chart reports under its title ("… · 42 points"), 0 before it has any. */
 async function chartPoints(page: Page, title: string): Promise<number> {
   const text = await page.locator('figure.chart', { hasText: title }).locator('.latest').innerText();
@@ -177,9 +184,8 @@ test(
   'the playground streams tokens with their probabilities and alternatives, from a real checkpoint',
   { timeout: 60_000 },
   async () => {
-    const view = await open(`#/playground?checkpoint=${encodeURIComponent(CHECKPOINT)}`);
+    const view = await openPlayground();
     const { page } = view;
-    await until('the checkpoint list', async () => (await page.getByLabel('Checkpoint').inputValue()) === CHECKPOINT);
     await page.getByLabel('Prompt').fill('Det var en gång');
     await page.getByLabel('Max tokens').fill('24');
     await page.getByLabel('Show probabilities').check();
@@ -202,9 +208,8 @@ test(
 );
 
 test('Stop ends the generation on the server: no more tokens, nothing left generating', { timeout: 60_000 }, async () => {
-  const view = await open(`#/playground?checkpoint=${encodeURIComponent(CHECKPOINT)}`);
+  const view = await openPlayground();
   const { page } = view;
-  await until('the checkpoint list', async () => (await page.getByLabel('Checkpoint').inputValue()) === CHECKPOINT);
   await page.getByLabel('Prompt').fill('Det var en gång');
   await page.getByLabel('Max tokens').fill('1024');
   // Greedy: the same continuation every time, so the model does not end the document by chance first.
@@ -230,9 +235,8 @@ test('Stop ends the generation on the server: no more tokens, nothing left gener
 });
 
 test('the playground names bad settings next to their fields, its own checks and the server’s', { timeout: 60_000 }, async () => {
-  const view = await open(`#/playground?checkpoint=${encodeURIComponent(CHECKPOINT)}`);
+  const view = await openPlayground();
   const { page } = view;
-  await until('the checkpoint list', async () => (await page.getByLabel('Checkpoint').inputValue()) === CHECKPOINT);
   const generate = page.getByRole('button', { name: 'Generate' });
   await generate.click();
   await page.getByText('Write a prompt for the model to continue.').waitFor();

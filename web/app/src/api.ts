@@ -63,7 +63,7 @@ export const getCheckpoints = (signal?: AbortSignal) => getJson<CheckpointList>(
 export const getComparison = (ids: string[], signal?: AbortSignal) =>
   getJson<Comparison>(`api/compare?${new URLSearchParams({ runs: ids.join(',') })}`, signal);
 
-export interface StreamHandlers<Events> {
+interface StreamHandlers<Events> {
   /** Called on every (re)connection: what changed while the stream was down must be fetched again. */
   open(): void;
   closed(): void;
@@ -85,7 +85,7 @@ export const watchRuns = (handlers: StreamHandlers<{ run: RunSummary }>) => list
 export const watchRun = (id: string, handlers: StreamHandlers<{ run: RunSummary; metric: MetricPoint }>) =>
   listen(`${runPath(id)}/stream`, handlers);
 
-export interface EvaluationRequest {
+interface EvaluationRequest {
   checkpoint: string;
   suites: string[];
   limit?: number;
@@ -98,7 +98,7 @@ export async function submitEvaluation(body: EvaluationRequest, token: string | 
   await request('api/evaluations', { method: 'POST', headers, body: JSON.stringify(body) });
 }
 
-export interface GenerationHandlers {
+interface GenerationHandlers {
   token(event: TokenEvent): void;
   done(event: DoneEvent): void;
 }

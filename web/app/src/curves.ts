@@ -4,12 +4,12 @@ import type { MetricPoint } from '../../api';
 
 export type MetricField = 'loss' | 'val_loss' | 'val_bpb' | 'lr' | 'grad_norm' | 'tokens_per_s' | 'mfu';
 
-export interface Curve {
+interface Curve {
   points: MetricPoint[];
   field: MetricField;
 }
 
-export interface AlignedCurves {
+interface AlignedCurves {
   x: number[];
   ys: Array<Array<number | null>>;
 }

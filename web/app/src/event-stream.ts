@@ -1,7 +1,7 @@
 // Reads a text/event-stream body (the Server-Sent Events format) from a fetch response. EventSource cannot
 // send a POST, so the playground's generation stream is read this way.
 
-export interface StreamEvent {
+interface StreamEvent {
   event: string;
   data: string;
 }

@@ -3,7 +3,7 @@
 import { useCallback, useEffect, useState } from 'preact/hooks';
 import { isAbort } from './api';
 
-export interface RequestState<T> {
+interface RequestState<T> {
   data: T | null;
   error: string | null;
   loading: boolean;

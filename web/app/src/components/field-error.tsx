@@ -1,6 +1,6 @@
 // The message under a form field that names what is wrong with it; the field points here with
 // aria-describedby, so a screen reader says it with the field.
-export const fieldErrorId = (fieldId: string) => `${fieldId}-error`;
+const fieldErrorId = (fieldId: string) => `${fieldId}-error`;
 
 export const FieldError = ({ fieldId, message }: { fieldId: string; message: string | undefined }) =>
   message ? (

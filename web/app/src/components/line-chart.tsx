@@ -7,7 +7,7 @@ import 'uplot/dist/uPlot.min.css';
 import { cssColor, useColorScheme } from '../color-scheme';
 import { count } from '../format';
 
-export interface LineSeries {
+interface LineSeries {
   label: string;
   values: Array<number | null>;
   side?: 'left' | 'right';
@@ -105,6 +105,8 @@ function chartOptions(series: LineSeries[], width: number, height: number): uPlo
         // Lines from different records (train loss every step, val loss every eval) leave gaps to bridge.
         spanGaps: true,
         scale: line.side === 'right' ? 'right' : 'y',
+        // A right-axis line is dashed: it may trace the same shape as a left one (MFU follows tokens/s).
+        ...(line.side === 'right' && { dash: [5, 4] }),
         value: (_: uPlot, value: number | null) => (value == null ? '–' : (line.format ?? short)(value)),
       })),
     ],

@@ -18,7 +18,7 @@ const probability = (logprob: number) => `${(Math.exp(logprob) * 100).toFixed(1)
 /** Whitespace made visible, so an alternative that is a space or a newline can be read. */
 const visible = (text: string) => (text === '' ? '∅' : text.replace(/ /g, '␣').replace(/\n/g, '↵'));
 
-export function ProbabilityLegend() {
+function ProbabilityLegend() {
   return (
     <ul class="legend" aria-label="Token colours by probability">
       {BANDS.map((b, i) => (
