@@ -108,6 +108,9 @@ export function completionPrompts(model: ScoringModel, req: CompletionRequest): 
   return inputs;
 }
 
+/** A token's log-probability and its likeliest alternatives ([id, logprob]); null for a token without context. */
+type Scored = { logprob: number | null; top: Array<[number, number]> | null };
+
 /** Where the first stop string starts in `text`, or -1. */
 function stopAt(text: string, stops: string[]): number {
   let at = -1;
@@ -160,9 +163,9 @@ export async function* completionPieces(
   for (const [index, ids] of prompts.entries()) {
     if (signal?.aborted) break;
     let offset = 0; // characters of this choice's text so far, for text_offset
-    const logprobsOf = (ids: number[], scored: Array<{ logprob: number | null; top: Array<[number, number]> | null }>) => {
+    const logprobsOf = (tokenIds: number[], scored: Scored[]): Logprobs | null => {
       if (req.logprobs === undefined) return null;
-      const tokens = ids.map(pieceOf);
+      const tokens = tokenIds.map(pieceOf);
       const offsets = tokens.map((t) => (offset += t.length) - t.length);
       return {
         tokens,
@@ -172,7 +175,7 @@ export async function* completionPieces(
       };
     };
     if (req.echo) {
-      let scored: Array<{ logprob: number | null; top: Array<[number, number]> | null }> = [];
+      let scored: Scored[] = [];
       if (req.logprobs !== undefined) {
         const [s] = ids.length > 1 ? await scoreSequences(model, [ids], { topLogprobs: req.logprobs }) : [null];
         // Position p (p ≥ 1) is predicted at s.logprobs[p − 1]; position 0 has no context.
@@ -191,19 +194,15 @@ export async function* completionPieces(
     }
 
     const generated: GeneratedToken[] = [];
-    const ids_ = () => generated.map((g) => g.id);
+    const generatedIds: number[] = [];
     let sent = 0; // tokens whose text has gone out
     let sentText = '';
     const piece = (upTo: number, finish: CompletionPiece['finish_reason']): CompletionPiece => {
-      const textNow = tokenizer.decode(ids_().slice(0, upTo));
-      const tokens = generated.slice(sent, upTo);
+      const textNow = tokenizer.decode(generatedIds.slice(0, upTo));
       const p = {
         index,
         text: textNow.slice(sentText.length),
-        logprobs: logprobsOf(
-          tokens.map((t) => t.id),
-          tokens.map((t) => ({ logprob: t.logprob, top: t.top })),
-        ),
+        logprobs: logprobsOf(generatedIds.slice(sent, upTo), generated.slice(sent, upTo)),
         finish_reason: finish,
       };
       sent = upTo;
@@ -232,19 +231,20 @@ export async function* completionPieces(
           break;
         }
         generated.push(step.value);
+        generatedIds.push(step.value.id);
         o.onToken?.();
-        const textNow = tokenizer.decode(ids_());
+        const textNow = tokenizer.decode(generatedIds);
         const at = stopAt(textNow, stops);
         if (at !== -1) {
           keep = generated.length;
-          while (keep > sent && tokenizer.decode(ids_().slice(0, keep)).length > at) keep--;
+          while (keep > sent && tokenizer.decode(generatedIds.slice(0, keep)).length > at) keep--;
           finish = 'stop';
           break;
         }
         const final = finalLength(textNow, stops);
         let n = generated.length;
         for (; n > sent; n--) {
-          const t = tokenizer.decode(ids_().slice(0, n));
+          const t = tokenizer.decode(generatedIds.slice(0, n));
           if (t.length <= final && !t.endsWith('\uFFFD')) break;
         }
         if (n > sent) yield piece(n, null);
