@@ -8,6 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
+import OpenAI from 'openai';
 import { setupBackend } from '../kernels/backend.js';
 import { EnergyMeter } from '../observability/power.js';
 import { defaultObservabilityConfig } from '../observability/config.js';
@@ -343,4 +344,21 @@ test("a distributed run shows its workers from the live coordinator while it run
   } finally {
     child.kill('SIGKILL');
   }
+});
+
+test('the official openai client lists every checkpoint and streams completions from ringlet serve', async () => {
+  const client = new OpenAI({ baseURL: `${url}/v1`, apiKey: 'unused-on-loopback', maxRetries: 0 });
+  const models = await client.models.list();
+  const ids = models.data.map((m) => m.id);
+  assert.ok(ids.includes('eng/a/step-00000006') && ids.includes('b/step-00000006'), ids.join());
+  const request = { model: 'eng/a/step-00000006', prompt: 'Det var', max_tokens: 10, temperature: 0, seed: 3 };
+  const whole = await client.completions.create(request);
+  const chunks: string[] = [];
+  for await (const chunk of await client.completions.create({ ...request, stream: true })) chunks.push(chunk.choices[0]?.text ?? '');
+  assert.ok(chunks.length >= 2);
+  assert.equal(chunks.join(''), whole.choices[0].text);
+  await assert.rejects(client.completions.create({ ...request, model: 'eng/a/step-00000099' }), (err: InstanceType<typeof OpenAI.APIError>) => {
+    assert.equal(err.status, 404);
+    return true;
+  });
 });

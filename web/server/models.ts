@@ -5,7 +5,9 @@ import { CheckpointRefError, loadScoringModel, type ScoringModel } from '../../e
 import type { RunsIndex } from './runs.js';
 
 /** Thrown for an id that names no finished checkpoint under --runs (the API answers 404). */
-export class UnknownModelError extends Error {}
+export class UnknownModelError extends Error {
+  readonly status = 404;
+}
 
 interface Entry {
   model: Promise<ScoringModel>;
@@ -19,7 +21,18 @@ export class LoadedModels {
   constructor(
     private readonly runs: RunsIndex,
     private readonly capacity = 4,
+    /** Whether models handed out by load() may still be in use (then nothing is freed yet). */
+    private readonly loanedOut: () => boolean = () => false,
   ) {}
+
+  /** The loaded checkpoint `id`, for a caller that does not say when it is done (the OpenAI endpoints). */
+  async load(id: string): Promise<ScoringModel> {
+    const entry = await this.entry(id);
+    entry.lastUsed = Date.now();
+    const model = await entry.model;
+    this.evict();
+    return model;
+  }
 
   /** Runs `work` with the checkpoint `id` loaded; the model stays loaded while any work uses it. */
   async use<T>(id: string, work: (model: ScoringModel) => Promise<T>): Promise<T> {
@@ -65,6 +78,7 @@ export class LoadedModels {
   }
 
   private evict(): void {
+    if (this.loanedOut()) return; // over capacity for a while; the next eviction catches up
     while (this.entries.size > this.capacity) {
       const idle = [...this.entries].filter(([, e]) => e.users === 0).sort((a, b) => a[1].lastUsed - b[1].lastUsed)[0];
       if (!idle) return;

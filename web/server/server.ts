@@ -9,6 +9,7 @@ import http from 'node:http';
 import path from 'node:path';
 import { z } from 'zod';
 import type { ErrorBody, RunDetail, RunSummary } from '../api.js';
+import { OpenAiError, openAiRoutes, sendOpenAiError, type OpenAiApi } from '../../evaluator/openai-api.js';
 import type { Evaluations } from './evaluations.js';
 import { LoadedModels, UnknownModelError } from './models.js';
 import { GenerationEnergy, PlaygroundRequestSchema, streamGeneration } from './playground.js';
@@ -59,6 +60,8 @@ export const isLoopback = (host: string) => host === 'localhost' || host === '::
 export class WebServer {
   readonly server: http.Server;
   readonly models: LoadedModels;
+  /** POST /v1/completions, GET /v1/models: the evaluator's OpenAI-compatible code over every checkpoint. */
+  readonly openAi: OpenAiApi;
   private readonly energy: GenerationEnergy;
   private readonly routes: Array<{ method: string; pattern: RegExp; handler: Handler }> = [];
 
@@ -68,7 +71,12 @@ export class WebServer {
     energy: GenerationEnergy,
     private readonly options: ServeOptions,
   ) {
-    this.models = new LoadedModels(runs, options.maxLoadedModels);
+    this.models = new LoadedModels(runs, options.maxLoadedModels, () => this.openAi.stats.running > 0);
+    this.openAi = openAiRoutes({
+      list: async () =>
+        (await runs.checkpoints()).map((c) => ({ id: c.id, created: Math.floor((Date.parse(c.created_at) || 0) / 1000) })),
+      load: (id) => this.models.load(id),
+    });
     this.energy = energy;
     this.buildRoutes();
     this.server = http.createServer({ connectionsCheckingInterval: 1000 }, (req, res) => void this.handle(req, res));
@@ -91,6 +99,7 @@ export class WebServer {
   }
 
   async close(): Promise<void> {
+    await this.openAi.stop();
     const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
     this.server.closeAllConnections();
     await closed;
@@ -125,6 +134,17 @@ export class WebServer {
     this.route('GET', '/(|index\\.html|assets/[A-Za-z0-9._-]+|favicon\\.(?:svg|ico))', async (_req, res, { params }) =>
       this.sendFile(res, params[0] || 'index.html'),
     );
+  }
+
+  private async answerOpenAi(route: OpenAiApi['routes'][number], req: http.IncomingMessage, res: http.ServerResponse, pathname: string) {
+    let body: unknown;
+    try {
+      body = route.method === 'POST' ? await this.readBody(req) : undefined;
+    } catch (err) {
+      if ((err as ApiError).status === 413) res.setHeader('Connection', 'close');
+      return sendOpenAiError(res, new OpenAiError((err as ApiError).status ?? 400, (err as Error).message));
+    }
+    await route.handle(req, res, body, route.pattern.exec(pathname)!.slice(1));
   }
 
   private async generate(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
@@ -272,6 +292,8 @@ export class WebServer {
   private async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
     try {
       const url = new URL(req.url ?? '/', 'http://ringlet');
+      const openAi = this.openAi.routes.find((r) => r.method === req.method && r.pattern.test(url.pathname));
+      if (openAi) return await this.answerOpenAi(openAi, req, res, url.pathname);
       const matching = this.routes.filter((r) => r.pattern.test(url.pathname));
       const route = matching.find((r) => r.method === req.method);
       if (!route) {
