@@ -5,6 +5,7 @@ import { measurePeak } from '../bench/peak.js';
 import { benchAllReduce } from '../bench/allreduce.js';
 import { benchScaling } from '../bench/scaling.js';
 import { benchGenerate } from '../bench/generate.js';
+import { benchServe } from '../bench/serve.js';
 import { intArg, runCommand } from './output.js';
 
 const trainBench = new Command('train')
@@ -138,10 +139,25 @@ const generateBench = new Command('generate')
     ),
   );
 
+const serveBench = new Command('serve')
+  .description('the playground through a real ringlet serve: first-token p50/p95, one stream, concurrent streams; ringlet generate beside it')
+  .option('--runs <dir>', 'folder of runs with at least one checkpoint', 'runs')
+  .option('--checkpoint <id>', 'checkpoint id RUN/step-N (default: the newest of the first run)')
+  .option('--requests <n>', 'sequential requests for the first-token latency', intArg('--requests'), 50)
+  .option('--tokens <n>', 'tokens per stream for the throughput figures', intArg('--tokens'), 256)
+  .option('--concurrency <n>', 'streams at once', intArg('--concurrency'), 8)
+  .option('--json', 'print a JSON summary as the last line')
+  .action((opts) =>
+    runCommand(opts, () =>
+      benchServe({ runs: opts.runs, checkpoint: opts.checkpoint, requests: opts.requests, tokens: opts.tokens, concurrency: opts.concurrency }),
+    ),
+  );
+
 export const benchCommand = new Command('bench')
   .description('measure speed')
   .addCommand(trainBench)
   .addCommand(allReduceBench)
   .addCommand(peakBench)
   .addCommand(scalingBench)
-  .addCommand(generateBench);
+  .addCommand(generateBench)
+  .addCommand(serveBench);
