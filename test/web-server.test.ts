@@ -272,8 +272,8 @@ test('clients that leave mid-stream stop their generation, and 200 of them leak 
 });
 
 test('an evaluation submitted from the UI lands in the store, and compare pairs the two runs on it', async () => {
-  for (const checkpoint of ['eng/a/step-00000006', 'b/step-00000006']) {
-    const r = await api<{ id: string }>('/api/evaluations', { method: 'POST', body: JSON.stringify({ checkpoint, suites: ['val'], limit: 8 }) });
+  for (const [checkpoint, suites] of [['eng/a/step-00000006', ['val', 'blimp']], ['b/step-00000006', ['val']]] as const) {
+    const r = await api<{ id: string }>('/api/evaluations', { method: 'POST', body: JSON.stringify({ checkpoint, suites, limit: 2 }) });
     assert.equal(r.status, 202, JSON.stringify(r.body));
     await waitForEvaluation(r.body.id);
   }
@@ -281,6 +281,10 @@ test('an evaluation submitted from the UI lands in the store, and compare pairs 
   const evaluated = body.checkpoints.find((c) => c.id === 'eng/a/step-00000006')!;
   assert.equal(evaluated.evaluations[0].status, 'done');
   assert.ok(evaluated.evaluations[0].suites.val.metrics.val_bpb > 0);
+  const blimp = evaluated.evaluations[0].suites.blimp;
+  assert.equal(blimp.metric, 'accuracy');
+  assert.ok(blimp.ci_low! <= blimp.value && blimp.value <= blimp.ci_high! && blimp.ci_low! < blimp.ci_high!);
+  assert.ok(Object.keys(blimp.groups!).length > 10, 'BLiMP accuracy per paradigm');
   const compare = await api<{ runs: RunDetail[]; pairs: Array<{ suite: string; ci_low: number; ci_high: number; difference: number }> }>(
     `/api/compare?runs=${encodeURIComponent('eng/a')},b`,
   );

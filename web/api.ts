@@ -65,6 +65,8 @@ export interface CheckpointInfo {
 export interface EvaluationSummary {
   id: string;
   status: string;
+  /** Why a failed evaluation failed. */
+  error: string | null;
   created_at: string;
   suites: Record<string, SuiteScore>;
 }
@@ -75,7 +77,7 @@ export interface SuiteScore {
   value: number;
   /** Every figure the suite reports (accuracy; val_loss, val_bpb, perplexity; distinct_n …). */
   metrics: Record<string, number>;
-  /** 95% percentile-bootstrap interval of the headline metric over the suite's items; null where it has none. */
+  /** 95% bootstrap interval of an accuracy over the suite's items; null for the other metrics. */
   ci_low: number | null;
   ci_high: number | null;
   items: number;

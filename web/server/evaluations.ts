@@ -62,19 +62,25 @@ export class Evaluations {
   }
 }
 
+/** An accuracy's 95% interval: the paired bootstrap of its item scores against all-zero scores resamples their mean. */
+function accuracyInterval(ids: string[], scores: number[]): { ci_low: number; ci_high: number } {
+  const c = pairedBootstrap({ ids, scores: scores.map(() => 0) }, { ids, scores });
+  return { ci_low: c.ci_low, ci_high: c.ci_high };
+}
+
 function summary(r: EvaluationRecord): EvaluationSummary {
   const suites: Record<string, SuiteScore> = {};
   for (const [name, s] of Object.entries(r.result?.suites ?? {})) {
     const metric = HEADLINE[s.kind] ?? Object.keys(s.metrics)[0] ?? '';
+    const accuracy = metric === 'accuracy' && s.item_ids.length > 0;
     suites[name] = {
       metric,
       value: s.metrics[metric] ?? NaN,
       metrics: s.metrics,
-      ci_low: null,
-      ci_high: null,
+      ...(accuracy ? accuracyInterval(s.item_ids, s.item_scores) : { ci_low: null, ci_high: null }),
       items: s.items,
       ...(s.groups && { groups: Object.fromEntries(Object.entries(s.groups).map(([g, v]) => [g, v.accuracy])) }),
     };
   }
-  return { id: r.id, status: r.status, created_at: r.created_at, suites };
+  return { id: r.id, status: r.status, error: r.error, created_at: r.created_at, suites };
 }
