@@ -25,8 +25,9 @@ export function sampleToken(logits: Float32Array, history: Iterable<number>, o: 
   // probabilities, cut by top-p. With top-k, only the k best are found and sorted (not the vocabulary).
   const order = o.topK > 0 && o.topK < scores.length ? topK(scores, o.topK) : descending(scores);
   const max = scores[order[0]];
-  const weights = order.map((id) => Math.exp((scores[id] - max) / o.temperature));
-  const total = weights.reduce((a, b) => a + b, 0);
+  const weights = new Float64Array(order.length);
+  let total = 0; // summed in this order, as every sum below
+  for (let i = 0; i < order.length; i++) total += weights[i] = Math.exp((scores[order[i]] - max) / o.temperature);
   let kept = order.length;
   if (o.topP < 1) {
     let cumulative = 0;
@@ -38,7 +39,8 @@ export function sampleToken(logits: Float32Array, history: Iterable<number>, o: 
       }
     }
   }
-  const keptTotal = weights.slice(0, kept).reduce((a, b) => a + b, 0);
+  let keptTotal = 0;
+  for (let i = 0; i < kept; i++) keptTotal += weights[i];
   let u = rng.next() * keptTotal;
   for (let i = 0; i < kept; i++) {
     u -= weights[i];
@@ -71,26 +73,42 @@ function topK(scores: Float32Array, k: number): number[] {
 }
 
 /**
- * Every id by descending score, ties by lower id (scores not NaN): one numeric sort of keys that pack the
- * score's rank above the id, instead of a sort that calls a comparator ~V·log V times (1 ms per token for
- * 4096 ids, against ~0.15 ms).
+ * Every id by descending score, ties by lower id (scores not NaN): a stable radix sort, a byte at a time,
+ * of the scores' bits read as integers that order as the scores do, instead of a sort that calls a
+ * comparator ~V·log V times (sampling from 4096 ids took 1 ms a token with it, ~0.2 ms now). Ids start in
+ * ascending order and each pass keeps the order of equal keys, so ties stay by id.
  */
-function descending(scores: Float32Array): number[] {
-  const n = scores.length; // at most 2^20 (model-config.ts), so a key is below 2^52: exact in a double
-  const bits = new Uint32Array(scores.buffer, scores.byteOffset, n);
-  const keys = new Float64Array(n);
+function descending(scores: Float32Array): Int32Array {
+  const n = scores.length;
+  // Keys are 32-bit patterns ordered as unsigned integers, held in Int32Arrays (every value an int32 for
+  // the JIT); the passes take them a byte at a time, lowest first.
+  const bits = new Int32Array(scores.buffer, scores.byteOffset, n);
+  let keys = new Int32Array(n);
+  let ids = new Int32Array(n);
+  let keysOut = new Int32Array(n);
+  let idsOut = new Int32Array(n);
   for (let id = 0; id < n; id++) {
-    const b = bits[id] === 0x80000000 ? 0 : bits[id]; // -0 ties with 0
-    // The float's bits as an unsigned integer that grows with its value, reversed so the best comes first.
-    const rank = b & 0x80000000 ? b : (~b >>> 0) & 0x7fffffff;
-    keys[id] = rank * ID_SPAN + id;
+    const b = bits[id] === -0x80000000 ? 0 : bits[id]; // -0 ties with 0
+    // Higher scores get lower keys (as unsigned): a positive float's bits grow with it, a negative one's
+    // with its size.
+    keys[id] = b < 0 ? b : ~b & 0x7fffffff;
+    ids[id] = id;
   }
-  keys.sort();
-  const order = new Array<number>(n);
-  for (let i = 0; i < n; i++) order[i] = keys[i] - Math.floor(keys[i] / ID_SPAN) * ID_SPAN; // % on doubles is slow
-  return order;
+  const starts = new Int32Array(257);
+  for (let shift = 0; shift < 32; shift += 8) {
+    starts.fill(0);
+    for (let i = 0; i < n; i++) starts[((keys[i] >> shift) & 255) + 1]++;
+    if (starts.includes(n)) continue; // every key has the same byte here: nothing moves
+    for (let v = 1; v <= 256; v++) starts[v] += starts[v - 1];
+    for (let i = 0; i < n; i++) {
+      const at = starts[(keys[i] >> shift) & 255]++;
+      keysOut[at] = keys[i];
+      idsOut[at] = ids[i];
+    }
+    [keys, keysOut, ids, idsOut] = [keysOut, keys, idsOut, ids];
+  }
+  return ids;
 }
-const ID_SPAN = 2 ** 20;
 
 function argmax(a: Float32Array): number {
   let best = 0;
