@@ -16,7 +16,12 @@ export const ServeConfigSchema = z.strictObject({
   /** Bearer token that evaluation submissions need when the server listens beyond loopback. */
   token: z.string().min(16, 'the token must be at least 16 characters').optional(),
   /** Largest request body accepted, bytes. */
-  max_body_bytes: num(z.int().min(1024).max(64 << 20)).default(1 << 20),
+  max_body_bytes: num(
+    z
+      .int()
+      .min(1024)
+      .max(64 << 20),
+  ).default(1 << 20),
   /** How often live views look at the run folders, milliseconds. */
   poll_ms: num(z.int().min(50).max(60_000)).default(500),
   /** Checkpoints kept loaded for generation. */

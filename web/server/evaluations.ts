@@ -31,7 +31,10 @@ export class Evaluations {
 
   /** The newest finished evaluation of a checkpoint that has `suite`. */
   latest(checkpointPath: string, suite: string): EvaluationRecord | null {
-    return this.store.list({ checkpoint: checkpointPath, limit: 50 }).find((r) => r.status === 'done' && r.result?.suites[suite]) ?? null;
+    return (
+      this.store.list({ checkpoint: checkpointPath, limit: 50 }).find((r) => r.status === 'done' && r.result?.suites[suite]) ??
+      null
+    );
   }
 
   async submit(body: unknown): Promise<{ id: string; state: string }> {
@@ -43,7 +46,8 @@ export class Evaluations {
   /** Paired bootstrap of b against a on every suite both have finished (b − a, higher is better). */
   pairs(a: { id: string; path: string }, b: { id: string; path: string }) {
     const out = [];
-    const suitesOf = (p: string) => new Set(this.store.list({ checkpoint: p, limit: 50 }).flatMap((r) => Object.keys(r.result?.suites ?? {})));
+    const suitesOf = (p: string) =>
+      new Set(this.store.list({ checkpoint: p, limit: 50 }).flatMap((r) => Object.keys(r.result?.suites ?? {})));
     const shared = [...suitesOf(a.path)].filter((s) => suitesOf(b.path).has(s));
     for (const suite of shared) {
       const ra = this.latest(a.path, suite)?.result?.suites[suite];

@@ -2,6 +2,8 @@
 // of them; past that, the least recently used one that nothing is generating with is freed. Loading the
 // same id twice at once loads it once.
 import { CheckpointRefError, loadScoringModel, type ScoringModel } from '../../evaluator/model.js';
+import { decoderFor } from '../../lm/decode.js';
+import { fusedKernelsActive } from '../../lm/ops.js';
 import type { RunsIndex } from './runs.js';
 
 /** Thrown for an id that names no finished checkpoint under --runs (the API answers 404). */
@@ -57,7 +59,11 @@ export class LoadedModels {
   }
 
   close(): void {
-    for (const e of this.entries.values()) void e.model.then((m) => m.dispose(), () => undefined);
+    for (const e of this.entries.values())
+      void e.model.then(
+        (m) => m.dispose(),
+        () => undefined,
+      );
     this.entries.clear();
   }
 
@@ -67,10 +73,15 @@ export class LoadedModels {
     const folder = await this.runs.checkpointFolder(id);
     if (!folder) throw new UnknownModelError(`unknown checkpoint "${id}": GET /api/checkpoints lists them`);
     if (this.entries.has(id)) return this.entries.get(id)!; // loaded by a request that raced this one
-    const model = loadScoringModel(folder).catch((err: Error) => {
-      this.entries.delete(id);
-      throw err instanceof CheckpointRefError ? new UnknownModelError(err.message) : err;
-    });
+    const model = loadScoringModel(folder)
+      .then((m) => {
+        if (fusedKernelsActive()) decoderFor(m.params, m.config); // the decoder's weight copy now, not in the first request
+        return m;
+      })
+      .catch((err: Error) => {
+        this.entries.delete(id);
+        throw err instanceof CheckpointRefError ? new UnknownModelError(err.message) : err;
+      });
     const entry: Entry = { model, users: 0, lastUsed: Date.now() };
     this.entries.set(id, entry);
     await model;
@@ -83,7 +94,10 @@ export class LoadedModels {
       const idle = [...this.entries].filter(([, e]) => e.users === 0).sort((a, b) => a[1].lastUsed - b[1].lastUsed)[0];
       if (!idle) return;
       this.entries.delete(idle[0]);
-      void idle[1].model.then((m) => m.dispose(), () => undefined);
+      void idle[1].model.then(
+        (m) => m.dispose(),
+        () => undefined,
+      );
     }
   }
 }

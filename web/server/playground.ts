@@ -19,10 +19,18 @@ export const PlaygroundRequestSchema = z.strictObject({
     .max(MAX_PROMPT_CHARS, `the prompt is longer than ${MAX_PROMPT_CHARS} characters`),
   max_tokens: z.int().min(1).max(1024).default(200),
   temperature: z.number().min(0).max(2).default(0.8),
-  top_k: z.int().min(0).max(1 << 20).default(50),
+  top_k: z
+    .int()
+    .min(0)
+    .max(1 << 20)
+    .default(50),
   top_p: z.number().gt(0).max(1).default(0.95),
   repetition_penalty: z.number().gt(0).max(10).default(1.1),
-  seed: z.int().min(0).max(2 ** 31 - 1).default(0),
+  seed: z
+    .int()
+    .min(0)
+    .max(2 ** 31 - 1)
+    .default(0),
   top_logprobs: z.int().min(0).max(20).default(0),
 }) satisfies z.ZodType<PlaygroundRequest, unknown>;
 
@@ -58,12 +66,17 @@ export async function streamGeneration(
   energy: GenerationEnergy,
 ): Promise<DoneEvent> {
   const { tokenizer, config } = model;
-  if (request.top_k > config.vocab) throw new RangeError(`top_k ${request.top_k} is larger than the vocabulary (${config.vocab})`);
+  if (request.top_k > config.vocab)
+    throw new RangeError(`top_k ${request.top_k} is larger than the vocabulary (${config.vocab})`);
   const prompt = tokenizer.encode(request.prompt);
   const pieceOf = (id: number) => (id === tokenizer.eotId ? EOT_TOKEN : tokenizer.decode([id]));
   const started = performance.now();
   let firstTokenMs = 0;
-  const { value: generation, joules, estimated } = await energy.measure(async () => {
+  const {
+    value: generation,
+    joules,
+    estimated,
+  } = await energy.measure(async () => {
     const tokens = generateTokens(model.params, config, prompt, {
       maxTokens: request.max_tokens,
       seed: request.seed,

@@ -165,7 +165,10 @@ export function summarize(
 ): RunSummary {
   const num = (r: Record<string, unknown> | null, k: string) =>
     r && typeof r[k] === 'number' && Number.isFinite(r[k]) ? (r[k] as number) : null;
-  const config = (m.start?.config ?? extra.meta?.config.training ?? null) as { data?: string; model?: { preset?: string } } | null;
+  const config = (m.start?.config ?? extra.meta?.config.training ?? null) as {
+    data?: string;
+    model?: { preset?: string };
+  } | null;
   const lastPoint = m.points.at(-1);
   return {
     id,

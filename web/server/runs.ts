@@ -6,7 +6,17 @@ import path from 'node:path';
 import { listCheckpoints, type CheckpointMeta } from '../../lm/checkpoint.js';
 import type { CheckpointInfo, RunDetail, RunSummary, WorkerInfo } from '../api.js';
 import type { Evaluations } from './evaluations.js';
-import { checkpointMeta, datasetLanguage, findRuns, latestMeta, pidAlive, readMetrics, runStatus, summarize, type MetricsFile } from './run-files.js';
+import {
+  checkpointMeta,
+  datasetLanguage,
+  findRuns,
+  latestMeta,
+  pidAlive,
+  readMetrics,
+  runStatus,
+  summarize,
+  type MetricsFile,
+} from './run-files.js';
 
 /** A coordinator's GET /status (coordinator/coordinator.ts). */
 interface CoordinatorStatus {
@@ -68,7 +78,9 @@ export class RunsIndex {
   }
 
   /** The summary and everything it was made from. */
-  async read(id: string): Promise<{ summary: RunSummary; metrics: MetricsFile; meta: CheckpointMeta | null; coordinator: CoordinatorStatus | null }> {
+  async read(
+    id: string,
+  ): Promise<{ summary: RunSummary; metrics: MetricsFile; meta: CheckpointMeta | null; coordinator: CoordinatorStatus | null }> {
     const dir = path.join(this.root, ...id.split('/'));
     const meta = await latestMeta(dir);
     const tokensPerStep = meta ? tokensPerStepOf(meta) : null;
@@ -84,7 +96,9 @@ export class RunsIndex {
     });
     const checkpoints = (await listCheckpoints(dir)).length;
     const metaData = meta?.config.training.data;
-    const language = await datasetLanguage(resolveDataset(metrics.start?.dataset ?? (typeof metaData === 'string' ? metaData : null)));
+    const language = await datasetLanguage(
+      resolveDataset(metrics.start?.dataset ?? (typeof metaData === 'string' ? metaData : null)),
+    );
     return { summary: summarize(id, metrics, status, { meta, checkpoints, language }), metrics, meta, coordinator };
   }
 

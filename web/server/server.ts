@@ -42,7 +42,11 @@ export class ApiError extends Error {
   }
 }
 
-type Handler = (req: http.IncomingMessage, res: http.ServerResponse, ctx: { params: string[]; query: URLSearchParams }) => Promise<void>;
+type Handler = (
+  req: http.IncomingMessage,
+  res: http.ServerResponse,
+  ctx: { params: string[]; query: URLSearchParams },
+) => Promise<void>;
 
 const CONTENT_TYPES: Record<string, string> = {
   '.html': 'text/html; charset=utf-8',
@@ -128,7 +132,8 @@ export class WebServer {
       this.authorizeWrite(req);
       const body = (await this.readBody(req)) as Record<string, unknown>;
       const checkpoint = typeof body.checkpoint === 'string' ? await this.runs.checkpointFolder(body.checkpoint) : null;
-      if (!checkpoint) throw new ApiError(404, `unknown checkpoint ${JSON.stringify(body.checkpoint)}`, 'not_found_error', 'checkpoint');
+      if (!checkpoint)
+        throw new ApiError(404, `unknown checkpoint ${JSON.stringify(body.checkpoint)}`, 'not_found_error', 'checkpoint');
       json(res, 202, await this.evaluations.submit({ ...body, checkpoint }));
     });
     this.route('GET', '/(|index\\.html|assets/[A-Za-z0-9._-]+|favicon\\.(?:svg|ico))', async (_req, res, { params }) =>
@@ -136,7 +141,12 @@ export class WebServer {
     );
   }
 
-  private async answerOpenAi(route: OpenAiApi['routes'][number], req: http.IncomingMessage, res: http.ServerResponse, pathname: string) {
+  private async answerOpenAi(
+    route: OpenAiApi['routes'][number],
+    req: http.IncomingMessage,
+    res: http.ServerResponse,
+    pathname: string,
+  ) {
     let body: unknown;
     try {
       body = route.method === 'POST' ? await this.readBody(req) : undefined;
@@ -151,7 +161,12 @@ export class WebServer {
     const request = parse(PlaygroundRequestSchema, await this.readBody(req));
     await this.models.use(request.checkpoint, async (model) => {
       if (request.top_k > model.config.vocab)
-        throw new ApiError(400, `top_k ${request.top_k} is larger than the vocabulary (${model.config.vocab})`, 'invalid_request_error', 'top_k');
+        throw new ApiError(
+          400,
+          `top_k ${request.top_k} is larger than the vocabulary (${model.config.vocab})`,
+          'invalid_request_error',
+          'top_k',
+        );
       const stream = openEventStream(res);
       try {
         stream.send('done', await streamGeneration(model, request, stream, this.energy));
@@ -164,7 +179,8 @@ export class WebServer {
 
   private async compare(query: URLSearchParams) {
     const ids = (query.get('runs') ?? '').split(',').filter(Boolean);
-    if (ids.length < 2 || ids.length > 8) throw new ApiError(400, 'compare takes 2 to 8 runs: ?runs=A,B', 'invalid_request_error', 'runs');
+    if (ids.length < 2 || ids.length > 8)
+      throw new ApiError(400, 'compare takes 2 to 8 runs: ?runs=A,B', 'invalid_request_error', 'runs');
     const runs: RunDetail[] = [];
     for (const id of ids) {
       const detail = await this.runs.detail(id);
@@ -173,13 +189,15 @@ export class WebServer {
     }
     const pairs = [];
     if (this.evaluations) {
-      const newestEvaluated = (r: RunDetail) => [...r.checkpoints].reverse().find((c) => c.evaluations.some((e) => e.status === 'done'));
+      const newestEvaluated = (r: RunDetail) =>
+        [...r.checkpoints].reverse().find((c) => c.evaluations.some((e) => e.status === 'done'));
       const base = newestEvaluated(runs[0]);
       for (const other of runs.slice(1)) {
         const cand = newestEvaluated(other);
         if (!base || !cand) continue;
         const [pa, pb] = await Promise.all([this.runs.checkpointFolder(base.id), this.runs.checkpointFolder(cand.id)]);
-        if (pa && pb) pairs.push(...this.evaluations.pairs({ id: runs[0].summary.id, path: pa }, { id: other.summary.id, path: pb }));
+        if (pa && pb)
+          pairs.push(...this.evaluations.pairs({ id: runs[0].summary.id, path: pa }, { id: other.summary.id, path: pb }));
       }
     }
     return { runs, pairs };
@@ -264,17 +282,26 @@ export class WebServer {
   private authorizeWrite(req: http.IncomingMessage): void {
     if (isLoopback(this.options.host)) return;
     if (!this.options.token)
-      throw new ApiError(403, 'this server listens beyond loopback without a token: evaluations cannot be submitted', 'permission_error');
+      throw new ApiError(
+        403,
+        'this server listens beyond loopback without a token: evaluations cannot be submitted',
+        'permission_error',
+      );
     const expected = Buffer.from(`Bearer ${this.options.token}`);
     const given = Buffer.from(req.headers.authorization ?? '');
     if (given.length !== expected.length || !timingSafeEqual(given, expected))
-      throw new ApiError(401, 'submitting an evaluation needs Authorization: Bearer <the evaluator token>', 'authentication_error');
+      throw new ApiError(
+        401,
+        'submitting an evaluation needs Authorization: Bearer <the evaluator token>',
+        'authentication_error',
+      );
   }
 
   private async readBody(req: http.IncomingMessage): Promise<unknown> {
     const limit = this.options.maxBodyBytes;
     const declared = Number(req.headers['content-length'] ?? 0);
-    if (declared > limit) throw new ApiError(413, `the request body of ${declared} bytes is larger than the limit of ${limit} bytes`);
+    if (declared > limit)
+      throw new ApiError(413, `the request body of ${declared} bytes is larger than the limit of ${limit} bytes`);
     const chunks: Buffer[] = [];
     let size = 0;
     for await (const chunk of req as AsyncIterable<Buffer>) {
@@ -306,7 +333,8 @@ export class WebServer {
         res.destroy();
         return;
       }
-      const status = err instanceof ApiError ? err.status : err instanceof UnknownModelError ? 404 : err instanceof RangeError ? 400 : 500;
+      const status =
+        err instanceof ApiError ? err.status : err instanceof UnknownModelError ? 404 : err instanceof RangeError ? 400 : 500;
       if (status === 413) res.setHeader('Connection', 'close'); // stop a client sending the rest
       sendJson(res, status, errorBody(err));
     }
@@ -315,8 +343,10 @@ export class WebServer {
 
 export function errorBody(err: unknown): ErrorBody {
   if (err instanceof ApiError) return { error: { message: err.message, type: err.type, code: null, param: err.param } };
-  if (err instanceof UnknownModelError) return { error: { message: err.message, type: 'not_found_error', code: 'model_not_found', param: 'checkpoint' } };
-  if (err instanceof RangeError) return { error: { message: err.message, type: 'invalid_request_error', code: null, param: null } };
+  if (err instanceof UnknownModelError)
+    return { error: { message: err.message, type: 'not_found_error', code: 'model_not_found', param: 'checkpoint' } };
+  if (err instanceof RangeError)
+    return { error: { message: err.message, type: 'invalid_request_error', code: null, param: null } };
   return { error: { message: `internal error: ${(err as Error).message}`, type: 'server_error', code: null, param: null } };
 }
 
