@@ -333,7 +333,7 @@ test('ringlet train --workers 3 survives a kill -9 of a worker: the launcher sta
   const s = r.summary;
   assert.equal(s.step, STEPS);
   assert.ok(s.restarts >= 1);
-  assert.equal(s.workers, 3, 'the replacement brought the ring back to 3 workers');
+  assert.equal(s.workers, 3, `the replacement brought the ring back to 3 workers\n${lastLogs(r.logs)}`);
   assert.deepEqual([s.samples_skipped, s.samples_repeated], [0, 0]);
   assert.equal(s.ranks_identical, true);
 });

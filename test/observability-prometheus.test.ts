@@ -301,7 +301,7 @@ test('a resumed run adds the energy and emissions its checkpoint recorded; metri
 test('ringlet generate reports the energy per 1000 generated tokens', () => {
   const r = spawnSync(
     process.execPath,
-    ['--import', 'tsx', 'cli/ringlet.ts', 'generate', '--checkpoint', path.join(work, 'resume'), '--max-tokens', '20', '--json'],
+    ['--import', 'tsx', 'cli/ringlet.ts', 'generate', '--checkpoint', path.join(work, 'resume'), '--max-tokens', '4000', '--json'],
     { cwd: root, encoding: 'utf8' },
   );
   assert.equal(r.status, 0, r.stderr);
