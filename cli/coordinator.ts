@@ -7,14 +7,17 @@ import { createCoordinator } from '../coordinator/run.js';
 import { jsonLog } from '../coordinator/log.js';
 import { loadNatsConfig } from '../controlplane/nats-config.js';
 import { openBus } from '../controlplane/open-bus.js';
+import { addCheckConfigOption, checkedConfig, checkReadable } from './check-config.js';
 import { intArg, numberArg, runCommand } from './output.js';
 import { addNatsOptions } from './nats-options.js';
 import { addTlsOptions } from './tls-options.js';
 import { addTrainOptions } from './train.js';
 
-export const coordinatorCommand = addTrainOptions(
-  addNatsOptions(addTlsOptions(new Command('coordinator'))).description(
-    'coordinate a distributed training job: rendezvous, ring, checkpoints, recovery',
+export const coordinatorCommand = addCheckConfigOption(
+  addTrainOptions(
+    addNatsOptions(addTlsOptions(new Command('coordinator'))).description(
+      'coordinate a distributed training job: rendezvous, ring, checkpoints, recovery',
+    ),
   ),
 )
   .option('--resume', 'continue from the latest checkpoint in --out')
@@ -37,9 +40,14 @@ export const coordinatorCommand = addTrainOptions(
     runCommand(opts, async () => {
       const train = loadTrainConfig(opts.config, opts);
       const dist = loadDistributedConfig(opts.distConfig, opts);
+      const nats = loadNatsConfig(opts, process.env);
+      if (opts.checkConfig) {
+        checkReadable({ '--tls-ca': dist.tls?.ca, '--tls-cert': dist.tls?.cert, '--tls-key': dist.tls?.key });
+        return checkedConfig(opts, { train, distributed: dist, nats: nats ?? null, resume: Boolean(opts.resume) });
+      }
       const log = jsonLog('coordinator', { job: dist.job_id });
       // Every event is signed with the join token, so an evaluator that trusts this job can tell it from a forgery.
-      const bus = await openBus(loadNatsConfig(opts, process.env), { sign: dist.token });
+      const bus = await openBus(nats, { sign: dist.token });
       const { coordinator, summary } = await createCoordinator(train, dist, { resume: Boolean(opts.resume), bus, log });
       const onSignal = (signal: string) => coordinator.requestStop(signal);
       process.on('SIGINT', onSignal);

@@ -8,9 +8,10 @@ import { evaluatorBusKeys, loadServiceConfig } from '../evaluator/config.js';
 import { startEvaluator } from '../evaluator/main.js';
 import { openApiDocument } from '../evaluator/openapi.js';
 import { addNatsOptions } from './nats-options.js';
+import { addCheckConfigOption, checkBackendName, checkedConfig } from './check-config.js';
 import { runCommand } from './output.js';
 
-export const evaluatorCommand = addNatsOptions(new Command('evaluator'))
+export const evaluatorCommand = addCheckConfigOption(addNatsOptions(new Command('evaluator')))
   .description('run the evaluator service: HTTP API, CI gate, lm-eval completions, automatic evaluation of published checkpoints')
   .option('--config <file>', 'JSON config file (fields as in docs/evaluator.md)')
   .option('--host <host>', 'address to listen on (default 127.0.0.1)')
@@ -64,6 +65,10 @@ export const evaluatorCommand = addNatsOptions(new Command('evaluator'))
       });
       const nats = loadNatsConfig(opts, process.env);
       const busKeys = evaluatorBusKeys(config, nats !== undefined);
+      if (opts.checkConfig) {
+        checkBackendName(opts.backend);
+        return checkedConfig(opts, { evaluator: config, nats: nats ?? null, backend: opts.backend });
+      }
       const backend = await setupBackend(opts.backend);
       const bus = await openBus(nats, busKeys);
       const log = (line: string) => process.stderr.write(`${new Date().toISOString()} ${line}\n`);

@@ -11,6 +11,7 @@ import { Evaluations } from '../web/server/evaluations.js';
 import { GenerationEnergy } from '../web/server/playground.js';
 import { RunsIndex } from '../web/server/runs.js';
 import { isLoopback, WebServer } from '../web/server/server.js';
+import { addCheckConfigOption, checkBackendName, checkedConfig } from './check-config.js';
 import { runCommand } from './output.js';
 
 /** dist/web, where `npm run build` puts the UI: beside this file's dist/ when compiled, under the repository with tsx. */
@@ -19,7 +20,7 @@ function staticDir(): string {
   return path.basename(up) === 'dist' ? path.join(up, 'web') : path.join(up, 'dist', 'web');
 }
 
-export const serveCommand = new Command('serve')
+export const serveCommand = addCheckConfigOption(new Command('serve'))
   .description('serve the web UI (runs, compare, playground), its API and OpenAI-compatible completions for the runs in --runs')
   .option('--config <file>', 'JSON config file (fields as in docs/web.md)')
   .option('--runs <dir>', 'folder of runs (default runs)')
@@ -42,6 +43,10 @@ export const serveCommand = new Command('serve')
         poll_ms: opts.pollMs,
         max_loaded_models: opts.maxLoadedModels,
       });
+      if (opts.checkConfig) {
+        checkBackendName(opts.backend);
+        return checkedConfig(opts, { serve: config, backend: opts.backend });
+      }
       const log = (line: string) => process.stderr.write(`${new Date().toISOString()} ${line}\n`);
       const backend = await setupBackend(opts.backend);
       const db = config.db ?? path.join(config.runs, 'evaluator.sqlite');

@@ -33,7 +33,11 @@ export const addTrainOptions = (command: Command): Command =>
     .option('--checkpoint-every <n>', 'steps between checkpoints', intArg('--checkpoint-every'))
     .option('--keep-last <n>', 'checkpoints to keep', intArg('--keep-last'))
     .option('--seed <n>', 'seed for initialisation and data order', intArg('--seed'))
-    .option('--metrics-port <port>', 'serve Prometheus metrics at http://127.0.0.1:PORT/metrics', intArg('--metrics-port'))
+    .option('--metrics-port <port>', 'serve Prometheus metrics at http://HOST:PORT/metrics', intArg('--metrics-port'))
+    .option(
+      '--metrics-host <host>',
+      'address the metrics server binds (default 127.0.0.1; 0.0.0.0 to be scraped from other hosts)',
+    )
     .option('--json', 'print a JSON summary as the last line');
 
 export const trainCommand = addTlsOptions(

@@ -1,12 +1,14 @@
 // `ringlet worker --coordinator HOST:PORT`: one worker actor of a distributed job (see docs/distributed.md).
 import { Command } from 'commander';
 import { tlsFromFlags } from '../collective/auth.js';
+import { parseHostPort } from '../collective/address.js';
 import { workerLimits } from '../worker/limits.js';
 import { Worker } from '../worker/worker.js';
+import { addCheckConfigOption, checkedConfig, checkReadable } from './check-config.js';
 import { intArg, runCommand } from './output.js';
 import { addTlsOptions } from './tls-options.js';
 
-export const workerCommand = addTlsOptions(new Command('worker'))
+export const workerCommand = addCheckConfigOption(addTlsOptions(new Command('worker')))
   .description('join a distributed training job and train on a shard of its data')
   .requiredOption('--coordinator <host:port>', "the coordinator's gRPC address")
   .option('--job-id <id>', 'job to join (default: RINGLET_JOB_ID or "ringlet")')
@@ -33,7 +35,7 @@ export const workerCommand = addTlsOptions(new Command('worker'))
       const token = opts.token ?? process.env.RINGLET_TOKEN;
       if (!token) throw new Error('give the join token with --token or RINGLET_TOKEN');
       const tls = tlsFromFlags(opts);
-      const worker = new Worker({
+      const options = {
         coordinator: opts.coordinator,
         token,
         jobId: opts.jobId ?? process.env.RINGLET_JOB_ID ?? 'ringlet',
@@ -43,7 +45,14 @@ export const workerCommand = addTlsOptions(new Command('worker'))
         connectTimeoutMs: opts.connectTimeout,
         httpPort: opts.httpPort,
         limits: workerLimits(opts),
-      });
+      };
+      if (opts.checkConfig) {
+        if (!parseHostPort(options.coordinator))
+          throw new Error(`--coordinator: "${options.coordinator}" is not host:port with a port in 1-65535`);
+        checkReadable({ '--tls-ca': tls?.ca, '--tls-cert': tls?.cert, '--tls-key': tls?.key });
+        return checkedConfig(opts, { worker: options });
+      }
+      const worker = new Worker(options);
       const onSignal = (signal: string) => void worker.leave(signal);
       process.once('SIGINT', onSignal);
       process.once('SIGTERM', onSignal);

@@ -79,7 +79,7 @@ const REFERENCE_BATCH = 256; // paragraphs per call to the binding
 
 export async function prepareDataset(opts: PrepareOptions): Promise<PrepareSummary> {
   const started = Date.now();
-  checkOptions(opts);
+  checkPrepareOptions(opts);
   const shardTokens = opts.shardTokens ?? DEFAULT_SHARD_TOKENS;
   const showProgress = opts.progress === true && process.stderr.isTTY === true;
   const sources = await listSources(opts.inputs);
@@ -181,7 +181,8 @@ export async function prepareDataset(opts: PrepareOptions): Promise<PrepareSumma
   }
 }
 
-function checkOptions(opts: PrepareOptions): void {
+/** Throws naming the option unless the numbers are in range (what prepareDataset checks before reading anything). */
+export function checkPrepareOptions(opts: PrepareOptions): void {
   if (!Number.isInteger(opts.vocab) || opts.vocab < MIN_VOCAB_SIZE) {
     throw new Error(`vocabulary size must be an integer >= ${MIN_VOCAB_SIZE}, got ${opts.vocab}`);
   }

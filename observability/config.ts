@@ -7,8 +7,11 @@ export type Precision = (typeof PRECISIONS)[number];
 
 export const ObservabilityConfigSchema = z
   .object({
-    // Serve Prometheus metrics at http://127.0.0.1:PORT/metrics (0: any free port); absent: no server.
+    // Serve Prometheus metrics at http://METRICS_HOST:PORT/metrics (0: any free port); absent: no server.
     metrics_port: z.number().int().min(0).max(65535).optional(),
+    // Address the metrics server binds: this machine only by default; 0.0.0.0 (or a pod's address) to be scraped
+    // from elsewhere, as in a Kubernetes pod.
+    metrics_host: z.string().min(1).default('127.0.0.1'),
     // Accelerator for the MFU peak: a key of PEAKS (observability/mfu.ts), or auto (the GPU nvidia-smi
     // names on GPU backends, else cpu).
     device: z.string().min(1).default('auto'),

@@ -29,7 +29,8 @@ export async function startJobMetrics(
     }
   });
   energy.start(config.power_poll_s);
-  const server = config.metrics_port === undefined ? null : await serveMetrics(config.metrics_port, metrics.registry);
+  const server =
+    config.metrics_port === undefined ? null : await serveMetrics(config.metrics_port, metrics.registry, config.metrics_host);
   return { metrics, server };
 }
 

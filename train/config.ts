@@ -87,6 +87,7 @@ export const TRAIN_FLAGS: Record<string, string[]> = {
   checkpointEvery: ['checkpoint', 'every'],
   keepLast: ['checkpoint', 'keep_last'],
   metricsPort: ['observability', 'metrics_port'],
+  metricsHost: ['observability', 'metrics_host'],
 };
 
 export { describeIssues } from '../config/layers.js';
