@@ -1,8 +1,10 @@
-// Encodes and decodes the safetensors format (F32 tensors only), independent of any tensor library.
+// Encodes and decodes the safetensors format, independent of any tensor library: float32 tensors, written as
+// F32 (checkpoints) or F16 (exports), read back from F32 only.
 // Layout: u64 little-endian header length N, N bytes of JSON header (space-padded), then raw little-endian data.
 // No maintained npm package reads and writes local safetensors files, so this follows the spec directly.
 import { endianness } from 'node:os';
 import { z } from 'zod';
+import { toHalf } from '../collective/fp16.js';
 
 export interface Float32Tensor {
   shape: number[];
@@ -21,6 +23,8 @@ export const MAX_HEADER_BYTES = 100_000_000;
 
 const METADATA_KEY = '__metadata__';
 const F32_BYTES = 4;
+const DTYPE_BYTES = { F32: 4, F16: 2 } as const;
+export type StoredDtype = keyof typeof DTYPE_BYTES;
 
 const tensorInfoSchema = z.object({
   dtype: z.string(),
@@ -39,9 +43,10 @@ function elementCount(shape: readonly number[]): number {
 
 /**
  * Serializes tensors in sorted name order, so equal inputs give byte-identical files.
- * `metadata` becomes the `__metadata__` string map when given.
+ * `metadata` becomes the `__metadata__` string map when given. F16 rounds each value to the nearest half
+ * and refuses a finite value beyond the half range (±65504) rather than store it as infinity.
  */
-export function encodeSafetensors(tensors: TensorMap, metadata?: Record<string, string>): Buffer {
+export function encodeSafetensors(tensors: TensorMap, metadata?: Record<string, string>, dtype: StoredDtype = 'F32'): Buffer {
   requireLittleEndianHost();
   const names = [...tensors.keys()].sort();
   const header: Record<string, unknown> = {};
@@ -58,8 +63,9 @@ export function encodeSafetensors(tensors: TensorMap, metadata?: Record<string, 
         `safetensors: tensor "${name}" has shape [${shape.join(', ')}] (${elementCount(shape)} elements) but ${data.length} values`,
       );
     }
-    header[name] = { dtype: 'F32', shape, data_offsets: [offset, offset + data.byteLength] };
-    offset += data.byteLength;
+    const bytes = data.length * DTYPE_BYTES[dtype];
+    header[name] = { dtype, shape, data_offsets: [offset, offset + bytes] };
+    offset += bytes;
   }
   const json = JSON.stringify(header);
   const jsonBytes = Buffer.byteLength(json, 'utf8');
@@ -71,8 +77,15 @@ export function encodeSafetensors(tensors: TensorMap, metadata?: Record<string, 
   let position = 8 + headerBytes;
   for (const name of names) {
     const { data } = tensors.get(name)!;
-    out.set(new Uint8Array(data.buffer, data.byteOffset, data.byteLength), position);
-    position += data.byteLength;
+    if (dtype === 'F32') out.set(new Uint8Array(data.buffer, data.byteOffset, data.byteLength), position);
+    else
+      for (let i = 0; i < data.length; i++) {
+        const half = toHalf(data[i]);
+        if ((half & 0x7fff) === 0x7c00 && Number.isFinite(data[i]))
+          throw new Error(`safetensors: tensor "${name}" holds ${data[i]}, beyond float16's range (±65504)`);
+        out.writeUInt16LE(half, position + 2 * i);
+      }
+    position += data.length * DTYPE_BYTES[dtype];
   }
   return out;
 }
