@@ -24,7 +24,11 @@ if ((${#need[@]})); then
   sudo=$([ "$(id -u)" = 0 ] || echo sudo)
   $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${need[@]}"
 fi
-npm ci --no-audit --no-fund
+# --omit=optional: node-llama-cpp (the GGUF export's test runtime) lists a prebuilt llama.cpp for every platform and
+# GPU as optional (~730 MB); package.json names the one this machine uses (@node-llama-cpp/linux-x64, ~83 MB in all),
+# and beside it the other native binaries the build needs (esbuild, rolldown, lightningcss, buf) that were optional.
+# The optional tfjs-node packages download libtensorflow at install and are left out too (kernels/backend.ts).
+npm ci --omit=optional --no-audit --no-fund
 # The benchmarks' PyTorch peers (bench/peers/) and their test: torch in a venv under the repository, once.
 if ! .venv/bin/python -c 'import torch' 2>/dev/null; then
   python3 -m venv .venv
