@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what Ringlet needs on a fresh Debian machine with Node 20: npm packages from the lockfile
-# (the `prepare` script compiles the TypeScript into dist/), and PyTorch for the benchmarks' peers.
+# (the `prepare` script compiles the TypeScript into dist/), and PyTorch and transformers for the benchmarks' peers and
+# the Hugging Face export's test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # System packages, one list, each installed only when missing:
@@ -29,8 +30,9 @@ fi
 # and beside it the other native binaries the build needs (esbuild, rolldown, lightningcss, buf) that were optional.
 # The optional tfjs-node packages download libtensorflow at install and are left out too (kernels/backend.ts).
 npm ci --omit=optional --no-audit --no-fund
-# The benchmarks' PyTorch peers (bench/peers/) and their test: torch in a venv under the repository, once.
-if ! .venv/bin/python -c 'import torch' 2>/dev/null; then
-  python3 -m venv .venv
-  .venv/bin/pip install --quiet --retries 0 --timeout 5 -r bench/peers/requirements.txt
-fi
+# Python in a venv under the repository, from the machine's wheel store: torch for the benchmarks' PyTorch peers
+# (bench/peers/) and their test, transformers for the Hugging Face export's test (export/check_hf.py), each at the
+# version its requirements file pins. pip leaves what is installed at its pin alone (about a second, no index
+# needed) and installs what is missing or pinned anew.
+[ -x .venv/bin/python ] || python3 -m venv .venv
+.venv/bin/pip install --quiet --retries 0 --timeout 5 -r bench/peers/requirements.txt -r export/requirements.txt
