@@ -74,7 +74,8 @@ export async function hfFiles(checkpoint: LoadedCheckpoint, dtype: HfDtype): Pro
   };
 
   // `ringlet generate`'s defaults (cli/generate.ts); transformers applies them in Ringlet's order
-  // (repetition penalty, temperature, top-k, top-p). Nothing past the trained context.
+  // (repetition penalty, temperature, top-k, top-p). No max_length: transformers warns whenever a caller's
+  // max_new_tokens meets one (the trained context is the tokenizer's model_max_length).
   const generationConfig = {
     bos_token_id: eot,
     eos_token_id: eot,
@@ -84,7 +85,6 @@ export async function hfFiles(checkpoint: LoadedCheckpoint, dtype: HfDtype): Pro
     top_k: 50,
     top_p: 0.95,
     repetition_penalty: 1.1,
-    max_length: c.context,
   };
 
   return [

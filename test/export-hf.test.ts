@@ -6,8 +6,9 @@
 // check), and its greedy generation Ringlet's token for token.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
 import path from 'node:path';
-import { before, describe, it } from 'node:test';
+import { after, before, describe, it } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
 import { roundToHalf } from '../collective/fp16.js';
 import { openSplit } from '../data/shards.js';
@@ -188,6 +189,10 @@ before(async () => {
   folders.f32 = await exportHf('f32');
   folders.f16 = await exportHf('f16');
   answers = runTransformers();
+});
+
+after(() => {
+  if (f) fs.rmSync(f.work, { recursive: true, force: true });
 });
 
 describe('Hugging Face export in transformers', () => {
