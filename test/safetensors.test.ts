@@ -98,6 +98,19 @@ describe('safetensors encode/decode', () => {
     assert.equal(encodeSafetensors(referenceTensors(), { format: 'pt' }).toString('hex'), REFERENCE_HEX);
   });
 
+  it('encodes F16 byte-for-byte as the reference implementation does (rounded to nearest, subnormals kept)', () => {
+    // safetensors 0.8.0's safetensors.numpy.save of float16 a = 0.5, b = [1, -2.5, 65504, 6e-8], metadata {"format": "pt"}.
+    const header =
+      '{"__metadata__":{"format":"pt"},"a":{"dtype":"F16","shape":[],"data_offsets":[0,2]},' +
+      '"b":{"dtype":"F16","shape":[4],"data_offsets":[2,10]}}      ';
+    const expected = '9000000000000000' + Buffer.from(header).toString('hex') + '0038' + '003c00c1ff7b0100';
+    const tensors: TensorMap = new Map([
+      ['a', { shape: [], data: new Float32Array([0.5]) }],
+      ['b', { shape: [4], data: new Float32Array([1, -2.5, 65504, 6e-8]) }],
+    ]);
+    assert.equal(encodeSafetensors(tensors, { format: 'pt' }, 'F16').toString('hex'), expected);
+  });
+
   it('decodes from a buffer that is not 4-byte aligned', () => {
     const reference = Buffer.from(REFERENCE_HEX, 'hex');
     const shifted = new Uint8Array(reference.byteLength + 1).subarray(1);
@@ -184,6 +197,13 @@ describe('safetensors encode errors', () => {
     assert.throws(
       () => encodeSafetensors(new Map([['w', { shape: [2, 2], data: new Float32Array(3) }]])),
       /tensor "w" has shape \[2, 2\] \(4 elements\) but 3 values/,
+    );
+  });
+
+  it('refuses an F16 value beyond the half range instead of writing infinity', () => {
+    assert.throws(
+      () => encodeSafetensors(new Map([['w', { shape: [2], data: new Float32Array([1, -70000]) }]]), undefined, 'F16'),
+      /tensor "w" holds -70000, beyond float16's range/,
     );
   });
 
