@@ -8,6 +8,7 @@ import { workerCommand } from './worker.js';
 import { dataCommand } from './data.js';
 import { evalCommand } from './eval.js';
 import { evaluatorCommand } from './evaluator.js';
+import { exportCommand } from './export.js';
 import { fuzzCommand } from './fuzz.js';
 import { generateCommand } from './generate.js';
 import { presetsCommand } from './presets.js';
@@ -24,6 +25,7 @@ const program = new Command('ringlet')
   .addCommand(evalCommand)
   .addCommand(evaluatorCommand)
   .addCommand(serveCommand)
+  .addCommand(exportCommand)
   .addCommand(coordinatorCommand)
   .addCommand(workerCommand)
   .addCommand(fuzzCommand)
