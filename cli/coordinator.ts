@@ -2,6 +2,8 @@
 // as for `ringlet train`; ring and rendezvous settings from --dist-config, RINGLET_* variables or flags.
 import { Command } from 'commander';
 import { loadTrainConfig } from '../train/config.js';
+import { resolveModelConfig } from '../train/run.js';
+import { presetConfig } from '../lm/model-config.js';
 import { loadDistributedConfig } from '../coordinator/config.js';
 import { createCoordinator } from '../coordinator/run.js';
 import { jsonLog } from '../coordinator/log.js';
@@ -43,6 +45,8 @@ export const coordinatorCommand = addCheckConfigOption(
       const nats = loadNatsConfig(opts, process.env);
       if (opts.checkConfig) {
         checkReadable({ '--tls-ca': dist.tls?.ca, '--tls-cert': dist.tls?.cert, '--tls-key': dist.tls?.key });
+        // The preset and its overrides, with the preset's vocabulary standing in for the dataset's (read at start).
+        resolveModelConfig(train, presetConfig(train.model.preset).vocab);
         return checkedConfig(opts, { train, distributed: dist, nats: nats ?? null, resume: Boolean(opts.resume) });
       }
       const log = jsonLog('coordinator', { job: dist.job_id });
