@@ -23,7 +23,7 @@ import { setupBackend } from '../kernels/backend.js';
 import { readCheckpoint, type LoadedCheckpoint } from '../lm/checkpoint.js';
 import { generate } from '../lm/generate.js';
 import { forward, paramsFromTensors } from '../lm/model.js';
-import { ModelConfigSchema, type ModelConfig } from '../lm/model-config.js';
+import { ModelConfigSchema, parameterShapes, type ModelConfig } from '../lm/model-config.js';
 import { Rng } from '../lm/rng.js';
 import { Tokenizer } from '../lm/tokenizer.js';
 import { fixedWindows } from '../train/batches.js';
@@ -424,12 +424,12 @@ async function llamaLogprobs(model: LlamaModel, windows: number[][]): Promise<Fl
   }
 }
 
-/** Ringlet's log-probabilities [window][position][id] from lm/model.ts forward. */
-function ringletLogprobs(windows: number[][]): Float64Array[][] {
-  const params = paramsFromTensors(config, checkpoint.weights);
+/** Ringlet's log-probabilities [window][position][id] from lm/model.ts forward, with the checkpoint's weights or others. */
+function ringletLogprobs(windows: number[][], c = config, weights = checkpoint.weights): Float64Array[][] {
+  const params = paramsFromTensors(c, weights);
   try {
     const logprobs = tf.tidy(() =>
-      tf.logSoftmax(forward(params, config, tf.tensor2d(windows, [windows.length, windows[0].length], 'int32'))),
+      tf.logSoftmax(forward(params, c, tf.tensor2d(windows, [windows.length, windows[0].length], 'int32'))),
     );
     const values = logprobs.dataSync() as Float32Array;
     logprobs.dispose();
@@ -510,6 +510,90 @@ describe('llama.cpp runs the export', () => {
     const line = `q8_0: perplexity ${q8.toFixed(4)} against f32 ${f32.toFixed(4)} (${((q8 / f32 - 1) * 100).toFixed(3)}%)`;
     console.log(line);
     assert.ok(q8 / f32 - 1 <= Q8_0_PPL, line);
+  });
+
+  it('the check tells RoPE layouts apart: Q or K rows left in transformers’ order miss by far', async () => {
+    const headDim = config.d_model / config.n_heads;
+    /** Ringlet's [in, out] weight with each head's output columns moved so that export/gguf.ts's permutation undoes itself. */
+    const unpermuted = (name: string, heads: number) => {
+      const { shape, data } = checkpoint.weights.get(name)!;
+      const [rows, cols] = shape;
+      const out = new Float32Array(data.length);
+      for (let r = 0; r < rows; r++)
+        for (let h = 0; h < heads; h++)
+          for (let j = 0; j < 2; j++)
+            for (let i = 0; i < headDim / 2; i++)
+              out[r * cols + h * headDim + j * (headDim / 2) + i] = data[r * cols + h * headDim + 2 * i + j];
+      return { shape, data: out };
+    };
+    for (const [weight, heads] of [
+      ['wq', config.n_heads],
+      ['wk', config.n_kv_heads],
+    ] as const) {
+      const weights = new Map(checkpoint.weights);
+      for (let l = 0; l < config.n_layers; l++) weights.set(`layers.${l}.${weight}`, unpermuted(`layers.${l}.${weight}`, heads));
+      const file = await exportGguf({ ...checkpoint, weights }, 'f32', path.join(work, `gguf-control-${weight}`));
+      const model = await llama.loadModel({ modelPath: file, gpuLayers: 0 });
+      try {
+        const control = await llamaLogprobs(model, windows);
+        let worst = 0;
+        ours.forEach((rows, w) =>
+          rows.forEach((row, t) => (worst = Math.max(worst, Math.abs(control[w][t][targets[w][t]] - row[targets[w][t]])))),
+        );
+        const line = `${weight} rows in transformers' order: max |Δ log p| at the actual next token ${worst.toExponential(2)}`;
+        console.log(line);
+        assert.ok(worst > 100 * LOGPROB_TOL.f32, line);
+      } finally {
+        await model.dispose();
+      }
+    }
+  });
+
+  it('q8_0 keeps a matrix whose rows are not whole blocks as F16, as convert_hf_to_gguf.py does, and llama.cpp runs it', async () => {
+    const c: ModelConfig = { ...config, d_model: 48, n_heads: 4, n_kv_heads: 2 }; // rows of 48 inputs, except w_down's 64
+    const rng = new Rng(11);
+    const weights = new Map(
+      parameterShapes(c).map(([name, shape]) => {
+        const data = new Float32Array(shape.reduce((a, b) => a * b, 1));
+        for (let i = 0; i < data.length; i++) data[i] = shape.length === 1 ? 1 : rng.normal() / Math.sqrt(shape[0]);
+        return [name, { shape, data }];
+      }),
+    );
+    const meta = { ...checkpoint.meta, config: { ...checkpoint.meta.config, model: c } };
+    const file = await exportGguf({ ...checkpoint, meta, weights }, 'q8_0', path.join(work, 'gguf-q8_0-d48'));
+    const types = (await readGgufFileInfo(file, { logWarnings: false })).tensorInfo!.map(
+      (t) => [t.name, Number(t.ggmlType)] as const,
+    );
+    assert.deepEqual(
+      types.filter(([name]) => name.startsWith('blk.0.') || !name.startsWith('blk.')),
+      [
+        ['token_embd.weight', 1],
+        ['blk.0.attn_norm.weight', 0],
+        ['blk.0.attn_q.weight', 1],
+        ['blk.0.attn_k.weight', 1],
+        ['blk.0.attn_v.weight', 1],
+        ['blk.0.attn_output.weight', 1],
+        ['blk.0.ffn_norm.weight', 0],
+        ['blk.0.ffn_gate.weight', 1],
+        ['blk.0.ffn_up.weight', 1],
+        ['blk.0.ffn_down.weight', 8],
+        ['output_norm.weight', 0],
+      ],
+    );
+    const model = await llama.loadModel({ modelPath: file, gpuLayers: 0 });
+    try {
+      const theirs = await llamaLogprobs(model, windows.slice(0, 4));
+      const ours = ringletLogprobs(windows.slice(0, 4), c, weights);
+      let worst = 0;
+      ours.forEach((rows, w) =>
+        rows.forEach((row, t) => row.forEach((lp, id) => (worst = Math.max(worst, Math.abs(theirs[w][t][id] - lp))))),
+      );
+      const line = `q8_0 with F16 rows of 48: max |Δ log p| ${worst.toExponential(2)}`;
+      console.log(line);
+      assert.ok(worst < 0.1, line); // measured 2.6e-2: q8_0 and F16 rounding together
+    } finally {
+      await model.dispose();
+    }
   });
 
   it(`f32: greedy generation equals Ringlet's token for token (5 prompts × ${GENERATED} tokens)`, async () => {
