@@ -51,23 +51,31 @@ class ByteSink {
     return at;
   }
 
+  // Each method reserves before it reads this.view or this.bytes: `this.view.setX(this.reserve(n), …)` would
+  // read the view first and write past the end of the old buffer whenever reserve() grows it.
   u8(v: number): void {
-    this.view.setUint8(this.reserve(1), v);
+    const at = this.reserve(1);
+    this.view.setUint8(at, v);
   }
   u32(v: number): void {
-    this.view.setUint32(this.reserve(4), v, true);
+    const at = this.reserve(4);
+    this.view.setUint32(at, v, true);
   }
   i32(v: number): void {
-    this.view.setInt32(this.reserve(4), v, true);
+    const at = this.reserve(4);
+    this.view.setInt32(at, v, true);
   }
   f32(v: number): void {
-    this.view.setFloat32(this.reserve(4), v, true);
+    const at = this.reserve(4);
+    this.view.setFloat32(at, v, true);
   }
   u64(v: number): void {
-    this.view.setBigUint64(this.reserve(8), BigInt(v), true);
+    const at = this.reserve(8);
+    this.view.setBigUint64(at, BigInt(v), true);
   }
   raw(data: Uint8Array): void {
-    this.bytes.set(data, this.reserve(data.length));
+    const at = this.reserve(data.length);
+    this.bytes.set(data, at);
   }
   /** A GGUF string: its UTF-8 byte length as uint64, then the bytes (no terminator). */
   string(s: string): void {
