@@ -1,13 +1,15 @@
 // The GGUF export (export/gguf.ts) run in llama.cpp itself, through node-llama-cpp 3.21.1's prebuilt binary on
-// the CPU, one thread. A tiny checkpoint with grouped-query attention is trained on Swedish text and exported
-// as f32, f16 and q8_0. llama.cpp's tokenizer must give Ringlet's ids on the whole validation text and on
-// tricky strings; its greedy generation from the f32 file must be Ringlet's token for token; its next-token
-// log-probabilities must be Ringlet's within the tolerances below (f32, f16), and the q8_0 file's perplexity
-// within Q8_0_PPL of the f32 file's. llama.cpp runs with a float32 key/value cache: its default float16 cache
-// alone moves the log-probabilities by ~1e-3 (measured on this model), which is the runtime's choice and would
-// hide what the export gets wrong. Before that: the file's layout as node-llama-cpp's own GGUF reader sees it,
-// the q8_0 blocks and the float16 rounding against their definitions, and the vocabularies GGUF cannot express.
+// the CPU, one thread. A tiny checkpoint with grouped-query attention is trained on Swedish text and exported as
+// f32, f16 and q8_0 by `ringlet export`. llama.cpp's tokenizer must give Ringlet's ids on the whole validation
+// text and on tricky strings; its greedy generation from the f32 file must be Ringlet's token for token; its
+// next-token log-probabilities must be Ringlet's within the tolerances below (f32, f16), and the q8_0 file's
+// perplexity within Q8_0_PPL of the f32 file's; the same weights with Q or K rows left in transformers' order
+// must fail. llama.cpp runs with a float32 key/value cache: its default float16 cache alone moves the
+// log-probabilities by ~1e-3 (measured on this model), which is the runtime's choice and would hide what the
+// export gets wrong. Before that: the file's layout as node-llama-cpp's own GGUF reader sees it, the q8_0
+// blocks and the float16 rounding against their definitions, and the vocabularies GGUF cannot express.
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -89,6 +91,21 @@ async function trainCheckpoint(): Promise<string> {
   return out;
 }
 
+/** `ringlet export --format gguf` on the trained run, as a user runs it; returns the GGUF file. */
+function ringletExport(dtype: GgufDtype): string {
+  const out = path.join(work, `gguf-${dtype}`);
+  const args = ['--checkpoint', path.join(work, 'run'), '--format', 'gguf', '--dtype', dtype, '--out', out, '--json'];
+  const r = spawnSync(process.execPath, ['--import', 'tsx', path.join(root, 'cli/ringlet.ts'), 'export', ...args], {
+    cwd: root,
+    encoding: 'utf8',
+  });
+  assert.equal(r.status, 0, `ringlet export --dtype ${dtype} failed:\n${r.stdout}${r.stderr}`);
+  const summary = JSON.parse(r.stdout.trim().split('\n').at(-1)!);
+  assert.deepEqual(Object.keys(summary.manifest), [GGUF_FILE]);
+  return path.join(out, GGUF_FILE);
+}
+
+/** ggufFiles on a checkpoint changed in memory, written as the command writes it; returns the GGUF file. */
 async function exportGguf(from: LoadedCheckpoint, dtype: GgufDtype, out: string): Promise<string> {
   const about = {
     format: 'gguf',
@@ -107,7 +124,7 @@ before(async () => {
   config = ModelConfigSchema.parse(checkpoint.meta.config.model);
   assert.ok(config.n_kv_heads < config.n_heads, 'the checkpoint covers grouped-query attention');
   tokenizer = Tokenizer.load(checkpoint.tokenizerPath);
-  for (const dtype of GGUF_DTYPES) files[dtype] = await exportGguf(checkpoint, dtype, path.join(work, `gguf-${dtype}`));
+  for (const dtype of GGUF_DTYPES) files[dtype] = ringletExport(dtype);
   // The prebuilt binary only: never a download or a build of llama.cpp (there is no network at run time).
   llama = await getLlama({
     gpu: false,
