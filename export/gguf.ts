@@ -28,7 +28,7 @@ const FILE_TYPE: Record<GgufDtype, number> = { f32: 0, f16: 1, q8_0: 7 };
 /** llama.cpp's token types (gguf-py TokenType). */
 const TOKEN_TYPE = { normal: 1, control: 3 } as const;
 
-export interface GgufVocabulary {
+interface GgufVocabulary {
   tokens: string[]; // by id, as byte-level symbols; the end-of-document token as its text
   types: Int32Array;
   merges: string[]; // "left right", in rank order
@@ -42,7 +42,7 @@ export interface GgufVocabulary {
  * added-token flags (lstrip, rstrip, single_word, normalized, not special) and BPE options (ignore_merges,
  * byte_fallback, word prefixes or suffixes) that a token type cannot carry.
  */
-export function ggufVocabulary(tokenizerPath: string): GgufVocabulary {
+function ggufVocabulary(tokenizerPath: string): GgufVocabulary {
   const fail = (why: string): never => {
     throw new Error(`cannot export the tokenizer ${tokenizerPath} to GGUF: ${why}`);
   };
@@ -97,7 +97,7 @@ export function ggufVocabulary(tokenizerPath: string): GgufVocabulary {
   return { tokens, types, merges, eotId: tokenizer.eotId };
 }
 
-/** transformers' q_proj/k_proj names → llama.cpp's (convert_hf_to_gguf.py's tensor map for Llama). */
+/** transformers' tensor names → llama.cpp's (convert_hf_to_gguf.py's tensor map for Llama). */
 const TENSOR_NAMES: Array<[RegExp, string]> = [
   [/^model\.embed_tokens\.weight$/, 'token_embd.weight'],
   [/^model\.layers\.(\d+)\.input_layernorm\.weight$/, 'blk.$1.attn_norm.weight'],
