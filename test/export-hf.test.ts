@@ -1,5 +1,5 @@
-// The Hugging Face export (export/hf.ts) run in transformers: a trained tiny checkpoint with grouped-query
-// attention is exported as f32 and f16, and export/check_hf.py loads each folder with AutoTokenizer and
+// The Hugging Face export (export/hf.ts) run in transformers: `ringlet export` writes a trained tiny checkpoint
+// with grouped-query attention as f32 and f16 folders, and export/check_hf.py loads each with AutoTokenizer and
 // AutoModelForCausalLM (local_files_only) in .venv's Python. Its token ids must equal Ringlet's on held-out
 // text and on tricky strings, its logits Ringlet's forward pass's (which also checks that Ringlet's RoPE
 // layout is transformers' rotate_half: the same weights with interleaved query/key rows must fail the
@@ -12,8 +12,7 @@ import { after, before, describe, it } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
 import { roundToHalf } from '../collective/fp16.js';
 import { openSplit } from '../data/shards.js';
-import { hfFiles, type HfDtype } from '../export/hf.js';
-import { writeExportDir } from '../export/write-dir.js';
+import type { HfDtype } from '../export/hf.js';
 import { setupBackend } from '../kernels/backend.js';
 import { readCheckpoint, type LoadedCheckpoint } from '../lm/checkpoint.js';
 import { generate } from '../lm/generate.js';
@@ -85,18 +84,15 @@ function requireTransformers(): void {
     );
 }
 
-async function exportHf(dtype: HfDtype): Promise<string> {
+/** `ringlet export --format hf` of the checkpoint, as a user runs it. */
+function exportHf(dtype: HfDtype): string {
   const out = path.join(f.work, `hf-${dtype}`);
-  const about = {
-    format: 'hf',
-    dtype,
-    source: {
-      checkpoint: checkpoint.path,
-      step: checkpoint.meta.step,
-      model_sha256: checkpoint.meta.files['model.safetensors'].sha256,
-    },
-  };
-  await writeExportDir(out, await hfFiles(checkpoint, dtype), about, { force: false });
+  const args = ['export', '--checkpoint', checkpoint.path, '--format', 'hf', '--dtype', dtype, '--out', out, '--json'];
+  const r = spawnSync(process.execPath, ['--import', 'tsx', path.join(root, 'cli/ringlet.ts'), ...args], {
+    cwd: root,
+    encoding: 'utf8',
+  });
+  assert.equal(r.status, 0, `ringlet ${args.join(' ')} failed: ${r.stdout.trim().split('\n').at(-1)} ${r.stderr.slice(-2000)}`);
   return out;
 }
 
@@ -186,8 +182,8 @@ before(async () => {
     (ids) =>
       [1, 1.1].map((repetition_penalty) => ({ ids, max_new_tokens: Math.min(GENERATED, T - ids.length), repetition_penalty })),
   );
-  folders.f32 = await exportHf('f32');
-  folders.f16 = await exportHf('f16');
+  folders.f32 = exportHf('f32');
+  folders.f16 = exportHf('f16');
   answers = runTransformers();
 });
 
