@@ -6,6 +6,7 @@ import { benchAllReduce } from '../bench/allreduce.js';
 import { benchScaling } from '../bench/scaling.js';
 import { benchGenerate } from '../bench/generate.js';
 import { benchServe } from '../bench/serve.js';
+import { benchExport } from '../bench/export.js';
 import { intArg, runCommand } from './output.js';
 
 const trainBench = new Command('train')
@@ -140,7 +141,9 @@ const generateBench = new Command('generate')
   );
 
 const serveBench = new Command('serve')
-  .description('the playground through a real ringlet serve: first-token p50/p95, one stream, concurrent streams; ringlet generate beside it')
+  .description(
+    'the playground through a real ringlet serve: first-token p50/p95, one stream, concurrent streams; ringlet generate beside it',
+  )
   .option('--runs <dir>', 'folder of runs with at least one checkpoint', 'runs')
   .option('--checkpoint <id>', 'checkpoint id RUN/step-N (default: the newest of the first run)')
   .option('--requests <n>', 'sequential requests for the first-token latency', intArg('--requests'), 50)
@@ -149,8 +152,46 @@ const serveBench = new Command('serve')
   .option('--json', 'print a JSON summary as the last line')
   .action((opts) =>
     runCommand(opts, () =>
-      benchServe({ runs: opts.runs, checkpoint: opts.checkpoint, requests: opts.requests, tokens: opts.tokens, concurrency: opts.concurrency }),
+      benchServe({
+        runs: opts.runs,
+        checkpoint: opts.checkpoint,
+        requests: opts.requests,
+        tokens: opts.tokens,
+        concurrency: opts.concurrency,
+      }),
     ),
+  );
+
+const exportBench = new Command('export')
+  .description(
+    'exported models at the edge: file sizes per dtype, llama.cpp against Ringlet on one thread (tokens/s, peak RSS), bpb per GGUF dtype',
+  )
+  .option('--presets <names>', 'comma-separated presets', 'micro,mini,small')
+  .option('--checkpoint <preset=path...>', 'a trained checkpoint (or run folder) for a preset, instead of a one-step one')
+  .option(
+    '--data <dir>',
+    'prepared dataset: its tokenizer for one-step checkpoints, its validation split for bpb',
+    'runs/data/eng',
+  )
+  .option('--repeats <n>', 'generation runs per runtime, alternating', intArg('--repeats'), 3)
+  .option('--windows <n>', 'validation windows for bpb', intArg('--windows'), 8)
+  .option('--json', 'print a JSON summary as the last line')
+  .action((opts) =>
+    runCommand(opts, () => {
+      const checkpoints: Record<string, string> = {};
+      for (const pair of (opts.checkpoint ?? []) as string[]) {
+        const [preset, ...rest] = pair.split('=');
+        if (!preset || rest.length === 0) throw new Error(`--checkpoint takes preset=path (got "${pair}")`);
+        checkpoints[preset] = rest.join('=');
+      }
+      return benchExport({
+        presets: String(opts.presets).split(','),
+        checkpoints,
+        data: opts.data,
+        repeats: opts.repeats,
+        windows: opts.windows,
+      });
+    }),
   );
 
 export const benchCommand = new Command('bench')
@@ -160,4 +201,5 @@ export const benchCommand = new Command('bench')
   .addCommand(peakBench)
   .addCommand(scalingBench)
   .addCommand(generateBench)
-  .addCommand(serveBench);
+  .addCommand(serveBench)
+  .addCommand(exportBench);
