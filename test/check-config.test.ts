@@ -158,35 +158,15 @@ test('data prepare --if-missing leaves a prepared dataset alone and prepares a m
     const dataset = await prepareTinyDataset(ROOT, work);
     const manifest = fs.readFileSync(path.join(dataset, 'manifest.json'), 'utf8');
     const corpus = path.join(work, 'corpus');
-    const again = await ringlet([
-      'data',
-      'prepare',
-      '--input',
-      corpus,
-      '--out',
-      dataset,
-      '--vocab',
-      '512',
-      '--if-missing',
-      '--json',
-    ]);
+    const prepareIfMissing = (out: string) =>
+      ringlet(argv(`data prepare --input ${corpus} --out ${out} --vocab 512 --if-missing --json`));
+    const again = await prepareIfMissing(dataset);
     assert.equal(again.status, 0, again.stderr);
     assert.equal(again.summary.skipped, true);
     assert.equal(again.summary.vocab_size, 512);
     assert.equal(fs.readFileSync(path.join(dataset, 'manifest.json'), 'utf8'), manifest, 'untouched');
     const fresh = path.join(work, 'fresh');
-    const made = await ringlet([
-      'data',
-      'prepare',
-      '--input',
-      corpus,
-      '--out',
-      fresh,
-      '--vocab',
-      '512',
-      '--if-missing',
-      '--json',
-    ]);
+    const made = await prepareIfMissing(fresh);
     assert.equal(made.status, 0, made.stderr);
     assert.equal(made.summary.skipped, undefined);
     assert.ok(fs.existsSync(path.join(fresh, 'manifest.json')));
