@@ -15,10 +15,11 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
-import { getLlama, LlamaLogLevel, readGgufFileInfo, type Llama, type LlamaModel, type Token } from 'node-llama-cpp';
+import { readGgufFileInfo, type Llama, type LlamaModel, type Token } from 'node-llama-cpp';
 import { fromHalf, toHalf } from '../collective/fp16.js';
 import { openSplit } from '../data/shards.js';
 import { GGUF_DTYPES, GGUF_FILE, ggufFiles, type GgufDtype } from '../export/gguf.js';
+import { prebuiltLlama } from '../export/llama-cpp.js';
 import { dequantizeQ8_0, quantizeQ8_0 } from '../export/q8_0.js';
 import { writeExportDir } from '../export/write-dir.js';
 import { setupBackend } from '../kernels/backend.js';
@@ -125,15 +126,7 @@ before(async () => {
   assert.ok(config.n_kv_heads < config.n_heads, 'the checkpoint covers grouped-query attention');
   tokenizer = Tokenizer.load(checkpoint.tokenizerPath);
   for (const dtype of GGUF_DTYPES) files[dtype] = ringletExport(dtype);
-  // The prebuilt binary only: never a download or a build of llama.cpp (there is no network at run time).
-  llama = await getLlama({
-    gpu: false,
-    build: 'never',
-    skipDownload: true,
-    progressLogs: false,
-    maxThreads: 1,
-    logLevel: LlamaLogLevel.error,
-  });
+  llama = await prebuiltLlama();
   for (const dtype of GGUF_DTYPES) models[dtype] = await llama.loadModel({ modelPath: files[dtype], gpuLayers: 0 });
 });
 
