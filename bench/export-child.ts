@@ -2,6 +2,7 @@
 // thread) on a GGUF file, or Ringlet's lm/generate.ts on a checkpoint. Greedy, the given prompt ids, exactly
 // `tokens` tokens (the end-of-document token does not stop it); prints tokens/s and the process's peak
 // resident memory as one JSON line. Run: node dist/bench/export-child.js llama|ringlet FILE PROMPT_IDS TOKENS
+import { prebuiltLlama } from '../export/llama-cpp.js';
 import { setupBackend } from '../kernels/backend.js';
 import { readCheckpoint } from '../lm/checkpoint.js';
 import { generate } from '../lm/generate.js';
@@ -14,15 +15,7 @@ const tokens = Number(tokensText);
 const peakRssMiB = () => process.resourceUsage().maxRSS / 1024;
 
 async function llamaCpp(): Promise<{ tokens_per_s: number }> {
-  const { getLlama, LlamaLogLevel } = await import('node-llama-cpp');
-  const llama = await getLlama({
-    gpu: false,
-    build: 'never',
-    skipDownload: true,
-    progressLogs: false,
-    maxThreads: 1,
-    logLevel: LlamaLogLevel.error,
-  });
+  const llama = await prebuiltLlama();
   const model = await llama.loadModel({ modelPath: file, gpuLayers: 0 });
   const context = await model.createContext({ contextSize: prompt.length + tokens + 1, threads: 1 });
   const sequence = context.getSequence();

@@ -14,6 +14,7 @@ import { ModelConfigSchema, parameterCount } from '../lm/model-config.js';
 import { Tokenizer } from '../lm/tokenizer.js';
 import { openSplit } from '../data/shards.js';
 import { exportCheckpoint } from '../export/export-checkpoint.js';
+import { prebuiltLlama } from '../export/llama-cpp.js';
 import { median } from './median.js';
 
 export interface ExportBenchOptions {
@@ -41,14 +42,7 @@ function folderBytes(dir: string): number {
 
 /** Bits per byte of the validation windows under each GGUF, as llama.cpp computes the next-token probabilities. */
 async function llamaBitsPerByte(files: Record<string, string>, windows: number[][], bytesPerToken: Float64Array, vocab: number) {
-  const { getLlama, LlamaLogLevel } = await import('node-llama-cpp');
-  const llama = await getLlama({
-    gpu: false,
-    build: 'never',
-    skipDownload: true,
-    progressLogs: false,
-    logLevel: LlamaLogLevel.error,
-  });
+  const llama = await prebuiltLlama();
   const bpb: Record<string, number> = {};
   try {
     for (const [dtype, file] of Object.entries(files)) {
