@@ -2,7 +2,7 @@
 # Builds the CPU image from deploy/images/Dockerfile without a Docker engine, and trains inside it.
 #
 #   1. base: a Debian bookworm root filesystem made by mmdebstrap from the apt archive, imported as the local image
-#      localhost/ringlet-base:bookworm (made once; kept in buildah's storage and as a tarball in the cache folder);
+#      localhost/ringlet-base:bookworm (made once; kept as a tarball and in the vfs store, both in the cache folder);
 #   2. build: `buildah bud` (vfs storage driver, chroot isolation) of the Dockerfile on that base;
 #   3. export: `buildah push` into an OCI archive ($RINGLET_IMAGE_OUT, default <cache>/ringlet-<version>.oci.tar);
 #   4. check: in a container of the image, `ringlet --version`, `ringlet data prepare --vocab 512` on two ELTeC
@@ -11,8 +11,8 @@
 #   5. prints the build time, the image size (OCI archive and unpacked) and the train's summary line.
 #
 # Needs root (buildah's chroot isolation, mmdebstrap), buildah and mmdebstrap (installed with apt-get when missing),
-# and the npm registry and Debian's archive. Takes longer than CI's 10 minutes on 2 cores, so it is a documented
-# check (docs/deploy.md, "Images"), not part of .ci/run.
+# and the npm registry and Debian's archive. About 4 minutes from cold on 2 cores; a documented check
+# (docs/deploy.md, "Images", with the recorded figures), not part of .ci/run.
 #
 # Environment: RINGLET_IMAGE (default localhost/ringlet:<version>), RINGLET_IMAGE_CACHE (default
 # ~/.cache/ringlet-image), RINGLET_IMAGE_OUT (the OCI archive), RINGLET_ELTEC (default ../shared/data/eltec/swe),
@@ -20,8 +20,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# vfs: no overlay mounts needed (works in a container, on any filesystem); chroot: no user namespaces or runc needed.
-export STORAGE_DRIVER=vfs BUILDAH_ISOLATION=chroot
+export BUILDAH_ISOLATION=chroot
 version=$(node -p 'require("./package.json").version')
 image=${RINGLET_IMAGE:-localhost/ringlet:$version}
 base=localhost/ringlet-base:bookworm
@@ -35,6 +34,11 @@ log() { printf '[build-image %s] %s\n' "$(date -u +%H:%M:%S)" "$*"; }
 if ! command -v buildah >/dev/null || ! command -v mmdebstrap >/dev/null; then
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq buildah mmdebstrap
 fi
+# Every buildah call on the vfs storage driver (no overlay mounts: works inside a container, on any filesystem), with
+# its own store under the cache folder. buildah 1.28 ignores STORAGE_DRIVER in the environment; the global flag
+# counts. Builds and runs use chroot isolation (no user namespaces, no runc), each with --isolation chroot.
+store=$cache/storage
+buildah() { command buildah --storage-driver vfs --root "$store" --runroot "$cache/run" "$@"; }
 
 # 1. The base image: Debian bookworm minbase (apt, dpkg, coreutils, passwd), with updates and security updates in
 # its sources, without man pages, docs and locales (as debian:bookworm-slim).
