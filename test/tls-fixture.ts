@@ -5,8 +5,8 @@ import os from 'node:os';
 import path from 'node:path';
 import type { TlsFiles } from '../collective/auth.js';
 
-/** A CA and one certificate it signed for 127.0.0.1 (server and client use), made with openssl. */
-export function makeCertificates(): TlsFiles {
+/** A CA and one certificate it signed for `ips` (server and client use), made with openssl. */
+export function makeCertificates(ips: string[] = ['127.0.0.1']): TlsFiles {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ringlet-tls-'));
   const f = (name: string) => path.join(dir, name);
   const run = (args: string[]) => execFileSync('openssl', args, { stdio: 'ignore' });
@@ -25,8 +25,11 @@ export function makeCertificates(): TlsFiles {
     '-out',
     f('ca.pem'),
   ]);
-  run(['req', '-newkey', 'rsa:2048', '-nodes', '-subj', '/CN=127.0.0.1', '-keyout', f('node.key'), '-out', f('node.csr')]);
-  fs.writeFileSync(f('ext.cnf'), 'subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth,clientAuth\n');
+  run(['req', '-newkey', 'rsa:2048', '-nodes', '-subj', `/CN=${ips[0]}`, '-keyout', f('node.key'), '-out', f('node.csr')]);
+  fs.writeFileSync(
+    f('ext.cnf'),
+    `subjectAltName=${ips.map((ip) => `IP:${ip}`).join(',')}\nextendedKeyUsage=serverAuth,clientAuth\n`,
+  );
   run([
     'x509',
     '-req',
