@@ -10,7 +10,7 @@ import { jsonLog } from '../coordinator/log.js';
 import { loadNatsConfig } from '../controlplane/nats-config.js';
 import { openBus } from '../controlplane/open-bus.js';
 import { addCheckConfigOption, checkedConfig, checkReadable } from './check-config.js';
-import { intArg, numberArg, runCommand } from './output.js';
+import { exitWhenDone, intArg, numberArg, runCommand } from './output.js';
 import { addNatsOptions } from './nats-options.js';
 import { addTlsOptions } from './tls-options.js';
 import { addTrainOptions } from './train.js';
@@ -64,6 +64,7 @@ export const coordinatorCommand = addCheckConfigOption(
         process.removeListener('SIGTERM', onSignal);
         await coordinator.close();
         await bus.close();
+        exitWhenDone();
       }
     }),
   );

@@ -45,3 +45,12 @@ export function numberArg(flag: string) {
     return n;
   };
 }
+
+/**
+ * Lets a server command exit once its work is done even if a connection will not close: a peer whose link
+ * was cut leaves an HTTP/2 socket that cannot flush its last bytes, and Node keeps it (and the process) until
+ * TCP gives up, some 15 minutes. The grace lets stdout drain first.
+ */
+export function exitWhenDone(graceMs = 3000): void {
+  setTimeout(() => process.exit(), graceMs).unref();
+}
