@@ -77,7 +77,9 @@ ca=/etc/ssl/certs/ca-certificates.crt
 ca_args=()
 [ -s "$ca" ] && ca_args=(--volume "$ca:/run/host-ca.crt:ro" --build-arg CURL_CA_BUNDLE=/run/host-ca.crt
   --build-arg NPM_CONFIG_CAFILE=/run/host-ca.crt --build-arg NODE_EXTRA_CA_CERTS=/run/host-ca.crt)
-buildah bud --isolation chroot --layers=false "${ca_args[@]}" \
+# --format docker: HEALTHCHECK exists only in Docker's image config (OCI's has no such field, and buildah drops it from
+# an OCI-format build); the OCI archive below therefore carries everything but the health check.
+buildah bud --isolation chroot --format docker --layers=false "${ca_args[@]}" \
   --build-arg BASE="$base" --build-arg VERSION="$version" --build-arg REVISION="$revision" \
   --build-arg CREATED="$(date -u +%Y-%m-%dT%H:%M:%SZ)" \
   -f deploy/images/Dockerfile -t "$image" .
@@ -116,6 +118,20 @@ train_s=$(($(date +%s) - start))
 node -e 'const s = JSON.parse(process.argv[1]); if (!(s.steps >= 3 || s.step >= 3)) { console.error("train: fewer than 3 steps"); process.exit(1); }' "$train_out" \
   || { echo "build-image.sh: unexpected train summary: $train_out" >&2; exit 1; }
 native=$(inside node -p 'require("/opt/ringlet/kernels/native/build/status.json").ok')
+# The HEALTHCHECK: in the image's config, and its command answering for a health server started in the container
+# (`ringlet serve`; chroot isolation shares the host's network, hence an unusual port).
+healthcheck=$(buildah inspect --type image --format '{{.Docker.Config.Healthcheck.Test}}' "$image" 2>/dev/null) || healthcheck=
+[ -n "$healthcheck" ] || { echo 'build-image.sh: the image has no HEALTHCHECK' >&2; exit 1; }
+log "HEALTHCHECK $healthcheck against ringlet serve on :18471"
+health=$(inside sh -c 'ringlet serve --runs /work --db /work/results.db --port 18471 >/work/serve.log 2>&1 & pid=$!
+  for i in $(seq 60); do
+    if RINGLET_HEALTH_URL=http://127.0.0.1:18471/healthz node /opt/ringlet/deploy/images/healthcheck.mjs 2>/dev/null; then
+      echo "healthy after ${i} tries"; kill $pid; exit 0
+    fi
+    sleep 0.5
+  done
+  kill $pid; echo unhealthy; cat /work/serve.log; exit 1')
+echo "$health"
 
 # 5. Figures.
 mib() { awk -v b="$1" 'BEGIN { printf "%.1f MiB", b / 1048576 }'; }
@@ -126,5 +142,6 @@ echo "unpacked:      $(mib "$unpacked") (root filesystem)"
 echo "base:          ${base_s}s (0 when cached)"
 echo "build:         ${build_s}s (buildah bud, vfs, chroot isolation)"
 echo "native:        $native"
+echo "healthcheck:   $health"
 echo "--version:     $version_out"
 echo "train (${train_s}s): $train_out"
