@@ -11,8 +11,8 @@
 #   5. prints the build time, the image size (OCI archive and unpacked) and the train's summary line.
 #
 # Needs root (buildah's chroot isolation, mmdebstrap), buildah and mmdebstrap (installed with apt-get when missing),
-# and the npm registry and Debian's archive. About 4 minutes from cold on 2 cores; a documented check
-# (docs/deploy.md, "Images", with the recorded figures), not part of .ci/run.
+# and the npm registry and Debian's archive. About 4 minutes from cold on 2 cores; test/image-build.test.ts runs
+# it in the suite (docs/deploy.md, "Images", has the recorded figures).
 #
 # Environment: RINGLET_IMAGE (default localhost/ringlet:<version>), RINGLET_IMAGE_CACHE (default
 # ~/.cache/ringlet-image), RINGLET_IMAGE_OUT (the OCI archive), RINGLET_ELTEC (default ../shared/data/eltec/swe),
@@ -113,7 +113,7 @@ inside ringlet data prepare --input /novels --out /work/data --vocab 512 --json 
 log "ringlet train: 3 steps"
 start=$(date +%s)
 train_out=$(inside ringlet train --data /work/data --out /work/run --preset nano --max-steps 3 --batch-size 4 \
-  --eval-every 3 --log-every 1 --json | tee /dev/stderr | tail -1)
+  --eval-every 3 --log-every 1 --json | tee >(cat >&2) | tail -1)
 train_s=$(($(date +%s) - start))
 node -e 'const s = JSON.parse(process.argv[1]); if (!(s.steps >= 3 || s.step >= 3)) { console.error("train: fewer than 3 steps"); process.exit(1); }' "$train_out" \
   || { echo "build-image.sh: unexpected train summary: $train_out" >&2; exit 1; }
