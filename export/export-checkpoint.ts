@@ -1,13 +1,12 @@
 // `ringlet export`'s one job: a verified checkpoint out as a Hugging Face folder or a GGUF file, written
 // atomically with a manifest. The request is checked before anything is read (format, dtype, an output
 // that exists), the checkpoint's files against their sha256 before anything is written.
-import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
 import { MODEL_FILE, readCheckpoint, resolveCheckpointDir } from '../lm/checkpoint.js';
 import { ggufFiles } from './gguf.js';
 import { hfFiles } from './hf.js';
-import { OutputExistsError, writeExportDir, type ExportManifest } from './write-dir.js';
+import { refuseExisting, writeExportDir, type ExportManifest } from './write-dir.js';
 
 export const ExportRequestSchema = z
   .strictObject({
@@ -29,8 +28,7 @@ export async function exportCheckpoint(input: ExportRequest): Promise<{ out: str
   const parsed = ExportRequestSchema.safeParse(input);
   if (!parsed.success) throw new Error(parsed.error.issues.map((i) => i.message).join('; '));
   const r = parsed.data;
-  if (existsSync(r.out) && !r.force)
-    throw new OutputExistsError(`${r.out} already exists: choose another --out, or give --force to replace it`);
+  refuseExisting(r.out, r.force);
   let checkpoint;
   try {
     checkpoint = await readCheckpoint(await resolveCheckpointDir(r.checkpoint));

@@ -4,8 +4,9 @@
 // old folder moved aside, the new one in, the old one deleted), so a reader never sees half of either.
 import { createHash, randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdir, open, rename, rm } from 'node:fs/promises';
+import { mkdir, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
+import { fsyncDir, writeFileSynced } from '../lm/atomic-write.js';
 
 export interface ExportFile {
   name: string; // a plain file name, no folders
@@ -25,23 +26,10 @@ export const MANIFEST_FILE = 'manifest.json';
 /** Thrown for an output folder that exists when `force` was not given. */
 export class OutputExistsError extends Error {}
 
-async function writeSynced(file: string, bytes: Uint8Array): Promise<void> {
-  const handle = await open(file, 'wx');
-  try {
-    await handle.writeFile(bytes);
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
-}
-
-async function syncDir(dir: string): Promise<void> {
-  const handle = await open(dir, 'r');
-  try {
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
+/** Refuses an existing output folder unless `force`: checked before the export's work, and again before the rename. */
+export function refuseExisting(out: string, force: boolean): void {
+  if (existsSync(out) && !force)
+    throw new OutputExistsError(`${out} already exists: choose another --out, or give --force to replace it`);
 }
 
 export async function writeExportDir(
@@ -51,8 +39,7 @@ export async function writeExportDir(
   options: { force: boolean },
 ): Promise<ExportManifest> {
   const target = path.resolve(out);
-  if (existsSync(target) && !options.force)
-    throw new OutputExistsError(`${out} already exists: choose another --out, or give --force to replace it`);
+  refuseExisting(out, options.force);
   for (const f of files)
     if (f.name !== path.basename(f.name) || f.name === MANIFEST_FILE || f.name.startsWith('.'))
       throw new Error(`export file name "${f.name}" is not a plain file name`);
@@ -63,18 +50,18 @@ export async function writeExportDir(
   try {
     const manifest: ExportManifest = { ...about, created_at: new Date().toISOString(), files: {} };
     for (const f of files) {
-      await writeSynced(path.join(tmp, f.name), f.bytes);
+      await writeFileSynced(path.join(tmp, f.name), f.bytes);
       manifest.files[f.name] = { bytes: f.bytes.length, sha256: createHash('sha256').update(f.bytes).digest('hex') };
     }
-    await writeSynced(path.join(tmp, MANIFEST_FILE), Buffer.from(`${JSON.stringify(manifest, null, 2)}\n`));
-    await syncDir(tmp);
+    await writeFileSynced(path.join(tmp, MANIFEST_FILE), Buffer.from(`${JSON.stringify(manifest, null, 2)}\n`));
+    await fsyncDir(tmp);
     if (existsSync(target)) {
       const old = path.join(parent, `.tmp-replaced-${path.basename(target)}-${randomBytes(4).toString('hex')}`);
       await rename(target, old);
       await rename(tmp, target);
       await rm(old, { recursive: true, force: true });
     } else await rename(tmp, target);
-    await syncDir(parent);
+    await fsyncDir(parent);
     return manifest;
   } catch (err) {
     await rm(tmp, { recursive: true, force: true });
