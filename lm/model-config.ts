@@ -2,6 +2,22 @@
 // The config is plain data so checkpoints, the CLI and the benchmarks can share it.
 import { z } from 'zod';
 
+/**
+ * A mixture of experts in place of each layer's SwiGLU MLP (lm/moe.ts; docs/training.md "Mixture of
+ * experts"). Absent, the model is dense.
+ */
+export const MoeConfigSchema = z
+  .object({
+    experts: z.number().int().min(1).max(64), // SwiGLU MLPs of width ffn_hidden per layer
+    top_k: z.union([z.literal(1), z.literal(2)]), // experts each token is sent to
+    aux_loss_weight: z.number().min(0).max(10).default(0.01), // Switch's load-balancing α
+    z_loss_weight: z.number().min(0).max(10).default(0.001), // ST-MoE's router z-loss β
+    capacity_factor: z.number().min(0).max(64).default(1.25), // in training; 0: no token is dropped
+  })
+  .strict()
+  .refine((m) => m.top_k <= m.experts, { path: ['top_k'], message: 'must not exceed experts' });
+export type MoeConfig = z.infer<typeof MoeConfigSchema>;
+
 /** The fields alone, so a training config can take any subset of them as overrides of a preset. */
 export const ModelConfigFields = z
   .object({
@@ -18,6 +34,7 @@ export const ModelConfigFields = z
     context: z.number().int().min(2).max(65536), // longest sequence the model is trained on
     rope_theta: z.number().positive().max(1e9),
     norm_eps: z.number().positive().max(1e-2),
+    moe: MoeConfigSchema.optional(),
   })
   .strict();
 
@@ -50,6 +67,11 @@ function preset(d: number, layers: number, heads: number, kvHeads: number, conte
   };
 }
 
+/** A dense preset's shape with 4 experts and top-1 routing: the same active parameters, more in total. */
+function withExperts(dense: ModelConfig): ModelConfig {
+  return { ...dense, moe: { experts: 4, top_k: 1, aux_loss_weight: 0.01, z_loss_weight: 0.001, capacity_factor: 1.25 } };
+}
+
 /** Named presets. `vocab` is the reference vocabulary for the parameter count; training uses the dataset's. */
 export const PRESETS: Record<string, ModelConfig> = {
   nano: preset(64, 4, 4, 4, 128, 4096), // ~0.5M
@@ -57,12 +79,20 @@ export const PRESETS: Record<string, ModelConfig> = {
   tiny: preset(192, 6, 6, 2, 256, 8192), // ~4M, grouped-query attention
   mini: preset(256, 8, 8, 8, 256, 8192), // ~8M
   small: preset(512, 8, 8, 4, 256, 8192), // ~28M, grouped-query attention
+  'moe-nano': withExperts(preset(64, 4, 4, 4, 128, 4096)), // nano's ~0.5M active, ~0.7M in all
+  'moe-micro': withExperts(preset(128, 4, 4, 4, 128, 4096)), // micro's ~1.3M active, ~2.9M in all
+  'moe-tiny': withExperts(preset(192, 6, 6, 2, 256, 8192)), // tiny's ~4M active, ~9M in all
 };
+
+/** The dense preset whose active parameters a preset matches (itself for a dense one): what `bench train` compares against. */
+export function denseCounterpart(name: string): string {
+  return name.startsWith('moe-') ? name.slice('moe-'.length) : name;
+}
 
 export function presetConfig(name: string): ModelConfig {
   const config = PRESETS[name];
   if (!config) throw new Error(`unknown preset "${name}"; choose one of: ${Object.keys(PRESETS).join(', ')}`);
-  return { ...config };
+  return structuredClone(config);
 }
 
 /** Every parameter tensor's name and shape, in the order the model uses them. */
@@ -78,10 +108,18 @@ export function parameterShapes(c: ModelConfig): Array<[string, number[]]> {
       [`layers.${l}.wv`, [c.d_model, kvDim]],
       [`layers.${l}.wo`, [c.d_model, c.d_model]],
       [`layers.${l}.mlp_norm`, [c.d_model]],
-      [`layers.${l}.w_gate`, [c.d_model, c.ffn_hidden]],
-      [`layers.${l}.w_up`, [c.d_model, c.ffn_hidden]],
-      [`layers.${l}.w_down`, [c.ffn_hidden, c.d_model]],
     );
+    if (c.moe) shapes.push([`layers.${l}.router`, [c.d_model, c.moe.experts]]);
+    // One set of names per expert rather than stacked [E, d, h] tensors: each expert is then the dense
+    // MLP's three matrices under a prefix, run by the same code, and an expert's tokens multiply its own
+    // matrix with no slicing of a stacked one.
+    const mlps = c.moe ? Array.from({ length: c.moe.experts }, (_, e) => `layers.${l}.experts.${e}.`) : [`layers.${l}.`];
+    for (const prefix of mlps)
+      shapes.push(
+        [`${prefix}w_gate`, [c.d_model, c.ffn_hidden]],
+        [`${prefix}w_up`, [c.d_model, c.ffn_hidden]],
+        [`${prefix}w_down`, [c.ffn_hidden, c.d_model]],
+      );
   }
   shapes.push(['final_norm', [c.d_model]]);
   return shapes;
@@ -94,9 +132,23 @@ export function parameterCount(c: ModelConfig): { total: number; nonEmbedding: n
   return { total, nonEmbedding: total - embedding, embedding };
 }
 
-/** Training FLOPs per token: 6N + 12·L·d·T (PaLM, appendix B), N counting the tied embedding once. */
+/**
+ * Parameters one token's forward pass uses: all of a dense model's; with experts, the shared ones, the
+ * routers and top_k experts' MLPs per layer (not the other experts').
+ */
+export function activeParameterCount(c: ModelConfig): number {
+  const { total } = parameterCount(c);
+  if (!c.moe) return total;
+  const mlp = 3 * c.d_model * c.ffn_hidden;
+  return total - c.n_layers * (c.moe.experts - c.moe.top_k) * mlp;
+}
+
+/**
+ * Training FLOPs per token: 6N + 12·L·d·T (PaLM, appendix B), N counting the tied embedding once and,
+ * with experts, only the active parameters (a token's matmuls touch no others), so MFU stays honest.
+ */
 export function flopsPerToken(c: ModelConfig): number {
-  return 6 * parameterCount(c).total + 12 * c.n_layers * c.d_model * c.context;
+  return 6 * activeParameterCount(c) + 12 * c.n_layers * c.d_model * c.context;
 }
 
 /** The dimensions every summary reports (train, distributed train, benchmarks), in one place. */

@@ -1,9 +1,11 @@
 // A Llama-style decoder in TensorFlow.js: token embedding tied to the output head, RMSNorm, rotary
-// position embeddings, causal (grouped-query) attention and a SwiGLU MLP, with no biases.
+// position embeddings, causal (grouped-query) attention and a SwiGLU MLP (or a mixture of SwiGLU experts,
+// lm/moe.ts), with no biases.
 // The parameters are a plain map of named variables; training, checkpoints and the ring all-reduce
 // see them as named buffers and nothing here knows about them.
 import * as tf from '@tensorflow/tfjs';
-import { parameterShapes, type ModelConfig } from './model-config.js';
+import { parameterShapes, type ModelConfig, type MoeConfig } from './model-config.js';
+import { mixtureOfExperts, newRouting, type Routing } from './moe.js';
 import { Rng } from './rng.js';
 import * as ops from './ops.js';
 
@@ -138,22 +140,44 @@ function attention(
   return linear(out.transpose([0, 2, 1, 3]).reshape([B * T, c.d_model]), p(`layers.${l}.wo`));
 }
 
-function swiglu(p: (name: string) => tf.Variable, l: number, x: tf.Tensor2D): tf.Tensor2D {
-  const gate = linear(x, p(`layers.${l}.w_gate`));
-  const up = linear(x, p(`layers.${l}.w_up`));
-  return ops.swigluDown(gate, up, p(`layers.${l}.w_down`) as tf.Tensor as tf.Tensor2D);
+/** The SwiGLU MLP whose weights are `${prefix}w_gate`, `w_up` and `w_down`: a dense layer's, or an expert's. */
+function swiglu(p: (name: string) => tf.Variable, prefix: string, x: tf.Tensor2D): tf.Tensor2D {
+  const gate = linear(x, p(`${prefix}w_gate`));
+  const up = linear(x, p(`${prefix}w_up`));
+  return ops.swigluDown(gate, up, p(`${prefix}w_down`) as tf.Tensor as tf.Tensor2D);
+}
+
+/** A mixture-of-experts block's output (lm/moe.ts) added to the residual; the layer's loss goes to `routing`. */
+function moeBlock(
+  p: (name: string) => tf.Variable,
+  l: number,
+  mid: tf.Tensor2D,
+  c: ModelConfig & { moe: MoeConfig },
+  routing: Routing | undefined,
+): tf.Tensor2D {
+  const [next, loss] = tf.tidy(() => {
+    const normed = rmsNorm(mid, p(`layers.${l}.mlp_norm`), c.norm_eps);
+    const router = p(`layers.${l}.router`) as tf.Tensor as tf.Tensor2D;
+    const expert = (e: number, rows: tf.Tensor2D) => swiglu(p, `layers.${l}.experts.${e}.`, rows);
+    const { out, loss } = mixtureOfExperts(normed, router, c.moe, expert, routing);
+    const next = ops.residualAdd(mid, out);
+    return loss ? [next, loss] : [next];
+  });
+  if (loss) routing!.losses.push(loss as tf.Scalar);
+  return next as tf.Tensor2D;
 }
 
 /**
  * The final normalised hidden states [B·T, d] for tokens [B, T] (or only the last position's, [B, d], with
  * lastOnly). With a cache, the tokens continue the cached sequence and their keys and values are appended
- * to it; the caller owns the cache's tensors and disposes the ones it replaces.
+ * to it; the caller owns the cache's tensors and disposes the ones it replaces. With experts, `routing`
+ * takes each layer's routing (lm/moe.ts).
  */
 export function hidden(
   params: Params,
   c: ModelConfig,
   tokens: tf.Tensor2D,
-  options: { cache?: KvCache; lastOnly?: boolean } = {},
+  options: { cache?: KvCache; lastOnly?: boolean; routing?: Routing } = {},
 ): tf.Tensor2D {
   const p = (name: string) => params.get(name)!;
   const [B, T] = tokens.shape;
@@ -174,7 +198,9 @@ export function hidden(
         attention(p, l, rmsNorm(residual, p(`layers.${l}.attn_norm`), c.norm_eps), c, B, T, start, options.cache, plain),
       ),
     );
-    x = tf.tidy(() => ops.residualAdd(mid, swiglu(p, l, rmsNorm(mid, p(`layers.${l}.mlp_norm`), c.norm_eps))));
+    x = c.moe
+      ? moeBlock(p, l, mid, c as ModelConfig & { moe: MoeConfig }, options.routing)
+      : tf.tidy(() => ops.residualAdd(mid, swiglu(p, `layers.${l}.`, rmsNorm(mid, p(`layers.${l}.mlp_norm`), c.norm_eps))));
   }
   if (options.cache) options.cache.length = start + T;
   if (options.lastOnly)
@@ -190,17 +216,45 @@ export function forward(
   params: Params,
   c: ModelConfig,
   tokens: tf.Tensor2D,
-  options: { cache?: KvCache; lastOnly?: boolean } = {},
+  options: { cache?: KvCache; lastOnly?: boolean; routing?: Routing } = {},
 ): tf.Tensor2D {
   return tf.matMul(hidden(params, c, tokens, options), params.get('tok_embedding')!, false, true);
 }
 
 /**
- * Mean next-token cross-entropy in nats for a batch, the training objective: inputs and targets are [B, T]
- * int32, targets shifted by one. The output projection and the loss are one operation (lm/ops.ts), so the
- * fused path never holds the whole [B·T, vocab] logits.
+ * Mean next-token cross-entropy in nats for a batch, what every loss figure reports: inputs and targets
+ * are [B, T] int32, targets shifted by one. The output projection and the loss are one operation
+ * (lm/ops.ts), so the fused path never holds the whole [B·T, vocab] logits. With experts, `routing` takes
+ * each layer's routing.
  */
-export function lossOn(params: Params, c: ModelConfig, inputs: tf.Tensor2D, targets: tf.Tensor2D): tf.Scalar {
+export function lossOn(
+  params: Params,
+  c: ModelConfig,
+  inputs: tf.Tensor2D,
+  targets: tf.Tensor2D,
+  routing?: Routing,
+): tf.Scalar {
   const embedding = params.get('tok_embedding')! as tf.Tensor as tf.Tensor2D;
-  return ops.linearCrossEntropy(hidden(params, c, inputs), embedding, targets.reshape([-1]) as tf.Tensor1D);
+  return ops.linearCrossEntropy(hidden(params, c, inputs, { routing }), embedding, targets.reshape([-1]) as tf.Tensor1D);
+}
+
+/**
+ * What training minimises, and the cross-entropy it reports. Dense, both are the same tensor (lossOn's).
+ * With experts, the objective adds the routers' auxiliary losses, averaged over the layers (so α and β
+ * mean the same at any depth), and assignments over capacity are dropped.
+ */
+export function objectiveOn(
+  params: Params,
+  c: ModelConfig,
+  inputs: tf.Tensor2D,
+  targets: tf.Tensor2D,
+): { objective: tf.Scalar; crossEntropy: tf.Scalar } {
+  if (!c.moe) {
+    const crossEntropy = lossOn(params, c, inputs, targets);
+    return { objective: crossEntropy, crossEntropy };
+  }
+  const routing = newRouting(true);
+  const crossEntropy = lossOn(params, c, inputs, targets, routing);
+  const objective = crossEntropy.add(tf.addN(routing.losses).div(c.n_layers)) as tf.Scalar;
+  return { objective, crossEntropy };
 }

@@ -1,13 +1,16 @@
 // One optimizer step, in two halves so that data parallelism can sit between them: gradients of the
 // micro-batches (summed, averaged), then clipping by global norm and the AdamW update.
 import * as tf from '@tensorflow/tfjs';
-import { lossOn, type Params } from '../lm/model.js';
+import { objectiveOn, type Params } from '../lm/model.js';
 import type { ModelConfig } from '../lm/model-config.js';
 import type { AdamW } from './optimizer.js';
 import type { Batch } from './batches.js';
 import { whenGradientFinal } from '../kernels/lean-gradients.js';
 
-/** Mean loss and mean gradients over the micro-batches; the caller disposes the gradients. */
+/**
+ * Mean cross-entropy and mean gradients of the objective (lm/model.ts objectiveOn: the cross-entropy, plus
+ * the routers' auxiliary losses with experts) over the micro-batches; the caller disposes the gradients.
+ */
 export function computeGradients(
   params: Params,
   model: ModelConfig,
@@ -16,15 +19,22 @@ export function computeGradients(
   const summed = new Map<string, tf.Tensor>();
   let lossSum = 0;
   for (const mb of microBatches) {
+    let crossEntropy: tf.Scalar | null = null;
     const { value, grads } = tf.tidy(() => {
       const inputs = tf.tensor2d(mb.inputs, [mb.batch, mb.context], 'int32');
       const targets = tf.tensor2d(mb.targets, [mb.batch, mb.context], 'int32');
-      return tf.variableGrads(() => lossOn(params, model, inputs, targets), [...params.values()]);
+      return tf.variableGrads(() => {
+        const o = objectiveOn(params, model, inputs, targets);
+        crossEntropy = tf.keep(o.crossEntropy); // the objective is what variableGrads returns; this outlives it
+        return o.objective;
+      }, [...params.values()]);
     });
-    lossSum += value.dataSync()[0];
+    lossSum += crossEntropy!.dataSync()[0];
     value.dispose();
+    crossEntropy!.dispose();
     for (const [name, variable] of params) {
-      const g = grads[variable.name];
+      // An expert that no token reached in this micro-batch has no gradient: zero.
+      const g = grads[variable.name] ?? tf.zerosLike(variable);
       const prev = summed.get(name);
       summed.set(name, prev ? tf.tidy(() => prev.add(g)) : g);
       if (prev) {
