@@ -44,6 +44,7 @@ export async function benchGenerate(o: GenerateBenchOptions) {
 
   const rssBefore = process.memoryUsage().rss;
   const buildStarted = performance.now();
+  if (config.moe) throw new Error('the decoder has no mixture of experts: bench generate takes dense presets');
   if (!decoderFor(params, config)) throw new Error('the decoder needs the native kernels (kernels/native), which are not loaded');
   const buildMs = performance.now() - buildStarted;
   const rssDecoder = process.memoryUsage().rss - rssBefore;

@@ -7,13 +7,13 @@ import { loadScoringModel } from '../evaluator/model.js';
 import { intArg, numberArg, runCommand } from './output.js';
 
 export const evalCommand = new Command('eval')
-  .description('score a checkpoint on evaluation suites (val, blimp, dalaj, samples, samples-sv, or a .jsonl suite file)')
+  .description('score a checkpoint on evaluation suites (val, blimp, dalaj, samples, samples-sv, routing, or a .jsonl suite file)')
   .requiredOption('--checkpoint <path>', 'checkpoint folder or run folder (its latest checkpoint)')
   .requiredOption('--suite <names>', 'comma-separated suites, e.g. val,blimp,dalaj')
   .option('--blimp-dir <dir>', 'folder of BLiMP-format jsonl files', DEFAULT_BLIMP_DIR)
   .option('--dalaj-file <file>', 'DaLAJ-format jsonl file', DEFAULT_DALAJ_FILE)
   .option('--suites-dir <dir>', 'folder of user suite files: suite NAME reads NAME.jsonl there')
-  .option('--data <dir>', 'dataset folder for the val suite (default: the one the checkpoint was trained on)')
+  .option('--data <dir>', 'dataset folder for the val and routing suites (default: the one the checkpoint was trained on)')
   .option('--limit <n>', 'items per group at most (per BLiMP paradigm; val windows; sample prompts)', intArg('--limit'))
   .option('--batch-size <n>', 'sequences per forward pass', intArg('--batch-size'), 16)
   .option('--cpu-watts <w>', 'power drawn while evaluating, for the energy estimate', numberArg('--cpu-watts'), 15)

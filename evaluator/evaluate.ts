@@ -8,12 +8,13 @@ import { runBlimp } from './suites/blimp.js';
 import { runSuiteFile } from './suites/choice.js';
 import { runDalaj } from './suites/dalaj.js';
 import { runSamples } from './suites/samples.js';
+import { runRouting } from './suites/routing.js';
 import { runValidation } from './suites/validation.js';
 import type { SuiteContext, SuiteResult } from './suites/types.js';
 import { loadScoringModel, type ScoringModel } from './model.js';
 import { DEFAULT_BATCH_SIZE } from './scoring.js';
 
-export const BUILTIN_SUITES = ['val', 'blimp', 'dalaj', 'samples', 'samples-sv'] as const;
+export const BUILTIN_SUITES = ['val', 'blimp', 'dalaj', 'samples', 'samples-sv', 'routing'] as const;
 const SUITE_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$/;
 
 /** What to evaluate; the API's request body and the CLI's flags both become this. */
@@ -27,7 +28,7 @@ export const EvaluationRequestSchema = z.strictObject({
   /** Items per group at most (per paradigm for BLiMP, windows for val, prompts for samples). */
   limit: z.int().min(1).max(1_000_000).optional(),
   batch_size: z.int().min(1).max(512).default(DEFAULT_BATCH_SIZE),
-  /** Dataset folder for the val suite; by default the one the checkpoint was trained on. */
+  /** Dataset folder for the val and routing suites; by default the one the checkpoint was trained on. */
   data: z.string().min(1).max(4096).optional(),
 });
 export type EvaluationRequest = z.output<typeof EvaluationRequestSchema>;
@@ -116,10 +117,11 @@ export async function runSuite(name: string, ctx: SuiteContext, where: SuiteLoca
   const resolved = resolveSuite(name, where);
   if (resolved.kind === 'file') return runSuiteFile(name, resolved.file, ctx);
   switch (name) {
-    case 'val': {
+    case 'val':
+    case 'routing': {
       const dir = data ?? trainingDataDir(ctx.model);
-      if (!dir) throw new Error('suite val needs a dataset folder (--data); the checkpoint does not name one');
-      return runValidation(dir, ctx);
+      if (!dir) throw new Error(`suite ${name} needs a dataset folder (--data); the checkpoint does not name one`);
+      return name === 'val' ? runValidation(dir, ctx) : runRouting(dir, ctx);
     }
     case 'blimp':
       return runBlimp(where.blimpDir, ctx);

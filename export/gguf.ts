@@ -12,7 +12,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { toHalf } from '../collective/fp16.js';
 import type { LoadedCheckpoint } from '../lm/checkpoint.js';
-import { ModelConfigSchema, type ModelConfig } from '../lm/model-config.js';
+import type { ModelConfig } from '../lm/model-config.js';
+import { denseConfigToExport } from './dense-config.js';
 import { EOT_TOKEN, Tokenizer } from '../lm/tokenizer.js';
 import { encodeGguf, type GgmlType, type GgufTensor, type GgufValue } from './gguf-writer.js';
 import { hfTensors, type ExportTensor } from './hf-layout.js';
@@ -173,7 +174,7 @@ function modelName(checkpointPath: string): string {
 export async function ggufFiles(checkpoint: LoadedCheckpoint, dtype: GgufDtype): Promise<ExportFile[]> {
   if (os.endianness() !== 'LE') throw new Error('GGUF export needs a little-endian machine');
   if (!GGUF_DTYPES.includes(dtype)) throw new Error(`unknown GGUF dtype "${dtype}"; choose one of: ${GGUF_DTYPES.join(', ')}`);
-  const c: ModelConfig = ModelConfigSchema.parse(checkpoint.meta.config.model);
+  const c: ModelConfig = denseConfigToExport(checkpoint.meta, 'GGUF');
   const vocab = ggufVocabulary(checkpoint.tokenizerPath);
   if (vocab.tokens.length !== c.vocab)
     throw new Error(`cannot export to GGUF: the tokenizer has ${vocab.tokens.length} ids, the model's embedding ${c.vocab} rows`);

@@ -5,7 +5,7 @@
 // end is Ringlet's <|endoftext|>, as in GPT-2. test/export-hf.test.ts loads the folder in transformers.
 import { readFile } from 'node:fs/promises';
 import type { LoadedCheckpoint } from '../lm/checkpoint.js';
-import { ModelConfigSchema } from '../lm/model-config.js';
+import { denseConfigToExport } from './dense-config.js';
 import { encodeSafetensors } from '../lm/safetensors.js';
 import { EOT_TOKEN, Tokenizer } from '../lm/tokenizer.js';
 import { hfTensors } from './hf-layout.js';
@@ -21,7 +21,7 @@ function jsonFile(name: string, value: unknown): ExportFile {
 }
 
 export async function hfFiles(checkpoint: LoadedCheckpoint, dtype: HfDtype): Promise<ExportFile[]> {
-  const c = ModelConfigSchema.parse(checkpoint.meta.config.model);
+  const c = denseConfigToExport(checkpoint.meta, 'Hugging Face');
   const tokenizerJson = await readFile(checkpoint.tokenizerPath);
   const tokenizer = Tokenizer.load(checkpoint.tokenizerPath);
   if (tokenizer.vocabSize !== c.vocab)

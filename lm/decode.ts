@@ -212,9 +212,11 @@ const decoders = new WeakMap<Params, Decoder>();
  * The Decoder for these parameters, built on first use and kept while `params` lives, so repeated
  * generations over a loaded model copy its weights once (a second copy of the weights in memory: 5 MB for
  * micro, 112 MB for small). It is rebuilt when a variable has been assigned since (training), but the
- * parameters must not change while a generation runs on it. null without the native addon.
+ * parameters must not change while a generation runs on it. null without the native addon, and for a
+ * mixture of experts, which it does not implement (generation then runs lm/model.ts with its KV cache).
  */
 export function decoderFor(params: Params, c: ModelConfig): Decoder | null {
+  if (c.moe) return null;
   const native = loadNative();
   if (!native?.attnDecode) return null; // no addon, or one built before the decoder's kernels (run npm install)
   let decoder = decoders.get(params);

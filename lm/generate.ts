@@ -3,8 +3,8 @@
 // yields to the event loop between tokens: a server sees its client leave, and a consumer that stops
 // iterating (or aborts the signal) ends the generation there, with the cache freed.
 // Where the native kernels run, the forward pass is lm/decode.ts's decoder (plain arrays, a cache written
-// in place); elsewhere (no addon, tfjs-node backends, RINGLET_FUSED=0 or RINGLET_DECODER=0) it is the
-// TensorFlow.js model of lm/model.ts. Both compute the same function.
+// in place); elsewhere (no addon, tfjs-node backends, RINGLET_FUSED=0 or RINGLET_DECODER=0, a mixture of
+// experts) it is the TensorFlow.js model of lm/model.ts. Both compute the same function.
 import * as tf from '@tensorflow/tfjs';
 import { loadNative } from '../kernels/native.js';
 import { decoderFor, type Decoder } from './decode.js';
@@ -143,7 +143,7 @@ function logSumExp(logits: Float32Array): number {
   return max + Math.log(sum);
 }
 
-/** The decoder where the native kernels are active (and RINGLET_DECODER is not 0), else null: the TensorFlow.js path. */
+/** The decoder where the native kernels are active (and RINGLET_DECODER is not 0) and the model is dense, else null: the TensorFlow.js path. */
 function generationDecoder(params: Params, c: ModelConfig): Decoder | null {
   if (process.env.RINGLET_DECODER === '0' || !fusedKernelsActive()) return null;
   return decoderFor(params, c);

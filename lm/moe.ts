@@ -37,6 +37,38 @@ export function newRouting(training: boolean): Routing {
   return { training, layers: [], losses: [] };
 }
 
+/** Routing over many tokens: assignments per expert per layer ([layer][expert]), and those over capacity in all layers. */
+export interface RoutingCounts {
+  tokens: number[][];
+  dropped: number;
+}
+
+/** What a run's eval record holds: tokens per expert per layer, and the share of assignments over capacity. */
+export function routingRecord(r: RoutingCounts): { tokens_per_expert: number[][]; dropped: number; dropped_share: number } {
+  const assignments = r.tokens.flat().reduce((a, b) => a + b, 0);
+  return { tokens_per_expert: r.tokens, dropped: r.dropped, dropped_share: assignments > 0 ? r.dropped / assignments : 0 };
+}
+
+/** One line for a log: each layer's shares per expert, and the dropped share. */
+export function describeRouting(r: RoutingCounts): string {
+  const layers = r.tokens.map((row, l) => {
+    const sum = row.reduce((a, b) => a + b, 0);
+    return `layer ${l} ${row.map((n) => `${Math.round((100 * n) / Math.max(sum, 1))}`).join('/')}%`;
+  });
+  return `routing: ${layers.join(', ')}; over capacity ${(100 * routingRecord(r).dropped_share).toFixed(1)}%`;
+}
+
+/** Sums the layers' figures of forward passes (each pass reports its layers in order) per layer. */
+export function routingCounts(layers: LayerRouting[], nLayers: number): RoutingCounts {
+  const tokens = layers.slice(0, nLayers).map((r) => r.tokens.map(() => 0));
+  let dropped = 0;
+  layers.forEach((r, i) => {
+    r.tokens.forEach((n, e) => (tokens[i % nLayers][e] += n));
+    dropped += r.dropped;
+  });
+  return { tokens, dropped };
+}
+
 /** The top_k experts of each token by probability (ties to the lower index), [tokens·k], best first. */
 export function topExperts(probs: ArrayLike<number>, tokens: number, experts: number, k: number): Int32Array {
   const chosen = new Int32Array(tokens * k);

@@ -1,8 +1,10 @@
 // Validation figures: mean loss in nats per token, and bits per byte, which does not depend on the
-// tokenizer (so English and Swedish models, or two vocabularies, compare fairly).
+// tokenizer (so English and Swedish models, or two vocabularies, compare fairly); with experts, also how
+// the windows' tokens were routed.
 import * as tf from '@tensorflow/tfjs';
 import { lossOn, type Params } from '../lm/model.js';
 import type { ModelConfig } from '../lm/model-config.js';
+import { newRouting, routingCounts, type RoutingCounts } from '../lm/moe.js';
 import { chunkBatch, type Batch, type TokenArray } from './batches.js';
 
 export function evaluate(
@@ -11,18 +13,25 @@ export function evaluate(
   windows: Batch,
   batchSize: number,
   tokenBytes: Uint32Array,
-): { loss: number; bpb: number } {
+): { loss: number; bpb: number; routing: RoutingCounts | null } {
+  // Every assignment is computed, as outside training; the drops counted are those the training capacity
+  // would make in micro-batches of batchSize windows.
+  const routing = model.moe ? newRouting(false) : undefined;
   let nats = 0;
   for (const b of chunkBatch(windows, batchSize)) {
     nats += tf.tidy(() => {
       const inputs = tf.tensor2d(b.inputs, [b.batch, b.context], 'int32');
       const targets = tf.tensor2d(b.targets, [b.batch, b.context], 'int32');
-      return lossOn(params, model, inputs, targets).dataSync()[0] * b.targets.length;
+      return lossOn(params, model, inputs, targets, routing).dataSync()[0] * b.targets.length;
     });
   }
   let bytes = 0;
   for (const id of windows.targets) bytes += tokenBytes[id];
-  return { loss: nats / windows.targets.length, bpb: nats / Math.LN2 / bytes };
+  return {
+    loss: nats / windows.targets.length,
+    bpb: nats / Math.LN2 / bytes,
+    routing: routing ? routingCounts(routing.layers, model.n_layers) : null,
+  };
 }
 
 /**

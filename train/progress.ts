@@ -36,8 +36,9 @@ export class ProgressLog {
     process.stderr.write(`${message}\n`);
   }
 
-  event(record: Record<string, number>): void {
-    this.append({ type: 'eval', ...record });
+  /** An evaluation: its figures on the status line and in metrics.jsonl, `details` in metrics.jsonl only. */
+  event(record: Record<string, number>, details: Record<string, unknown> = {}): void {
+    this.append({ type: 'eval', ...record, ...details });
     const parts = Object.entries(record).map(([k, v]) => `${k} ${Number.isInteger(v) ? v : v.toFixed(4)}`);
     this.info(parts.join('  '));
   }

@@ -9,6 +9,7 @@ import { Tokenizer } from '../lm/tokenizer.js';
 import { initParams, paramsFromTensors, type Params } from '../lm/model.js';
 import {
   ModelConfigSchema,
+  activeParameterCount,
   flopsPerToken,
   parameterCount,
   presetConfig,
@@ -22,6 +23,7 @@ import { learningRate, type Schedule } from './schedule.js';
 import { WindowSampler, chunkBatch, fixedWindows, type DataCursor } from './batches.js';
 import { applyGradients, computeGradients } from './step.js';
 import { evaluate, unigramLoss } from './evaluate.js';
+import { describeRouting, routingRecord } from '../lm/moe.js';
 import { ProgressLog } from './progress.js';
 import { SteadyPace } from './pace.js';
 import { TimeLimitHorizon } from './horizon.js';
@@ -95,7 +97,10 @@ export async function train(
   log.info(
     `model: ${config.model.preset} d_model=${model.d_model} n_layers=${model.n_layers} n_heads=${model.n_heads} ` +
       `n_kv_heads=${model.n_kv_heads} context=${model.context} vocab=${model.vocab}; ` +
-      `${counts.total.toLocaleString('en')} parameters (${counts.nonEmbedding.toLocaleString('en')} non-embedding)`,
+      `${counts.total.toLocaleString('en')} parameters (${counts.nonEmbedding.toLocaleString('en')} non-embedding)` +
+      (model.moe
+        ? `; ${model.moe.experts} experts, top-${model.moe.top_k}: ${activeParameterCount(model).toLocaleString('en')} active`
+        : ''),
   );
 
   const { training: t, optimizer: o } = config;
@@ -200,14 +205,16 @@ export async function train(
   const startStep = state.step;
   const pace = new SteadyPace(startStep, tokensPerStep);
   const horizon = t.time_limit !== undefined ? new TimeLimitHorizon(startStep, t.time_limit, 1) : null;
-  let lastEval = { loss: NaN, bpb: NaN };
+  let lastEval: ReturnType<typeof evaluate> = { loss: NaN, bpb: NaN, routing: null };
   let checkpointPath = '';
   const runEval = () => {
     lastEval = withSpan('evaluate', { 'ringlet.step': state.step }, () =>
       evaluate(params, model, validation, t.batch_size, byteLengths),
     );
     telemetry.evaluation(lastEval.loss);
-    log.event({ step: state.step, val_loss: lastEval.loss, val_bpb: lastEval.bpb, unigram_loss: unigram });
+    const routing = lastEval.routing ? { routing: routingRecord(lastEval.routing) } : {};
+    log.event({ step: state.step, val_loss: lastEval.loss, val_bpb: lastEval.bpb, unigram_loss: unigram }, routing);
+    if (lastEval.routing) log.info(describeRouting(lastEval.routing));
   };
   const timeUp = () => t.time_limit !== undefined && (Date.now() - started) / 1000 >= t.time_limit;
 

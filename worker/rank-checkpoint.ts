@@ -6,6 +6,7 @@ import { createHash } from 'node:crypto';
 import type * as tf from '@tensorflow/tfjs';
 import { pruneCheckpoints, writeCheckpoint } from '../lm/checkpoint.js';
 import { evaluate } from '../train/evaluate.js';
+import { routingRecord } from '../lm/moe.js';
 import type { JsonLog } from '../coordinator/log.js';
 import type { Assignment } from '../proto/gen/ringlet/coordinator/v1/coordinator.js';
 import type { CoordinatorLink } from './coordinator-link.js';
@@ -20,7 +21,8 @@ export type RunEnergy = { energy_j?: number; emissions_g?: number };
 
 export function evaluateOnRank(job: Job, s: TrainingState, log: JsonLog): { val_loss: number; val_bpb: number } {
   const e = evaluate(s.params, job.model, job.validation, job.train.training.batch_size, job.byteLengths);
-  log('info', 'eval', { step: s.step, val_loss: e.loss, val_bpb: e.bpb, unigram_loss: job.unigram });
+  const routing = e.routing ? { routing: routingRecord(e.routing) } : {};
+  log('info', 'eval', { step: s.step, val_loss: e.loss, val_bpb: e.bpb, unigram_loss: job.unigram, ...routing });
   return { val_loss: e.loss, val_bpb: e.bpb };
 }
 

@@ -1,5 +1,6 @@
 // What every suite returns: headline metrics, per-group figures, and one score per item (aligned by item
 // id across checkpoints, which is what the paired bootstrap in evaluator/stats.ts resamples).
+import type { RoutingCounts } from '../../lm/moe.js';
 import type { ScoringModel } from '../model.js';
 
 export interface GroupResult {
@@ -9,7 +10,7 @@ export interface GroupResult {
 
 export interface SuiteResult {
   suite: string;
-  kind: 'minimal_pair' | 'multiple_choice' | 'validation' | 'samples';
+  kind: 'minimal_pair' | 'multiple_choice' | 'validation' | 'samples' | 'routing';
   /** Headline figures: accuracy, or val_loss / val_bpb / perplexity, or distinct_n / repetition_rate. */
   metrics: Record<string, number>;
   items: number;
@@ -22,6 +23,8 @@ export interface SuiteResult {
   item_scores: number[];
   /** Items the data held that could not be scored, and why. */
   skipped?: { items: number; reason: string };
+  /** The routing suite's assignments per expert per layer, and those over the training capacity. */
+  routing?: RoutingCounts;
   /** The generated texts of the samples suite. */
   samples?: Array<{ prompt: string; text: string }>;
 }
