@@ -2,11 +2,27 @@
 // differences, the auxiliary losses and capacity drops agree with hand computations, and an MoE preset
 // trains, resumes, evaluates, generates and trains on the ring like a dense one.
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import readline from 'node:readline';
 import { before, test } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
 import { setupBackend } from '../kernels/backend.js';
+import { readCheckpoint } from '../lm/checkpoint.js';
+import { generate } from '../lm/generate.js';
+import { evaluateCheckpoint } from '../evaluator/evaluate.js';
+import { loadScoringModel } from '../evaluator/model.js';
+import { runRouting } from '../evaluator/suites/routing.js';
+import type { SuiteContext } from '../evaluator/suites/types.js';
+import { exportCheckpoint } from '../export/export-checkpoint.js';
+import { loadTrainConfig } from '../train/config.js';
+import { ProgressLog } from '../train/progress.js';
+import { resolveModelConfig, train } from '../train/run.js';
+import { prepareTinyDataset } from './tiny-dataset.js';
 import { fusedKernelsActive } from '../lm/ops.js';
-import { forward, initParams, lossOn, objectiveOn, type Params } from '../lm/model.js';
+import { forward, initParams, lossOn, objectiveOn, type KvCache, type Params } from '../lm/model.js';
 import {
   ModelConfigSchema,
   activeParameterCount,
@@ -20,8 +36,13 @@ import { balanceLoss, dispatch, expertCapacity, mixtureOfExperts, newRouting, ro
 import { Rng } from '../lm/rng.js';
 import { relativeError } from './backend-compare.js';
 
+const root = path.resolve(import.meta.dirname, '..');
+const work = fs.mkdtempSync(path.join(os.tmpdir(), 'ringlet-moe-'));
+const dataset = path.join(work, 'data');
+
 before(async () => {
   await setupBackend('wasm');
+  await prepareTinyDataset(root, work);
 });
 
 const dense: ModelConfig = { ...presetConfig('nano'), vocab: 61, d_model: 32, n_layers: 2, ffn_hidden: 48, context: 16 };
@@ -218,4 +239,155 @@ test('routing gradients agree with central finite differences of the whole objec
       assert.ok(worst <= 1e-3, `${name}: finite differences off by ${worst} (largest gradient ${scale})`);
     }
   });
+});
+
+test('with a KV cache, generation steps give the full forward pass\'s logits (no capacity outside training)', () => {
+  const c = moe({ experts: 4, top_k: 2, capacity_factor: 0.5 });
+  const params = initParams(c, 9);
+  const sequence = Array.from({ length: 10 }, (_, i) => (i * 7 + 3) % c.vocab);
+  const full = forward(params, c, tf.tensor2d([sequence], [1, 10], 'int32')).arraySync();
+  const cache: KvCache = { k: [], v: [], length: 0 };
+  const prompt = forward(params, c, tf.tensor2d([sequence.slice(0, 6)], [1, 6], 'int32'), { cache, lastOnly: true }).arraySync();
+  const rows = [prompt[0]];
+  for (const token of sequence.slice(6, 9)) rows.push(forward(params, c, tf.tensor2d([[token]], [1, 1], 'int32'), { cache, lastOnly: true }).arraySync()[0]);
+  rows.forEach((row, i) => assert.ok(relativeError(row, full[5 + i]) < 1e-5, `position ${5 + i}: ${relativeError(row, full[5 + i])}`));
+});
+
+// ---- End to end on the tiny Swedish dataset, with the moe-nano preset at a short context.
+
+const MODEL = { preset: 'moe-nano', context: 32 };
+const TRAINING = { batch_size: 4, eval_windows: 8, log_every: 1000, eval_every: 2 };
+const configFile = (name: string, model: object, training: object = TRAINING) => {
+  const file = path.join(work, `${name}.json`);
+  fs.writeFileSync(file, JSON.stringify({ model, training }));
+  return file;
+};
+const quiet = (out: string) => new ProgressLog(out, { live: false });
+
+test('a JSON config turns experts on over a preset, and bad values name the field path', () => {
+  const ok = loadTrainConfig(configFile('micro-moe', { preset: 'micro', moe: { experts: 4, top_k: 1 } }), {
+    data: dataset,
+    out: work,
+    maxSteps: 1,
+  });
+  assert.deepEqual(resolveModelConfig(ok, 512).moe, {
+    experts: 4,
+    top_k: 1,
+    aux_loss_weight: 0.01,
+    z_loss_weight: 0.001,
+    capacity_factor: 1.25,
+  });
+  const bad = (moeFields: object, pattern: RegExp) =>
+    assert.throws(
+      () => loadTrainConfig(configFile('bad', { preset: 'micro', moe: moeFields }), { data: dataset, out: work, maxSteps: 1 }),
+      pattern,
+    );
+  bad({ experts: 4, top_k: 3 }, /model\.moe\.top_k/);
+  bad({ experts: 1, top_k: 2 }, /model\.moe\.top_k: must not exceed experts/);
+  bad({ experts: 4, top_k: 1, capacity_factor: -1 }, /model\.moe\.capacity_factor/);
+  bad({ experts: 4, top_k: 1, gates: 'x' }, /model\.moe.*gates/);
+});
+
+test('moe-nano trains, resumes exactly, logs routing, evaluates and generates; exports refuse it', async () => {
+  const file = configFile('moe-nano', MODEL);
+  const run = (out: string, flags: Record<string, unknown>, resume = false) =>
+    train(loadTrainConfig(file, { data: dataset, out, maxSteps: 4, checkpointEvery: 2, ...flags }), { resume, log: quiet(out) });
+  const straight = path.join(work, 'moe-straight');
+  const resumed = path.join(work, 'moe-resumed');
+  const a = await run(straight, {});
+  assert.equal((await run(resumed, { untilStep: 2 })).step, 2);
+  const b = await run(resumed, {}, true);
+  assert.equal(b.step, 4);
+  assert.equal(a.val_loss, b.val_loss);
+  const [wa, wb] = [await readCheckpoint(a.checkpoint), await readCheckpoint(b.checkpoint)];
+  for (const [name, t] of wa.weights) assert.deepEqual(wb.weights.get(name)!.data, t.data, `weight ${name}`);
+  assert.ok(wa.weights.has('layers.3.router') && wa.weights.has('layers.3.experts.3.w_down'));
+  assert.deepEqual((wa.meta.config.model as ModelConfig).moe, presetConfig('moe-nano').moe);
+
+  // Every evaluation's record holds the routing of the validation windows' tokens.
+  const evals = fs
+    .readFileSync(path.join(straight, 'metrics.jsonl'), 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l))
+    .filter((r) => r.type === 'eval');
+  assert.deepEqual(
+    evals.map((r) => r.step),
+    [2, 4],
+  );
+  for (const r of evals) {
+    assert.equal(r.routing.tokens_per_expert.length, 4);
+    for (const row of r.routing.tokens_per_expert) assert.equal(row.reduce((x: number, y: number) => x + y, 0), 8 * 32);
+    assert.ok(r.routing.dropped_share >= 0 && r.routing.dropped_share < 1);
+  }
+
+  // The evaluator: val through forward(), routing through the loss; both equal the training log's figure.
+  const where = { blimpDir: '', dalajFile: '', allowPaths: false };
+  const energy = { cpuWatts: 10, gridGramsPerKwh: 100 };
+  const e = await evaluateCheckpoint({ checkpoint: straight, suites: ['routing', 'val'], limit: 8, batch_size: 4 }, where, energy);
+  const val = e.suites.val.metrics.val_loss;
+  assert.ok(Math.abs(val - a.val_loss) < 1e-4, `val suite ${val} vs training ${a.val_loss}`);
+  const routing = e.suites.routing;
+  assert.ok(Math.abs(routing.metrics.val_loss - a.val_loss) < 1e-4);
+  assert.deepEqual(routing.routing!.tokens, evals[1].routing.tokens_per_expert);
+  for (let l = 0; l < 4; l++) {
+    const shares = [0, 1, 2, 3].map((x) => routing.metrics[`layer${l}.expert${x}`]);
+    assert.ok(Math.abs(shares.reduce((x, y) => x + y, 0) - 1) < 1e-9, `layer ${l} shares ${shares}`);
+  }
+
+  // Generation takes the TensorFlow.js path with its KV cache (the native decoder has no experts).
+  const model = await loadScoringModel(straight);
+  try {
+    const g = await generate(model.params, model.config, model.tokenizer.encode('Det var en gång'), {
+      maxTokens: 40,
+      seed: 3,
+      stopToken: -1,
+      temperature: 1,
+      topK: 0,
+      topP: 1,
+      repetitionPenalty: 1,
+    });
+    assert.equal(g.tokens.length, 40); // past the context of 32: the cache restarts from the newest half
+    await assert.rejects(
+      runRouting(dataset, { model: { ...model, config: dense }, batchSize: 4 } as SuiteContext),
+      /suite routing needs a mixture-of-experts checkpoint/,
+    );
+  } finally {
+    model.dispose();
+  }
+  for (const format of ['gguf', 'hf'] as const) {
+    const out = path.join(work, `export-${format}`);
+    await assert.rejects(exportCheckpoint({ checkpoint: straight, format, out }), /mixture of experts/);
+    assert.equal(fs.existsSync(out), false);
+  }
+});
+
+test('moe-nano on a ring of 2 workers: both ranks end with identical weights, close to one process', async () => {
+  const training = { ...TRAINING, grad_accum: 2, eval_every: 4, max_steps: 4 };
+  const file = configFile('moe-ring', MODEL, training);
+  const single = path.join(work, 'moe-single');
+  await train(loadTrainConfig(file, { data: dataset, out: single, checkpointEvery: 4 }), { resume: false, log: quiet(single) });
+  const out = path.join(work, 'moe-ring');
+  const child = spawn(
+    process.execPath,
+    ['--import', 'tsx', path.join(root, 'cli/ringlet.ts'), 'train', '--config', file, '--data', dataset, '--out', out, '--workers', '2', '--json'],
+    { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  let stdout = '';
+  child.stdout.on('data', (d) => (stdout += d));
+  const logs: string[] = [];
+  readline.createInterface({ input: child.stderr }).on('line', (line) => logs.push(line));
+  const code = await new Promise((resolve) => child.on('exit', resolve));
+  assert.equal(code, 0, logs.slice(-20).join('\n'));
+  const summary = JSON.parse(stdout.trim().split('\n').at(-1)!);
+  assert.equal(summary.step, 4);
+  assert.equal(summary.ranks_identical, true, 'every rank hashes its weights at each checkpoint');
+  assert.ok(logs.some((l) => l.includes('"routing"')), 'rank 0 logs the routing at its evaluation');
+  // Each rank's micro-batch is one of the single process's two, so capacity drops the same assignments.
+  const [ring, one] = [await readCheckpoint(out), await readCheckpoint(single)];
+  for (const [name, t] of one.weights) {
+    const u = ring.weights.get(name)!.data;
+    const worst = t.data.reduce((w, x, i) => Math.max(w, Math.abs(x - u[i])), 0);
+    assert.ok(worst < 1e-5, `${name}: ring and one process differ by ${worst}`);
+  }
 });
