@@ -9,6 +9,8 @@
 //   "CHAPTER I." is real text, and short shingle sets give unreliable similarity.
 // Documents left without paragraphs are counted as empty. First occurrence wins, so results depend
 // on the document order: prepare.ts feeds documents sorted by id.
+// With the quality filters off (`--filters off`, the data-processing ablation) only duplicate documents are
+// removed: a novel present twice under two ids could land in both splits, which leaks validation text.
 import { createHash } from 'node:crypto';
 import { NearDuplicateIndex } from './near-duplicates.js';
 
@@ -38,6 +40,9 @@ export class CorpusFilter {
   private readonly documentHashes = new Set<string>();
   private readonly nearDuplicates = new NearDuplicateIndex();
 
+  /** `quality`: remove too-short, garbage and near-duplicate paragraphs (default true). */
+  constructor(private readonly options: { quality: boolean } = { quality: true }) {}
+
   /** Kept paragraphs of a document given as normalised, non-empty paragraphs; null when it is dropped. */
   filterDocument(paragraphs: string[]): string[] | null {
     const c = this.counts;
@@ -49,6 +54,16 @@ export class CorpusFilter {
       return null;
     }
     this.documentHashes.add(hash);
+    const kept = this.options.quality ? this.qualityParagraphs(paragraphs) : paragraphs;
+    if (kept.length === 0) {
+      c.empty_documents++;
+      return null;
+    }
+    return kept;
+  }
+
+  private qualityParagraphs(paragraphs: string[]): string[] {
+    const c = this.counts;
     const kept: string[] = [];
     for (const paragraph of paragraphs) {
       if (isTooShort(paragraph)) c.too_short_paragraphs++;
@@ -56,10 +71,6 @@ export class CorpusFilter {
       else if (paragraph.length >= NEAR_DUPLICATE_MIN_CHARS && this.nearDuplicates.checkAndAdd(paragraph))
         c.near_duplicate_paragraphs++;
       else kept.push(paragraph);
-    }
-    if (kept.length === 0) {
-      c.empty_documents++;
-      return null;
     }
     return kept;
   }

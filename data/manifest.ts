@@ -12,6 +12,20 @@ const count = z.int().nonnegative();
 const perSplit = z.object({ train: count, val: count });
 const sha256 = z.string().regex(/^[0-9a-f]{64}$/, 'expected a lowercase hex sha256');
 
+/** `--filters`: on removes too-short, garbage and near-duplicate paragraphs; off keeps them (duplicate documents go either way). */
+export const FiltersSettingSchema = z.enum(['on', 'off']);
+/** `--spelling`: none, or sv-1906 to modernise pre-1906 Swedish spelling (data/swedish-spelling.ts). */
+export const SpellingSchemeSchema = z.enum(['none', 'sv-1906']);
+
+/** Text per token, end-of-document tokens not counted (data/fertility.ts); null without text. */
+export const FertilitySchema = z.object({
+  bytes_per_token: z.number().positive().nullable(),
+  chars_per_token: z.number().positive().nullable(),
+  /** Words are whitespace-separated runs holding a letter. */
+  words_per_token: z.number().nonnegative().nullable(),
+});
+const UNKNOWN_FERTILITY = { bytes_per_token: null, chars_per_token: null, words_per_token: null };
+
 export const ShardSchema = z.object({
   name: z.string().regex(/^(train|val)-\d{3,}\.bin$/, 'expected a name like train-000.bin'),
   split: z.enum(['train', 'val']),
@@ -54,6 +68,21 @@ export const ManifestSchema = z.object({
     vocab_size: z.int().positive(),
     eot_id: count,
   }),
+  /** The text processing asked for; manifests from before these options mean on and none. */
+  processing: z
+    .object({ filters: FiltersSettingSchema, spelling: SpellingSchemeSchema })
+    .default({ filters: 'on', spelling: 'none' }),
+  /** What the spelling normalisation changed in the input (before filtering): words rewritten, and the most frequent rewrites. */
+  spelling_changes: z
+    .object({
+      words_changed: count,
+      top_rewrites: z.array(z.object({ from: z.string(), to: z.string(), count: z.int().positive() })),
+    })
+    .default({ words_changed: 0, top_rewrites: [] }),
+  /** Tokenizer fertility per split; unknown (null) in manifests written before it was recorded. */
+  fertility: z
+    .object({ train: FertilitySchema, val: FertilitySchema })
+    .default({ train: UNKNOWN_FERTILITY, val: UNKNOWN_FERTILITY }),
   filters: z.object({
     input_documents: count,
     duplicate_documents: count,
@@ -66,6 +95,11 @@ export const ManifestSchema = z.object({
 });
 
 export type Manifest = z.infer<typeof ManifestSchema>;
+/** What a manifest.json may hold: older ones lack the fields that have defaults. */
+export type ManifestInput = z.input<typeof ManifestSchema>;
+export type FiltersSetting = z.infer<typeof FiltersSettingSchema>;
+export type SpellingScheme = z.infer<typeof SpellingSchemeSchema>;
+export type Fertility = z.infer<typeof FertilitySchema>;
 export type ShardEntry = z.infer<typeof ShardSchema>;
 
 /** Reads and validates `dir`/manifest.json, with an error naming the file and what is wrong. */

@@ -2,7 +2,8 @@
 // manifest.json, tokenizer.json and token shards (train-000.bin, val-000.bin, ...).
 // Memory stays flat as the corpus grows: documents are handled one at a time and text lives in
 // temporary files between passes.
-//   1. read each document (sorted by id) → normalise → filter → append to a scratch file;
+//   1. read each document (sorted by id) → normalise → modernise spelling (--spelling) → filter
+//      (--filters) → append to a scratch file;
 //   2. split the kept documents by id into train and validation files;
 //   3. train the tokenizer on the train file only;
 //   4. encode each document into shards, end-of-document token after each, checking on every
@@ -15,12 +16,25 @@ import path from 'node:path';
 import cliProgress from 'cli-progress';
 import { Tokenizer as ReferenceTokenizer } from 'tokenizers';
 import { DocumentFileWriter, paragraphChunks, readDocuments } from './document-file.js';
+import { fertility, textSize, type TextSize } from './fertility.js';
 import { CorpusFilter, type FilterCounts } from './filters.js';
-import { MANIFEST_FILE, MANIFEST_FORMAT_VERSION, ManifestSchema, type Manifest, type ShardEntry } from './manifest.js';
+import {
+  FiltersSettingSchema,
+  MANIFEST_FILE,
+  MANIFEST_FORMAT_VERSION,
+  ManifestSchema,
+  SpellingSchemeSchema,
+  type Fertility,
+  type FiltersSetting,
+  type Manifest,
+  type ShardEntry,
+  type SpellingScheme,
+} from './manifest.js';
 import { normalizeParagraph } from './normalize.js';
 import { DEFAULT_SHARD_TOKENS, ShardWriter, dtypeForVocab } from './shards.js';
 import { listSources, type SourceDocument } from './sources.js';
 import { validationIds, type SplitName } from './split.js';
+import { modernizeSwedish, RewriteCounts } from './swedish-spelling.js';
 import { readTeiParagraphs } from './tei.js';
 import { readTextParagraphs } from './text.js';
 import { MIN_VOCAB_SIZE, trainTokenizer } from './train-tokenizer.js';
@@ -28,6 +42,8 @@ import { fsyncDir, writeFileAtomic } from '../lm/atomic-write.js';
 import type { Tokenizer } from '../lm/tokenizer.js';
 
 export const TOKENIZER_FILE = 'tokenizer.json';
+/** Rewrites the manifest and the summary list. */
+const TOP_REWRITES = 20;
 
 export interface PrepareOptions {
   inputs: string[];
@@ -41,6 +57,10 @@ export interface PrepareOptions {
   progress?: boolean;
   /** Most tokens per shard file; default 2^24. */
   shardTokens?: number;
+  /** Quality filters and near-duplicate removal; default on. */
+  filters?: FiltersSetting;
+  /** Spelling normalisation; default none. */
+  spelling?: SpellingScheme;
 }
 
 export interface PrepareSummary extends FilterCounts {
@@ -52,6 +72,11 @@ export interface PrepareSummary extends FilterCounts {
   val_tokens: number;
   /** Validation text bytes per token (end-of-document tokens not counted); null without validation text. */
   bytes_per_token: number | null;
+  fertility: { train: Fertility; val: Fertility };
+  filters: FiltersSetting;
+  spelling: SpellingScheme;
+  spelling_words_changed: number;
+  spelling_top_rewrites: Manifest['spelling_changes']['top_rewrites'];
   vocab_size: number;
   peak_rss_bytes: number;
   /** decode(encode(text)) === text held for every validation document (prepare throws otherwise). */
@@ -62,13 +87,13 @@ export interface PrepareSummary extends FilterCounts {
 interface KeptDocument {
   id: string;
   paragraphs: number;
-  bytes: number;
+  size: TextSize;
 }
 
 interface SplitTotals {
   documents: number;
   paragraphs: number;
-  bytes: number;
+  size: TextSize;
   tokens: number;
   /** Tokens of the text alone, end-of-document tokens not counted. */
   textTokens: number;
@@ -80,6 +105,8 @@ const REFERENCE_BATCH = 256; // paragraphs per call to the binding
 export async function prepareDataset(opts: PrepareOptions): Promise<PrepareSummary> {
   const started = Date.now();
   checkPrepareOptions(opts);
+  const filters = opts.filters ?? 'on';
+  const spelling = opts.spelling ?? 'none';
   const shardTokens = opts.shardTokens ?? DEFAULT_SHARD_TOKENS;
   const showProgress = opts.progress === true && process.stderr.isTTY === true;
   const sources = await listSources(opts.inputs);
@@ -90,7 +117,7 @@ export async function prepareDataset(opts: PrepareOptions): Promise<PrepareSumma
   const scratch = await mkdtemp(path.join(outDir, '.tmp-prepare-'));
   try {
     const keptFile = path.join(scratch, 'kept.txt');
-    const { kept, counts } = await extractDocuments(sources.documents, keptFile, showProgress);
+    const { kept, counts, rewrites } = await extractDocuments(sources.documents, keptFile, { filters, spelling }, showProgress);
     if (kept.length === 0) {
       throw new Error(
         `no usable text in ${sources.inputs.join(', ')}: all ${sources.documents.length} documents were empty ` +
@@ -126,16 +153,19 @@ export async function prepareDataset(opts: PrepareOptions): Promise<PrepareSumma
         },
       );
       shards.push(...(await writer.close()));
+      const sum = (unit: keyof TextSize) => docs.reduce((n, d) => n + d.size[unit], 0);
       totals[split] = {
         documents: docs.length,
-        paragraphs: docs.reduce((sum, d) => sum + d.paragraphs, 0),
-        bytes: docs.reduce((sum, d) => sum + d.bytes, 0),
+        paragraphs: docs.reduce((n, d) => n + d.paragraphs, 0),
+        size: { bytes: sum('bytes'), chars: sum('chars'), words: sum('words') },
         tokens: textTokens + docs.length,
         textTokens,
       };
     }
 
-    const bytesPerToken = totals.val.textTokens > 0 ? totals.val.bytes / totals.val.textTokens : null;
+    const fertilities = { train: fertility(totals.train.size, totals.train.textTokens), val: fertility(totals.val.size, totals.val.textTokens) };
+    const bytesPerToken = fertilities.val.bytes_per_token;
+    const topRewrites = rewrites.top(TOP_REWRITES);
     const manifest: Manifest = ManifestSchema.parse({
       format_version: MANIFEST_FORMAT_VERSION,
       created_at: new Date().toISOString(),
@@ -150,13 +180,16 @@ export async function prepareDataset(opts: PrepareOptions): Promise<PrepareSumma
       },
       documents: { train: totals.train.documents, val: totals.val.documents },
       paragraphs: { train: totals.train.paragraphs, val: totals.val.paragraphs },
-      bytes: { train: totals.train.bytes, val: totals.val.bytes },
+      bytes: { train: totals.train.size.bytes, val: totals.val.size.bytes },
       tokens: { train: totals.train.tokens, val: totals.val.tokens },
       bytes_per_token: bytesPerToken,
       dtype,
       shard_tokens: shardTokens,
       shards,
       tokenizer: { file: TOKENIZER_FILE, sha256: tokenizer.sha256, vocab_size: tokenizer.vocabSize, eot_id: tokenizer.eotId },
+      processing: { filters, spelling },
+      spelling_changes: { words_changed: rewrites.wordsChanged, top_rewrites: topRewrites },
+      fertility: fertilities,
       filters: counts,
     } satisfies Manifest);
     await writeFileAtomic(path.join(outDir, MANIFEST_FILE), `${JSON.stringify(manifest, null, 2)}\n`);
@@ -170,6 +203,11 @@ export async function prepareDataset(opts: PrepareOptions): Promise<PrepareSumma
       train_tokens: totals.train.tokens,
       val_tokens: totals.val.tokens,
       bytes_per_token: bytesPerToken,
+      fertility: fertilities,
+      filters,
+      spelling,
+      spelling_words_changed: rewrites.wordsChanged,
+      spelling_top_rewrites: topRewrites,
       vocab_size: tokenizer.vocabSize,
       ...counts,
       peak_rss_bytes: process.resourceUsage().maxRSS * 1024,
@@ -193,30 +231,45 @@ export function checkPrepareOptions(opts: PrepareOptions): void {
   const shardTokens = opts.shardTokens ?? DEFAULT_SHARD_TOKENS;
   if (!Number.isInteger(shardTokens) || shardTokens <= 0)
     throw new Error(`shard size must be a positive integer, got ${shardTokens}`);
+  if (opts.filters !== undefined && !FiltersSettingSchema.safeParse(opts.filters).success)
+    throw new Error(`filters must be one of ${FiltersSettingSchema.options.join(', ')}, got ${JSON.stringify(opts.filters)}`);
+  if (opts.spelling !== undefined && !SpellingSchemeSchema.safeParse(opts.spelling).success)
+    throw new Error(`spelling must be one of ${SpellingSchemeSchema.options.join(', ')}, got ${JSON.stringify(opts.spelling)}`);
 }
 
 /**
- * Pass 1: reads, normalises and filters every document; kept ones go to `keptFile` in order. The
- * filter's near-duplicate index lives only as long as this pass.
+ * Pass 1: reads, normalises, modernises and filters every document; kept ones go to `keptFile` in order.
+ * The filter's near-duplicate index lives only as long as this pass.
  */
 async function extractDocuments(
   documents: SourceDocument[],
   keptFile: string,
+  processing: { filters: FiltersSetting; spelling: SpellingScheme },
   showProgress: boolean,
-): Promise<{ kept: KeptDocument[]; counts: FilterCounts }> {
-  const filter = new CorpusFilter();
+): Promise<{ kept: KeptDocument[]; counts: FilterCounts; rewrites: RewriteCounts }> {
+  const filter = new CorpusFilter({ quality: processing.filters === 'on' });
+  const rewrites = new RewriteCounts();
+  const modernize = (paragraph: string): string => {
+    if (processing.spelling === 'none') return paragraph;
+    const { text, changes } = modernizeSwedish(paragraph);
+    rewrites.add(changes);
+    return text;
+  };
   const bar = progressBar(showProgress, 'reading', documents.length);
   const out = await DocumentFileWriter.create(keptFile);
   const kept: KeptDocument[] = [];
   try {
     for (const doc of documents) {
       const raw = doc.format === 'tei' ? await readTeiParagraphs(doc.file) : await readTextParagraphs(doc.file);
-      const normalized = raw.map(normalizeParagraph).filter((p) => p.length > 0);
+      const normalized = raw
+        .map(normalizeParagraph)
+        .filter((p) => p.length > 0)
+        .map(modernize);
       const paragraphs = filter.filterDocument(normalized);
       if (paragraphs !== null) {
         const text = paragraphs.join('\n\n');
         await out.write(text);
-        kept.push({ id: doc.id, paragraphs: paragraphs.length, bytes: Buffer.byteLength(text) });
+        kept.push({ id: doc.id, paragraphs: paragraphs.length, size: textSize(text) });
       }
       bar.increment();
     }
@@ -224,7 +277,7 @@ async function extractDocuments(
     bar.stop();
     await out.close();
   }
-  return { kept, counts: filter.counts };
+  return { kept, counts: filter.counts, rewrites };
 }
 
 /** Pass 2: copies each kept document into its split's file. */

@@ -88,6 +88,7 @@ test('--check-config refuses what a start would refuse, naming it, with exit 1',
     ['serve --port 99999', {}, /port: Too big/],
     ['serve --backend tpu', {}, /--backend: unknown backend "tpu"/],
     ['data prepare --input x --out y --vocab 10', {}, /vocabulary size must be an integer >= 257/],
+    ['data prepare --input x --out y --spelling sv-1800', {}, /--spelling <scheme>' argument 'sv-1800' is invalid/],
   ];
   const results = await inBatches(cases, 4, ([line, env]) => ringlet(argv(`${line} --check-config --json`), env));
   cases.forEach(([line, , message], i) => {
@@ -133,6 +134,8 @@ test('worker, evaluator, serve and data prepare print their resolved settings wi
     vocab: 8192,
     seed: 1234,
     valFraction: 0.05,
+    filters: 'on',
+    spelling: 'none',
     ifMissing: true,
   });
 });

@@ -5,7 +5,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { before, test } from 'node:test';
-import { readManifest, type Manifest } from '../data/manifest.js';
+import { countWords } from '../data/fertility.js';
+import { MANIFEST_FILE, readManifest, type Manifest } from '../data/manifest.js';
 import { prepareDataset, type PrepareSummary } from '../data/prepare.js';
 import { openSplit } from '../data/shards.js';
 import { Tokenizer } from '../lm/tokenizer.js';
@@ -68,6 +69,82 @@ test('the summary and manifest describe what was read, removed, split and tokeni
   assert.equal(tokenizer.sha256, manifest.tokenizer.sha256);
   assert.equal(manifest.bytes_per_token, manifest.bytes.val / (manifest.tokens.val - manifest.documents.val));
   assert.ok(summary.bytes_per_token! > 1.5 && summary.bytes_per_token! < 5, `${summary.bytes_per_token} bytes per token`);
+  assert.deepEqual(manifest.processing, { filters: 'on', spelling: 'none' });
+  assert.deepEqual(manifest.spelling_changes, { words_changed: 0, top_rewrites: [] });
+});
+
+test('fertility: bytes, characters and words per text token of each split, as the decoded shards give them', async () => {
+  const tokenizer = Tokenizer.load(path.join(out, manifest.tokenizer.file));
+  for (const split of ['train', 'val'] as const) {
+    const { tokens } = await openSplit(out, split);
+    const textTokens = [...tokens].filter((t) => t !== tokenizer.eotId);
+    const documents = tokenizer.decode([...tokens]).split('<|endoftext|>').slice(0, -1);
+    const chars = documents.reduce((n, d) => n + [...d].length, 0);
+    const words = documents.reduce((n, d) => n + countWords(d), 0);
+    const f = manifest.fertility[split];
+    assert.equal(f.bytes_per_token, manifest.bytes[split] / textTokens.length);
+    assert.equal(f.chars_per_token, chars / textTokens.length);
+    assert.equal(f.words_per_token, words / textTokens.length);
+    assert.ok(f.words_per_token! > 0.1 && f.words_per_token! < 1, `${f.words_per_token} words per token`);
+  }
+  assert.deepEqual(summary.fertility, manifest.fertility);
+  assert.equal(manifest.bytes_per_token, manifest.fertility.val.bytes_per_token);
+});
+
+test('words are whitespace-separated runs holding a letter', () => {
+  assert.equal(countWords('Hvad? — sade han, 1906 * * * «nej»\n\nåh'), 5);
+  assert.equal(countWords('  '), 0);
+});
+
+test('--filters off keeps short, garbage and near-duplicate paragraphs; --spelling sv-1906 modernises and is recorded', async () => {
+  const corpus = path.join(work, 'corpus', 'processing');
+  fs.mkdirSync(corpus, { recursive: true });
+  const repeated = 'Hvad skulle hon göra? Hon hade blifvit qvar i sitt lif, oaktadt allt hon sett och hört under det långa och mörka året.';
+  fs.writeFileSync(path.join(corpus, 'a.txt'), `${repeated}\n\n* * *\n\n12 34 56 78 90 ab\n\n${repeated}\n`);
+  fs.writeFileSync(path.join(corpus, 'b.txt'), 'Han sof godt. Det var midt i natten.\n');
+  fs.writeFileSync(path.join(corpus, 'c.txt'), 'Han sof godt. Det var midt i natten.\n'); // an exact duplicate document
+  const prepareWith = async (name: string, filters: 'on' | 'off', spelling: 'none' | 'sv-1906') => {
+    const dir = path.join(work, name);
+    const s = await prepareDataset({ ...options([corpus], dir), vocab: 257, valFraction: 0.4, filters, spelling });
+    const m = await readManifest(dir);
+    const tokenizer = Tokenizer.load(path.join(dir, m.tokenizer.file));
+    const text = [];
+    for (const split of ['train', 'val'] as const) text.push(tokenizer.decode([...(await openSplit(dir, split)).tokens]));
+    return { s, m, text: text.join('') };
+  };
+  const on = await prepareWith('filters-on', 'on', 'none');
+  assert.equal(on.m.filters.too_short_paragraphs + on.m.filters.garbage_paragraphs + on.m.filters.near_duplicate_paragraphs, 3);
+  const off = await prepareWith('filters-off', 'off', 'sv-1906');
+  assert.deepEqual(off.m.processing, { filters: 'off', spelling: 'sv-1906' });
+  assert.equal(off.s.filters, 'off');
+  assert.equal(off.m.filters.duplicate_documents, 1, 'duplicate documents are removed either way');
+  assert.equal(off.m.filters.too_short_paragraphs + off.m.filters.garbage_paragraphs + off.m.filters.near_duplicate_paragraphs, 0);
+  assert.equal(off.m.paragraphs.train + off.m.paragraphs.val, 5);
+  assert.ok(off.text.includes('* * *') && off.text.includes('12 34 56 78 90 ab'));
+  assert.equal(off.text.split('Vad skulle hon göra? Hon hade blivit kvar i sitt liv, oaktat allt').length - 1, 2);
+  assert.ok(off.text.includes('Han sov gott. Det var mitt i natten.'));
+  assert.ok(!/hvad|qvar|blifvit|godt/i.test(off.text));
+  // Two copies of the rewritten paragraph and one of the duplicate document's (read, then dropped).
+  assert.equal(off.m.spelling_changes.words_changed, 2 * 5 + 2 * 3);
+  assert.deepEqual(
+    off.m.spelling_changes.top_rewrites.map((r) => `${r.from}>${r.to}:${r.count}`),
+    ['blifvit>blivit:2', 'godt>gott:2', 'hvad>vad:2', 'lif>liv:2', 'midt>mitt:2', 'oaktadt>oaktat:2', 'qvar>kvar:2', 'sof>sov:2'],
+  );
+  assert.equal(off.s.spelling_words_changed, off.m.spelling_changes.words_changed);
+  assert.deepEqual(off.s.spelling_top_rewrites, off.m.spelling_changes.top_rewrites);
+});
+
+test('a manifest written before the processing options and fertility still reads, as filters on and spelling none', async () => {
+  const old = copyDataset('old-manifest');
+  const json = JSON.parse(fs.readFileSync(path.join(old, MANIFEST_FILE), 'utf8'));
+  delete json.processing;
+  delete json.spelling_changes;
+  delete json.fertility;
+  fs.writeFileSync(path.join(old, MANIFEST_FILE), JSON.stringify(json));
+  const read = await readManifest(old);
+  assert.deepEqual(read.processing, { filters: 'on', spelling: 'none' });
+  assert.deepEqual(read.spelling_changes, { words_changed: 0, top_rewrites: [] });
+  assert.equal(read.fertility.val.words_per_token, null);
 });
 
 test('shards are bounded in size, listed in the manifest, and read back as the whole split', async () => {
@@ -172,6 +249,10 @@ test('bad options are refused before any work', async () => {
     /vocabulary size must be an integer >= 257/,
   );
   await assert.rejects(prepareDataset({ ...options([corpusA], path.join(work, 'z')), valFraction: 1 }), /validation fraction/);
+  await assert.rejects(
+    prepareDataset({ ...options([corpusA], path.join(work, 'z')), spelling: 'sv' as 'none' }),
+    /spelling must be one of none, sv-1906, got "sv"/,
+  );
   assert.ok(!fs.existsSync(path.join(work, 'z')));
 });
 

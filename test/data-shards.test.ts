@@ -5,7 +5,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
-import { MANIFEST_FILE, MANIFEST_FORMAT_VERSION, type Manifest } from '../data/manifest.js';
+import { MANIFEST_FILE, MANIFEST_FORMAT_VERSION, type ManifestInput } from '../data/manifest.js';
 import { ShardWriter, dtypeForVocab, openSplit } from '../data/shards.js';
 
 test('uint16 up to 65536 ids, uint32 above', () => {
@@ -32,7 +32,7 @@ test('a writer rolls over to a new shard every N tokens and the reader joins the
   const first = fs.readFileSync(path.join(dir, 'train-000.bin'));
   assert.equal(first.readUInt32LE(4), tokens[1], 'little-endian uint32');
 
-  const manifest: Manifest = {
+  const manifest: ManifestInput = {
     format_version: MANIFEST_FORMAT_VERSION,
     created_at: new Date().toISOString(),
     command: ['test'],
