@@ -4,13 +4,23 @@
 // one per core, each train on their own batches and average their gradients with the ring all-reduce over
 // loopback gRPC (collective/) before every AdamW step, as `ringlet train --workers N` does minus the
 // coordinator. With --peer, the PyTorch peer (bench/peers/torch_train.py, same architecture and batch, one
-// thread) runs in the same invocation, so the ratio is measured side by side.
+// thread) runs in the same invocation, so the ratio is measured side by side. A mixture-of-experts preset is
+// followed, in the same invocation, by the dense preset of equal active parameters (moe-micro: micro), and
+// cost_vs_dense_active is the dense tokens/s over the MoE's.
 import { fork, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs';
 import { setupBackend } from '../kernels/backend.js';
 import { initParams } from '../lm/model.js';
-import { flopsPerToken, parameterCount, presetConfig, type ModelConfig, modelDimensions } from '../lm/model-config.js';
+import {
+  activeParameterCount,
+  denseCounterpart,
+  flopsPerToken,
+  parameterCount,
+  presetConfig,
+  type ModelConfig,
+  modelDimensions,
+} from '../lm/model-config.js';
 import { Rng } from '../lm/rng.js';
 import { AdamW } from '../train/optimizer.js';
 import { FlatGradients, applyGradients, computeGradients } from '../train/step.js';
@@ -180,12 +190,19 @@ export async function benchTrainThroughput(o: ThroughputOptions) {
   const workers = o.workers ?? 1;
   if (!Number.isInteger(workers) || workers < 1 || workers > 256) throw new Error(`--workers must be 1..256, got ${workers}`);
   const model = presetConfig(o.preset);
+  if (model.moe && o.peer) throw new Error(`--peer: the PyTorch peer has no mixture of experts (preset ${o.preset})`);
   const peak = measurePeak(0.9, workers);
-  const results = workers === 1 ? [await runThroughput(o)] : await runWorkers(o, workers);
   const tokensPerStep = o.batchSize * model.context;
-  // Workers step in lockstep (the all-reduce waits for every rank): tokens/s is the sum over workers.
-  const perWorker = results.map((r) => (tokensPerStep * r.step_seconds.length) / r.step_seconds.reduce((a, b) => a + b, 0));
-  const tokensPerS = perWorker.reduce((a, b) => a + b, 0);
+  const measure = async (options: ThroughputOptions) => {
+    const results = workers === 1 ? [await runThroughput(options)] : await runWorkers(options, workers);
+    // Workers step in lockstep (the all-reduce waits for every rank): tokens/s is the sum over workers.
+    const perWorker = results.map((r) => (tokensPerStep * r.step_seconds.length) / r.step_seconds.reduce((a, b) => a + b, 0));
+    return { results, tokensPerS: perWorker.reduce((a, b) => a + b, 0) };
+  };
+  const { results, tokensPerS } = await measure(o);
+  // A mixture of experts is judged against the dense preset of equal active parameters, in the same run.
+  const densePreset = denseCounterpart(o.preset);
+  const dense = model.moe ? await measure({ ...o, preset: densePreset, profile: false }) : null;
   const gflops = (tokensPerS * flopsPerToken(model)) / 1e9;
   const peakGflops = peak.gflops_per_core * workers;
   const peer = o.peer ? runPeer(model, o) : null;
@@ -196,6 +213,7 @@ export async function benchTrainThroughput(o: ThroughputOptions) {
     backend_description: results[0].backend_description,
     workers,
     params: parameterCount(model).total,
+    params_active: activeParameterCount(model),
     ...modelDimensions(model),
     batch: o.batchSize,
     batch_size: o.batchSize,
@@ -228,6 +246,14 @@ export async function benchTrainThroughput(o: ThroughputOptions) {
           peer_gflops: (peer.tokens_per_s * flopsPerToken(model)) / 1e9,
           peer_generous_tokens_per_s: peerGenerous,
           ratio_vs_generous_peer: tokensPerS / peerGenerous!,
+        }
+      : {}),
+    ...(dense
+      ? {
+          dense_preset: densePreset,
+          dense_tokens_per_s: dense.tokensPerS,
+          dense_step_s_median: median(dense.results[0].step_seconds),
+          cost_vs_dense_active: dense.tokensPerS / tokensPerS, // time per token against the dense model; the goal is ≤ 1.5
         }
       : {}),
     ...(workers === 1 ? { tensors_live: tf.memory().numTensors } : {}),

@@ -10,7 +10,9 @@ import { benchExport } from '../bench/export.js';
 import { intArg, runCommand } from './output.js';
 
 const trainBench = new Command('train')
-  .description('training throughput of a preset: tokens/s, achieved GFLOP/s, MFU, peak RSS, time per kernel')
+  .description(
+    'training throughput of a preset: tokens/s, achieved GFLOP/s, MFU, peak RSS, time per kernel; an MoE preset also runs its dense counterpart (cost_vs_dense_active)',
+  )
   .option('--preset <name>', 'model preset', 'micro')
   .option('--backend <name>', 'wasm, cpu, tensorflow, tensorflow-gpu or auto', 'wasm')
   .option('--batch-size <n>', 'windows per step', intArg('--batch-size'), 16)

@@ -121,6 +121,39 @@ export function routerZLoss(logits: tf.Tensor2D, beta: number): tf.Scalar {
   return tf.logSumExp(logits, 1).square().mean().mul(beta) as tf.Scalar;
 }
 
+// Moving rows between the tokens and the experts. The wasm backend's Gather kernel indexes element by
+// element (~10× a copy), and tf.unsortedSegmentSum's own gradient masks negative ids with a LogicalAnd and
+// a Select over the whole gradient; together they took a third of an MoE step on wasm. Rows are copied on
+// the host instead (the routing has read the probabilities back already, so nothing new waits), and each
+// of the two operations is the other's gradient.
+
+/** x's rows `rows` [rows.length, d], copied. */
+function copyRows(x: tf.Tensor, rows: Int32Array): tf.Tensor2D {
+  const d = x.shape[1]!;
+  const source = x.dataSync() as Float32Array;
+  const out = new Float32Array(rows.length * d);
+  rows.forEach((r, i) => out.set(source.subarray(r * d, (r + 1) * d), i * d));
+  return tf.tensor2d(out, [rows.length, d]);
+}
+
+/** out[i] = x[rows[i]]. */
+function gatherRows(x: tf.Tensor2D, rows: Int32Array): tf.Tensor2D {
+  const op = tf.customGrad((xIn) => ({
+    value: copyRows(xIn as tf.Tensor, rows),
+    gradFunc: (dy: tf.Tensor) => tf.unsortedSegmentSum(dy, tf.tensor1d(rows, 'int32'), x.shape[0]),
+  }));
+  return op(x) as tf.Tensor2D;
+}
+
+/** out[r] = Σ values[i] over the i with rows[i] = r, for r < tokens. */
+function sumIntoRows(values: tf.Tensor2D, rows: Int32Array, tokens: number): tf.Tensor2D {
+  const op = tf.customGrad((v) => ({
+    value: tf.unsortedSegmentSum(v as tf.Tensor, tf.tensor1d(rows, 'int32'), tokens),
+    gradFunc: (dy: tf.Tensor) => copyRows(dy, rows),
+  }));
+  return op(values) as tf.Tensor2D;
+}
+
 /**
  * The mixture's output [tokens, d] for normalised rows x [tokens, d]; `mlp(e, rows)` runs expert e's
  * SwiGLU on some rows. `routing`, when given, takes this layer's figures (and, training, its loss).
@@ -154,11 +187,11 @@ export function mixtureOfExperts(
     if (assignments.length === 0) return;
     const own = Int32Array.from(assignments, (a) => Math.floor(a / k));
     const gate = tf.gather(gates, Int32Array.from(assignments)).reshape([assignments.length, 1]);
-    outputs.push(mlp(e, tf.gather(x, own)).mul<tf.Tensor2D>(gate));
+    outputs.push(mlp(e, gatherRows(x, own)).mul<tf.Tensor2D>(gate));
     rows.push(...own);
   });
   const combined = outputs.length === 1 ? outputs[0] : tf.concat(outputs, 0);
-  const out = tf.unsortedSegmentSum(combined, tf.tensor1d(rows, 'int32'), tokens) as tf.Tensor2D;
+  const out = sumIntoRows(combined, Int32Array.from(rows), tokens);
   const loss = training ? balanceLoss(probs, figures.tokens, m.aux_loss_weight).add<tf.Scalar>(routerZLoss(logits, m.z_loss_weight)) : null;
   return { out, loss };
 }
