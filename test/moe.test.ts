@@ -18,6 +18,7 @@ import { runRouting } from '../evaluator/suites/routing.js';
 import type { SuiteContext } from '../evaluator/suites/types.js';
 import { exportCheckpoint } from '../export/export-checkpoint.js';
 import { loadTrainConfig } from '../train/config.js';
+import { computeGradients } from '../train/step.js';
 import { ProgressLog } from '../train/progress.js';
 import { resolveModelConfig, train } from '../train/run.js';
 import { prepareTinyDataset } from './tiny-dataset.js';
@@ -117,6 +118,27 @@ for (const fused of [true, false]) {
     });
   });
 }
+
+test('training steps report the cross-entropy: bit for bit the dense loss, and leak no tensor with experts', () => {
+  const [inputs, targets] = [tokens(5, 2, 16, dense.vocab), tokens(6, 2, 16, dense.vocab)];
+  const batch = { inputs: inputs.dataSync() as Int32Array, targets: targets.dataSync() as Int32Array, batch: 2, context: 16 };
+  const params = initParams(dense, 7);
+  const plain = tf.variableGrads(() => lossOn(params, dense, inputs, targets), [...params.values()]);
+  const stepped = computeGradients(params, dense, [batch]);
+  assert.equal(stepped.loss, plain.value.dataSync()[0]);
+  for (const [name, v] of params) assert.deepEqual(stepped.grads.get(name)!.dataSync(), plain.grads[v.name].dataSync(), name);
+
+  const c = moe({ experts: 4, top_k: 2 });
+  const moeParams = initParams(c, 7);
+  const ce = tf.tidy(() => lossOn(moeParams, c, inputs, targets).dataSync()[0]);
+  const objective = tf.tidy(() => objectiveOn(moeParams, c, inputs, targets).objective.dataSync()[0]);
+  const before = tf.memory().numTensors;
+  const m = computeGradients(moeParams, c, [batch]);
+  // The reported loss is the cross-entropy without the auxiliary losses (capacity may drop a few assignments).
+  assert.ok(Math.abs(m.loss - ce) < 0.05 && m.loss !== objective, `reported ${m.loss}, CE ${ce}, objective ${objective}`);
+  tf.dispose([...m.grads.values()]);
+  assert.equal(tf.memory().numTensors, before);
+});
 
 test('the load-balancing and z-losses equal a hand computation', () => {
   // 4 tokens, 3 experts.
