@@ -177,7 +177,7 @@ export async function evaluateCheckpoint(
 
 /** A suite's figures without the per-item arrays: what the CLI prints and the API's summaries hold. */
 export function suiteSummary(result: SuiteResult): Record<string, unknown> {
-  const { item_ids: _ids, item_scores: _scores, groups, suite, ...rest } = result;
+  const { item_ids: _ids, item_scores: _scores, item_nats: _nats, item_bytes: _bytes, groups, suite, ...rest } = result;
   const { metrics, ...timing } = rest;
   const summary: Record<string, unknown> = { ...metrics, ...timing };
   if (groups)

@@ -10,6 +10,7 @@ import { openApiDocument } from './openapi.js';
 import { CompareSchema, EvaluatorService, GateSchema, parseRequest as parse, ServiceError, SubmitSchema } from './service.js';
 import type { EvaluationRecord } from './store.js';
 import { suiteSummary } from './evaluate.js';
+import type { SuiteResult } from './suites/types.js';
 
 type Handler = (ctx: { body: unknown; query: URLSearchParams; params: string[] }) => Promise<[number, unknown]>;
 type Route =
@@ -24,10 +25,16 @@ export function presentEvaluation(record: EvaluationRecord, items = false) {
   const suites = Object.fromEntries(
     Object.entries(result.suites).map(([name, s]) => [
       name,
-      items ? { ...suiteSummary(s), item_ids: s.item_ids, item_scores: s.item_scores } : suiteSummary(s),
+      items ? { ...suiteSummary(s), ...perItem(s) } : suiteSummary(s),
     ]),
   );
   return { ...rest, result: { ...result, suites } };
+}
+
+/** The per-item arrays of a suite: scores, and for validation windows their nats and bytes. */
+function perItem(s: SuiteResult) {
+  const { item_ids, item_scores, item_nats, item_bytes } = s;
+  return { item_ids, item_scores, ...(item_nats && { item_nats, item_bytes }) };
 }
 
 /** A path segment percent-decoded; a malformed escape (%E0%A4%A, %zz) is the client's error, not a 500. */

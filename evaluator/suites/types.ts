@@ -21,6 +21,9 @@ export interface SuiteResult {
   /** Stable item ids and their scores, higher is better (1/0 for a right/wrong pair, −nats per token for a window). */
   item_ids: string[];
   item_scores: number[];
+  /** Validation windows: each item's nats and the UTF-8 bytes its targets stand for, so bits per byte (a ratio of sums) can be bootstrapped over items. */
+  item_nats?: number[];
+  item_bytes?: number[];
   /** Items the data held that could not be scored, and why. */
   skipped?: { items: number; reason: string };
   /** The routing suite's assignments per expert per layer, and those over the training capacity. */
