@@ -1,11 +1,18 @@
 import assert from 'node:assert/strict';
-import { readdir } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { test } from 'node:test';
 import { readTeiParagraphs } from '../data/tei.js';
 import { pairedBootstrap } from '../evaluator/stats.js';
 import { Rng } from '../lm/rng.js';
 import { difference, estimate, itemUnits, windowUnits, type Units } from '../study/bootstrap.js';
+import { bpbByParams, expertHeatmap, groupedBars, learningCurves, svg } from '../study/charts.js';
 import { readability, words } from '../study/readability.js';
+import { buildReport, writeReport } from '../study/report.js';
+import type { CellResult, Language } from '../study/results.js';
+import { englishShares, mutualInformationBits } from '../study/routing.js';
+import { studyResults } from './study-results-fixture.js';
 
 const close = (a: number, b: number, eps = 1e-12) => assert.ok(Math.abs(a - b) <= eps, `${a} != ${b}`);
 
@@ -176,4 +183,167 @@ test('the bootstrap is deterministic by seed', () => {
     estimate(data, { samples: 500, confidence: 0.95, seed: 4 }),
     estimate(data, { samples: 500, confidence: 0.95, seed: 5 }),
   );
+});
+
+// ---- figures
+
+const count = (doc: string, role: string) => doc.split(`aria-roledescription="${role}"`).length - 1;
+
+test('each chart renders an SVG with one mark per series or item and its axis titles, the same bytes every time', async () => {
+  const rows = ['eng', 'swe'].flatMap((language) =>
+    ['nano', 'micro'].flatMap((scale) =>
+      [1, 2].flatMap((seed) =>
+        [1, 2, 3].map((i) => ({ line: `${language}-${scale}-${seed}`, language, scale, bytes: i * 1e6, bpb: 3 - i / 10 })),
+      ),
+    ),
+  );
+  const curves = await svg(learningCurves(rows, ['nano', 'micro']));
+  assert.ok(curves.startsWith('<svg'));
+  assert.equal(count(curves, 'line mark'), 8);
+  assert.ok(curves.includes('training bytes') && curves.includes('validation bits per byte'));
+  assert.equal(curves, await svg(learningCurves(rows, ['nano', 'micro'])));
+  const interval = { value: 2, ci_low: 1.9, ci_high: 2.1 };
+  const params = await svg(
+    bpbByParams(['eng', 'swe'].flatMap((language) => [5e5, 1e6, 4e6].map((p) => ({ language, params: p, ...interval })))),
+  );
+  assert.deepEqual([count(params, 'line mark'), count(params, 'point'), count(params, 'rule mark')], [2, 6, 6]);
+  assert.ok(params.includes('parameters') && params.includes('held-out bits per byte'));
+  const bars = await svg(
+    groupedBars(
+      ['eng', 'swe'].flatMap((group) => ['a', 'b', 'c'].map((bar) => ({ group, bar, ...interval }))),
+      'bpb',
+    ),
+  );
+  assert.deepEqual([count(bars, 'bar'), count(bars, 'rule mark')], [6, 6]);
+  const map = [0, 1, 2].flatMap((layer) => [0, 1, 2, 3].map((expert) => ({ layer, expert, eng_share: expert / 3 })));
+  const heat = await svg(expertHeatmap(map));
+  assert.equal(count(heat, 'rect mark'), 12);
+  assert.ok(heat.includes('>expert<') && heat.includes('>layer<') && heat.includes('English share'));
+  // Gradients and clip paths are numbered per document, not per process.
+  assert.equal(heat, await svg(expertHeatmap(map)));
+});
+
+test('routing shares and mutual information follow their definitions', () => {
+  const eng = [
+    [90, 10, 0, 0],
+    [25, 25, 25, 25],
+  ];
+  const swe = [
+    [0, 0, 50, 50],
+    [50, 50, 50, 50],
+  ];
+  const shares = englishShares([{ eng, swe }]);
+  close(shares[0].eng_share, 1);
+  close(shares[2].eng_share, 0);
+  close(shares[4].eng_share, 0.5);
+  const bits = mutualInformationBits(eng, swe);
+  close(bits[0], 1);
+  close(bits[1], 0);
+});
+
+// ---- the report
+
+const FAST = { samples: 400, confidence: 0.95, seed: 0 };
+const bpbOf = (c: CellResult, l: Language) => {
+  const w = c.held_out[l]!.windows;
+  return w.reduce((s, [n]) => s + n, 0) / Math.LN2 / w.reduce((s, [, b]) => s + b, 0);
+};
+
+test("the report's tables hold the figures computed from the results, with intervals that find a real difference", async () => {
+  const results = studyResults();
+  const report = await buildReport(results, { bootstrap: FAST });
+  const v = (name: string) => {
+    assert.ok(name in report.values, `no figure ${name}`);
+    return report.values[name].value;
+  };
+  const cellsOf = (id: string) => results.cells.filter((c) => c.id.startsWith(id));
+  const seedMean = (id: string, l: Language) => cellsOf(id).reduce((s, c) => s + bpbOf(c, l), 0) / 2;
+  close(v('lang.micro.eng_bpb'), seedMean('lang/eng-micro-', 'eng'));
+  close(v('lang.nano.swe_bpb'), seedMean('lang/swe-nano-', 'swe'));
+  const diff = seedMean('lang/swe-micro-', 'swe') - seedMean('lang/eng-micro-', 'eng');
+  close(v('lang.micro.swe_minus_eng_bpb'), diff);
+  close(v('lang.micro.swe_minus_eng_pct'), (100 * diff) / seedMean('lang/eng-micro-', 'eng'));
+  assert.ok(v('lang.micro.swe_minus_eng_bpb_ci_low') > 0.2 && v('lang.micro.swe_minus_eng_bpb_ci_high') < 0.4);
+  close(v('lang.micro.eng_blimp'), cellsOf('lang/eng-micro-').reduce((s, c) => s + c.benchmarks[0].accuracy, 0) / 2);
+  close(
+    v('filters.swe-nofilter.micro.minus_baseline_bpb'),
+    seedMean('filters/swe-nofilter-micro-', 'swe') - seedMean('lang/swe-micro-', 'swe'),
+  );
+  close(v('spelling.swe-1906.micro.bpb'), seedMean('spelling/swe-1906-micro-', 'swe'));
+  close(v('moe.swe.moe_minus_dense_total_bpb'), seedMean('moe/mix-moe-', 'swe') - seedMean('moe/mix-dense-total-', 'swe'));
+  close(v('moe.eng.dense_active_bpb'), seedMean('moe/mix-dense-active-', 'eng'));
+  close(v('budget.core_hours'), results.cells.reduce((s, c) => s + c.train.seconds, 0) / 3600);
+  close(v('fertility.mix.bytes_per_token'), 3.53);
+  // Layer 0 routes by language, layer 1 ignores it (the fixture's routing counts).
+  const p = [0.6, 0.2, 0.1, 0.1];
+  const q = [0.1, 0.1, 0.2, 0.6];
+  const mi = p.reduce(
+    (s, a, e) => s + 0.5 * a * Math.log2((2 * a) / (a + q[e])) + 0.5 * q[e] * Math.log2((2 * q[e]) / (a + q[e])),
+    0,
+  );
+  close(v('moe.routing.layer0.mutual_information_bits'), mi);
+  close(v('moe.routing.layer1.mutual_information_bits'), 0);
+  close(v('samples.reference.swe.dictionary_share'), 0.85);
+  // The printed table holds the same numbers, and the MoE windows (one tokenizer, one text) are paired.
+  const micro = report.markdown.split('\n').find((l) => l.startsWith('| micro |'))!;
+  assert.ok(micro.includes(report.values['lang.micro.swe_minus_eng_bpb'].text), micro);
+  assert.ok(micro.includes(`${report.values['lang.micro.eng_bpb'].text} [${report.values['lang.micro.eng_bpb_ci_low'].text}`));
+  assert.match(report.markdown, /moe − dense-active \| -?\d\.\d{3} \[.*\| paired by window/);
+  assert.match(report.markdown, /\| swe-1906 \| swe \| micro \| swe \(retokenized\) \|/);
+  assert.deepEqual(Object.keys(report.figures).sort(), [
+    'filters-bpb.svg',
+    'lang-bpb-params.svg',
+    'lang-curves.svg',
+    'moe-bpb.svg',
+    'moe-routing.svg',
+    'spelling-bpb.svg',
+  ]);
+  for (const [name, doc] of Object.entries(report.figures)) {
+    assert.ok(doc.startsWith('<svg') && doc.endsWith('</svg>'), name);
+    assert.ok(report.markdown.includes(`](study/${name})`), name);
+  }
+  assert.equal(count(report.figures['lang-curves.svg'], 'line mark'), 8);
+  assert.equal(count(report.figures['moe-routing.svg'], 'rect mark'), 8);
+  assert.deepEqual(await buildReport(results, { bootstrap: FAST }), report);
+});
+
+async function writeResults(dir: string, results = studyResults()) {
+  await mkdir(path.join(dir, 'cells'), { recursive: true });
+  await mkdir(path.join(dir, 'datasets'), { recursive: true });
+  for (const c of results.cells) await writeFile(path.join(dir, 'cells', `${c.id.replace('/', '-')}.json`), JSON.stringify(c));
+  for (const d of results.datasets) await writeFile(path.join(dir, 'datasets', `${d.name}.json`), JSON.stringify(d));
+}
+
+test('writeReport writes the report and figures, fills the answer, and names a bad results file and field', async () => {
+  const dir = await mkdtemp(path.join(tmpdir(), 'study-report-'));
+  try {
+    const resultsDir = path.join(dir, 'results');
+    await writeResults(resultsDir);
+    await writeFile(
+      path.join(dir, 'answer.md'),
+      '# Answer\n\nSwedish costs {{lang.micro.swe_minus_eng_bpb}} bits per byte more.\n',
+    );
+    const out = path.join(dir, 'docs', 'study.md');
+    await mkdir(path.dirname(out));
+    const written = await writeReport({ paths: { resultsDir, planDir: dir }, out, bootstrap: FAST });
+    const markdown = await readFile(out, 'utf8');
+    assert.match(markdown, /^# Answer\n\nSwedish costs 0\.\d{3} bits per byte more\.\n/);
+    assert.ok(markdown.includes('](study/lang-curves.svg)'));
+    assert.equal(written.figures.length, 6);
+    assert.ok((await readFile(path.join(dir, 'docs', 'study', 'moe-routing.svg'), 'utf8')).startsWith('<svg'));
+
+    await writeFile(path.join(dir, 'answer.md'), 'See {{lang.micro.swe_bpb}} and {{lang.huge.swe_bpb}}.');
+    await assert.rejects(writeReport({ paths: { resultsDir, planDir: dir }, out, bootstrap: FAST }), /lang\.huge\.swe_bpb/);
+
+    const bad = path.join(resultsDir, 'cells', 'lang-eng-micro-s1.json');
+    const cell = JSON.parse(await readFile(bad, 'utf8'));
+    cell.held_out.eng.windows[3] = [12, -1];
+    await writeFile(bad, JSON.stringify(cell));
+    await assert.rejects(
+      writeReport({ paths: { resultsDir, planDir: dir }, out, bootstrap: FAST }),
+      (err: Error) => err.message.includes(bad) && err.message.includes('held_out.eng.windows.3.1'),
+    );
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
 });
