@@ -8,6 +8,7 @@ import { before, test } from 'node:test';
 import { countWords } from '../data/fertility.js';
 import { MANIFEST_FILE, readManifest, type Manifest } from '../data/manifest.js';
 import { prepareDataset, type PrepareSummary } from '../data/prepare.js';
+import { listSources } from '../data/sources.js';
 import { openSplit } from '../data/shards.js';
 import { Tokenizer } from '../lm/tokenizer.js';
 
@@ -132,6 +133,19 @@ test('--filters off keeps short, garbage and near-duplicate paragraphs; --spelli
   );
   assert.equal(off.s.spelling_words_changed, off.m.spelling_changes.words_changed);
   assert.deepEqual(off.s.spelling_top_rewrites, off.m.spelling_changes.top_rewrites);
+});
+
+test('files of the same name in two languages\' folders get distinct ids, and same-named folders a #2', async () => {
+  const mixed = path.join(work, 'mixed');
+  for (const folder of ['eng', 'swe', 'more/eng']) {
+    fs.mkdirSync(path.join(mixed, folder), { recursive: true });
+    fs.writeFileSync(path.join(mixed, folder, 'novel.txt'), `A novel in ${folder}.\n`);
+  }
+  const { documents } = await listSources(['eng', 'swe', 'more/eng'].map((f) => path.join(mixed, f)));
+  assert.deepEqual(
+    documents.map((d) => d.id),
+    ['eng/novel.txt', 'eng/novel.txt#2', 'swe/novel.txt'],
+  );
 });
 
 test('a manifest written before the processing options and fertility still reads, as filters on and spelling none', async () => {
