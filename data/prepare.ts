@@ -163,7 +163,10 @@ export async function prepareDataset(opts: PrepareOptions): Promise<PrepareSumma
       };
     }
 
-    const fertilities = { train: fertility(totals.train.size, totals.train.textTokens), val: fertility(totals.val.size, totals.val.textTokens) };
+    const fertilities = {
+      train: fertility(totals.train.size, totals.train.textTokens),
+      val: fertility(totals.val.size, totals.val.textTokens),
+    };
     const bytesPerToken = fertilities.val.bytes_per_token;
     const topRewrites = rewrites.top(TOP_REWRITES);
     const manifest: Manifest = ManifestSchema.parse({

@@ -13,6 +13,7 @@
 
 const VOWEL = '[aeiouyåäöéèü]';
 
+// prettier-ignore
 /** Lower-case words never rewritten: names, loans and English words that a rule would otherwise match. */
 const EXCEPTIONS = new Set([
   'adolf', 'alf', 'gustaf', 'josef', 'olof', 'rolf', 'rudolf', 'ulf', 'elisif', 'haqvin', 'qvidja',
@@ -22,6 +23,7 @@ const EXCEPTIONS = new Set([
 /** Endings of capitalised words that mark a surname (Rundqvist, Mannerstedt, Bergfeldt). */
 const NAME_ENDINGS = /(qvists?|stedt|stadt|feldt|faldt|hardt)$/;
 
+// prettier-ignore
 /** Words whose final f is a v sound, rewritten only as whole words (their endings occur in other words: filosof, katastrof, paragraf). */
 const FINAL_F_WORDS = new Set([
   'af', 'deraf', 'däraf', 'häraf', 'hvaraf', 'utaf', 'derutaf', 'därutaf', 'sof', 'rof', 'ref', 'graf', 'prof',
@@ -30,7 +32,8 @@ const FINAL_F_WORDS = new Set([
   'fördärf', 'tolf', 'korf', 'sparf', 'slarf', 'skärf', 'kalf',
 ]);
 /** Final syllables with a v sound that also end compounds (begaf, själslif, pennknif, spindelväf). */
-const FINAL_F_STEMS = /(gaf|blef|skref|dref|klef|lif|bref|knif|staf|väf|tjuf|hvalf|hvarf|löf|slaf|skalf|lof|skof|hof|värf|fördrif)$/;
+const FINAL_F_STEMS =
+  /(gaf|blef|skref|dref|klef|lif|bref|knif|staf|väf|tjuf|hvalf|hvarf|löf|slaf|skalf|lof|skof|hof|värf|fördrif)$/;
 /** Stems where f before l is a v sound (tafla, treflig, livlig, förtviflan, stöflar); reflex and cauliflower keep theirs. */
 const F_BEFORE_L = /(ta|tre|^li|tvi|hö|stö|gru|skri|lju|drö|tä)fl/g;
 

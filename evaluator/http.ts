@@ -23,10 +23,7 @@ export function presentEvaluation(record: EvaluationRecord, items = false) {
   const { key: _key, result, ...rest } = record;
   if (!result) return { ...rest, result: null };
   const suites = Object.fromEntries(
-    Object.entries(result.suites).map(([name, s]) => [
-      name,
-      items ? { ...suiteSummary(s), ...perItem(s) } : suiteSummary(s),
-    ]),
+    Object.entries(result.suites).map(([name, s]) => [name, items ? { ...suiteSummary(s), ...perItem(s) } : suiteSummary(s)]),
   );
   return { ...rest, result: { ...result, suites } };
 }

@@ -79,7 +79,10 @@ test('fertility: bytes, characters and words per text token of each split, as th
   for (const split of ['train', 'val'] as const) {
     const { tokens } = await openSplit(out, split);
     const textTokens = [...tokens].filter((t) => t !== tokenizer.eotId);
-    const documents = tokenizer.decode([...tokens]).split('<|endoftext|>').slice(0, -1);
+    const documents = tokenizer
+      .decode([...tokens])
+      .split('<|endoftext|>')
+      .slice(0, -1);
     const chars = documents.reduce((n, d) => n + [...d].length, 0);
     const words = documents.reduce((n, d) => n + countWords(d), 0);
     const f = manifest.fertility[split];
@@ -100,7 +103,8 @@ test('words are whitespace-separated runs holding a letter', () => {
 test('--filters off keeps short, garbage and near-duplicate paragraphs; --spelling sv-1906 modernises and is recorded', async () => {
   const corpus = path.join(work, 'corpus', 'processing');
   fs.mkdirSync(corpus, { recursive: true });
-  const repeated = 'Hvad skulle hon göra? Hon hade blifvit qvar i sitt lif, oaktadt allt hon sett och hört under det långa och mörka året.';
+  const repeated =
+    'Hvad skulle hon göra? Hon hade blifvit qvar i sitt lif, oaktadt allt hon sett och hört under det långa och mörka året.';
   fs.writeFileSync(path.join(corpus, 'a.txt'), `${repeated}\n\n* * *\n\n12 34 56 78 90 ab\n\n${repeated}\n`);
   fs.writeFileSync(path.join(corpus, 'b.txt'), 'Han sof godt. Det var midt i natten.\n');
   fs.writeFileSync(path.join(corpus, 'c.txt'), 'Han sof godt. Det var midt i natten.\n'); // an exact duplicate document
@@ -119,7 +123,10 @@ test('--filters off keeps short, garbage and near-duplicate paragraphs; --spelli
   assert.deepEqual(off.m.processing, { filters: 'off', spelling: 'sv-1906' });
   assert.equal(off.s.filters, 'off');
   assert.equal(off.m.filters.duplicate_documents, 1, 'duplicate documents are removed either way');
-  assert.equal(off.m.filters.too_short_paragraphs + off.m.filters.garbage_paragraphs + off.m.filters.near_duplicate_paragraphs, 0);
+  assert.equal(
+    off.m.filters.too_short_paragraphs + off.m.filters.garbage_paragraphs + off.m.filters.near_duplicate_paragraphs,
+    0,
+  );
   assert.equal(off.m.paragraphs.train + off.m.paragraphs.val, 5);
   assert.ok(off.text.includes('* * *') && off.text.includes('12 34 56 78 90 ab'));
   assert.equal(off.text.split('Vad skulle hon göra? Hon hade blivit kvar i sitt liv, oaktat allt').length - 1, 2);
@@ -135,7 +142,7 @@ test('--filters off keeps short, garbage and near-duplicate paragraphs; --spelli
   assert.deepEqual(off.s.spelling_top_rewrites, off.m.spelling_changes.top_rewrites);
 });
 
-test('files of the same name in two languages\' folders get distinct ids, and same-named folders a #2', async () => {
+test("files of the same name in two languages' folders get distinct ids, and same-named folders a #2", async () => {
   const mixed = path.join(work, 'mixed');
   for (const folder of ['eng', 'swe', 'more/eng']) {
     fs.mkdirSync(path.join(mixed, folder), { recursive: true });

@@ -40,7 +40,10 @@ after(() => model?.dispose());
 async function withModelTokenizer(dir: string, manifest: Manifest, out: string): Promise<string> {
   fs.mkdirSync(out);
   const { tokens } = await openSplit(dir, 'val');
-  const documents = swedishTokenizer.decode([...tokens]).split('<|endoftext|>').slice(0, -1);
+  const documents = swedishTokenizer
+    .decode([...tokens])
+    .split('<|endoftext|>')
+    .slice(0, -1);
   const dtype = dtypeForVocab(model.tokenizer.vocabSize);
   const writer = new ShardWriter(out, 'val', dtype);
   for (const doc of documents) await writer.write([...model.tokenizer.encode(doc), model.tokenizer.eotId]);

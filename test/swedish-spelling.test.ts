@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { modernizeSwedish, modernizeWord, RewriteCounts } from '../data/swedish-spelling.js';
 
+// prettier-ignore
 const REWRITTEN: Array<[string, string]> = [
   // hv → v, at the start and inside compounds
   ['hvad', 'vad'], ['hvilken', 'vilken'], ['hvar', 'var'], ['hvem', 'vem'], ['hvarför', 'varför'], ['snöhvit', 'snövit'],
@@ -21,6 +22,7 @@ const REWRITTEN: Array<[string, string]> = [
   ['hårdt', 'hårt'], ['bestämdt', 'bestämt'], ['oaktadt', 'oaktat'], ['förbannadt', 'förbannat'], ['oskaddt', 'oskatt'],
 ];
 
+// prettier-ignore
 const UNCHANGED = [
   // modern spellings and words whose f or dt is not the old v or t
   'vad', 'över', 'afton', 'affär', 'efter', 'ofta', 'gift', 'skrift', 'straffvärd', 'soffdyna', 'godtycke',

@@ -37,7 +37,9 @@ export async function datasetValWindows(
     const file = path.join(datasetDir, manifest.tokenizer.file);
     const own = Tokenizer.load(file);
     if (own.sha256 !== manifest.tokenizer.sha256)
-      throw new Error(`validation data ${datasetDir}: ${file} has sha256 ${own.sha256}, the manifest says ${manifest.tokenizer.sha256}`);
+      throw new Error(
+        `validation data ${datasetDir}: ${file} has sha256 ${own.sha256}, the manifest says ${manifest.tokenizer.sha256}`,
+      );
     stream = retokenize(tokens, own, tokenizer);
   }
   const picked = fixedWindows(stream, context, count);
