@@ -26,8 +26,6 @@ import {
   DEFAULT_OPTIONS,
   difference,
   estimate,
-  itemUnits,
-  windowUnits,
   type BootstrapOptions,
   type Difference,
   type GroupEstimate,
@@ -39,6 +37,8 @@ import type { Plan } from './plan.js';
 import { readResults } from './results-files.js';
 import type { Benchmark, CellResult, DatasetResult, Language, Readability } from './results.js';
 import { mutualInformationBits, englishShares } from './routing.js';
+import { count, fence, fixed, mean, quote, section, sum, table } from './markdown.js';
+import { benchmarkUnits, heldOutUnits, moeRoles, only, scaleOrder, variantsOf, type Variant } from './report-cells.js';
 
 export interface ReportInput {
   cells: CellResult[];
@@ -110,16 +110,6 @@ export async function writeReport(options: {
     figures,
     values: Object.fromEntries(Object.entries(report.values).map(([k, v]) => [k, v.value])),
   };
-}
-
-/** The cells of one dataset and model: a group's unit of comparison, its seeds averaged. */
-interface Variant {
-  group: string;
-  dataset: string;
-  /** The plan's name for the model (from the cell id), else its preset. */
-  model: string;
-  cells: CellResult[];
-  params: { total: number; active: number };
 }
 
 class ReportBuilder {
@@ -324,6 +314,7 @@ class ReportBuilder {
           own.text,
           d.bpb,
           d.pct,
+          SUITE_NAME[suite],
           ...accuracy,
         ]);
         for (const [w, e] of [
@@ -349,13 +340,14 @@ class ReportBuilder {
               'bpb',
               'difference',
               'relative',
-              'benchmark, against',
               'benchmark',
+              'accuracy, against',
+              'accuracy',
               'difference',
             ],
             rows,
           ),
-          'The benchmark is BLiMP for English and DaLAJ for Swedish, its difference paired by item.',
+          "The accuracies' difference is paired by benchmark item.",
           this.filterCounts([...datasets]),
           this.figureLink(figure, `Held-out bits per byte, ${group}`),
         ),
@@ -569,112 +561,4 @@ class ReportBuilder {
   private figureLink(name: string, caption: string): string {
     return `![${caption}](${this.options.figureLinkDir}/${name})`;
   }
-}
-
-// ---- cells
-
-function variantsOf(cells: CellResult[]): Variant[] {
-  const byKey = new Map<string, Variant>();
-  for (const c of [...cells].sort((a, b) => a.id.localeCompare(b.id))) {
-    const model = modelName(c);
-    const key = JSON.stringify([c.group, c.dataset, model]);
-    const v = byKey.get(key) ?? { group: c.group, dataset: c.dataset, model, cells: [], params: c.params };
-    if (v.params.total !== c.params.total || v.params.active !== c.params.active)
-      throw new Error(`${c.id}: ${c.params.total} parameters, but ${v.cells[0].id} of the same model has ${v.params.total}`);
-    v.cells.push(c);
-    byKey.set(key, v);
-  }
-  return [...byKey.values()];
-}
-
-/** The model's name in the cell id "<group>/<dataset>-<model>-s<seed>", else its preset. */
-function modelName(c: CellResult): string {
-  const head = `${c.group}/${c.dataset}-`;
-  const tail = `-s${c.seed}`;
-  return c.id.startsWith(head) && c.id.endsWith(tail) && c.id.length > head.length + tail.length
-    ? c.id.slice(head.length, -tail.length)
-    : c.preset;
-}
-
-/** The language of a one-language variant. */
-function only(v: Variant): Language | undefined {
-  const languages = v.cells[0].languages;
-  return languages.length === 1 ? languages[0] : undefined;
-}
-
-/** Model names ordered by parameter count: the scales. */
-function scaleOrder(variants: Variant[]): string[] {
-  const params = new Map(variants.map((v) => [v.model, v.params.total]));
-  return [...params.keys()].sort((a, b) => params.get(a)! - params.get(b)!);
-}
-
-/** The mixture (fewer active than total parameters) and the dense models nearest its active and its total size. */
-function moeRoles(variants: Variant[]): Map<'moe' | 'dense_active' | 'dense_total', Variant> {
-  const roles = new Map<'moe' | 'dense_active' | 'dense_total', Variant>();
-  const moe = variants.find((v) => v.params.active < v.params.total);
-  const dense = variants.filter((v) => v.params.active === v.params.total);
-  if (!moe || dense.length === 0) return roles;
-  const nearest = (target: number, among: Variant[]) =>
-    among.reduce((best, v) =>
-      Math.abs(Math.log(v.params.total / target)) < Math.abs(Math.log(best.params.total / target)) ? v : best,
-    );
-  roles.set('moe', moe);
-  const active = nearest(moe.params.active, dense);
-  roles.set('dense_active', active);
-  const rest = dense.filter((v) => v !== active);
-  if (rest.length > 0) roles.set('dense_total', nearest(moe.params.total, rest));
-  return roles;
-}
-
-function heldOutUnits(c: CellResult, language: Language): Units {
-  const h = c.held_out[language];
-  if (!h) throw new Error(`${c.id} has no held-out score for ${language}`);
-  // Windows pair across cells that read the same text with the same tokenizer (the same training dataset).
-  return windowUnits(h, `${c.dataset}|${h.dataset}`);
-}
-
-function benchmarkUnits(cells: CellResult[], suite: Benchmark['suite']): Units[] | undefined {
-  const found = cells.map((c) => c.benchmarks.find((b) => b.suite === suite));
-  return found.every((b) => b !== undefined) ? found.map((b) => itemUnits(b!.item_ids, b!.item_scores)) : undefined;
-}
-
-// ---- text
-
-/** Markdown blocks, the empty ones left out. */
-function section(...blocks: string[]): string {
-  return blocks.filter((b) => b !== '').join('\n\n');
-}
-
-function table(header: string[], rows: string[][]): string {
-  const line = (cells: string[]) => `| ${cells.map((c) => c.replace(/\|/g, '\\|')).join(' | ')} |`;
-  return [line(header), `|${header.map(() => '---').join('|')}|`, ...rows.map(line)].join('\n');
-}
-
-function fixed(x: number, digits: number): string {
-  const text = x.toFixed(digits);
-  // -0.000 reads as a sign the data does not have.
-  return /^-0\.?0*$/.test(text) ? text.slice(1) : text;
-}
-
-function count(x: number): string {
-  return Math.round(x).toLocaleString('en-US');
-}
-
-function quote(text: string): string {
-  return `\`${text.replace(/`/g, "'")}\``;
-}
-
-/** A fenced block longer than any backtick run in the text, so generated text cannot close it. */
-function fence(text: string): string {
-  const longest = Math.max(2, ...(text.match(/`+/g) ?? []).map((r) => r.length));
-  const f = '`'.repeat(longest + 1);
-  return `${f}text\n${text}\n${f}`;
-}
-
-function sum(xs: number[]): number {
-  return xs.reduce((s, x) => s + x, 0);
-}
-
-function mean(xs: number[]): number {
-  return sum(xs) / xs.length;
 }
