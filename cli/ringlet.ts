@@ -14,6 +14,7 @@ import { fuzzCommand } from './fuzz.js';
 import { generateCommand } from './generate.js';
 import { presetsCommand } from './presets.js';
 import { serveCommand } from './serve.js';
+import { studyCommand } from './study.js';
 import { trainCommand } from './train.js';
 
 /** package.json's version: two folders up from dist/cli/ringlet.js, one from cli/ringlet.ts (tsx). */
@@ -43,6 +44,7 @@ const program = new Command('ringlet')
   .addCommand(workerCommand)
   .addCommand(fuzzCommand)
   .addCommand(chaosCommand)
+  .addCommand(studyCommand)
   .showHelpAfterError();
 
 await program.parseAsync(process.argv);
