@@ -49,7 +49,9 @@ export function selectCells(cells: Cell[], only?: string[]): Cell[] {
 export async function runPlan(plan: Plan, paths: PlanPaths, options: RunOptions, passOn: string[]): Promise<RunSummary> {
   const started = Date.now();
   const cells = selectCells(planCells(plan, paths.planDir, options.scale), options.only);
-  const todo = cells.filter((c) => !cellDone(paths, c));
+  // First seeds first: a study stopped halfway has every question answered at one seed.
+  const seedRank = (c: Cell) => plan.groups[c.group].seeds.indexOf(c.seed);
+  const todo = cells.filter((c) => !cellDone(paths, c)).sort((a, b) => seedRank(a) - seedRank(b));
   const needed = new Set(cells.flatMap((c) => [c.dataset, ...c.datasetSpec.languages.map((l) => plan.held_out[l]!)]));
   options.log(`${cells.length} cells, ${cells.length - todo.length} already done; preparing ${needed.size} datasets`);
   await ensureDatasets(plan, paths, needed);
