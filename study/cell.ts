@@ -138,7 +138,11 @@ export async function runCell(plan: Plan, paths: PlanPaths, cell: Cell): Promise
   }
 }
 
-/** The learning curve and totals from the run's metrics.jsonl (every resumption appends to it). */
+/**
+ * The learning curve and totals from the run's metrics.jsonl, which every resumption appends to. The
+ * training time is the wall time of each invocation (from its start record to its last record), so it
+ * counts the periodic validation and checkpoints too, and not the time between an interruption and a resume.
+ */
 function trainingFigures(runDir: string, tokensPerStep: number, bytesPerToken: number) {
   const records = fs
     .readFileSync(path.join(runDir, METRICS_FILE), 'utf8')
@@ -147,16 +151,18 @@ function trainingFigures(runDir: string, tokensPerStep: number, bytesPerToken: n
     .map((line) => JSON.parse(line) as Record<string, unknown>);
   const byStep = new Map<number, number>();
   let seconds = 0;
-  let lastStepTime: number | null = null;
-  for (const r of records) {
+  let segmentStart: number | null = null;
+  records.forEach((r, i) => {
+    const time = Date.parse(r.time as string);
+    if (r.type === 'start') segmentStart = time;
     if (r.type === 'eval' && typeof r.val_bpb === 'number') byStep.set(r.step as number, r.val_bpb);
-    if (r.type === 'step' && typeof r.step_s === 'number') seconds += r.step_s;
-    if (r.type === 'step') lastStepTime = r.step as number;
-  }
+    const segmentEnds = i === records.length - 1 || records[i + 1].type === 'start';
+    if (segmentEnds && segmentStart !== null) seconds += (time - segmentStart) / 1000;
+  });
   const curve = [...byStep.entries()]
     .sort(([a], [b]) => a - b)
     .map(([step, val_bpb]) => ({ step, tokens: step * tokensPerStep, bytes: step * tokensPerStep * bytesPerToken, val_bpb }));
-  if (curve.length === 0 || lastStepTime === null) throw new Error(`${runDir}: metrics.jsonl has no evaluations`);
+  if (curve.length === 0) throw new Error(`${runDir}: metrics.jsonl has no evaluations`);
   const tokens = curve[curve.length - 1].tokens;
   return {
     curve,

@@ -36,6 +36,7 @@ test('the smoke plan runs both cells, and each result holds curve, held-out wind
   assert.equal(cells.length, 2);
   for (const cell of cells) {
     const language = cell.languages[0];
+    assert.ok(cell.train.seconds > 0 && cell.train.tokens_per_s > 0, `${cell.id}: trained for ${cell.train.seconds} s`);
     assert.ok(cell.curve.length >= 3, `${cell.id}: a learning curve of ${cell.curve.length} points`);
     assert.ok(cell.curve.every((p, i) => i === 0 || p.bytes > cell.curve[i - 1].bytes));
     // The budget in bytes decides the steps: the bytes trained on are within one step of it.
