@@ -1,4 +1,5 @@
 // `ringlet study`: run a research plan's cells and write its report (study/plan.yml, docs/study.md).
+import path from 'node:path';
 import { Command } from 'commander';
 import { cellDone, cellResultFile } from '../study/cell.js';
 import { loadPlan, planCells, type Cell } from '../study/plan.js';
@@ -78,12 +79,13 @@ const cellsSubcommand = withPlanOptions(new Command('cells'))
 const reportSubcommand = withPlanOptions(new Command('report'))
   .description("write the study's report (tables and SVG figures) from the results")
   .option('--out <file>', 'the report to write', 'docs/study.md')
-  .option('--answer <file>', 'hand-written text whose {{placeholders}} the report fills (default: answer.md beside the plan)')
+  .option('--answer <file>', "hand-written text whose {{placeholders}} the report fills (default: the plan's answer)")
   .action((opts) =>
     runCommand(opts, async () => {
       const plan = loadPlan(opts.plan);
       const paths = planPaths(plan, opts.plan, opts);
-      return { ...(await writeReport({ plan, paths, out: opts.out, answer: opts.answer })) };
+      const answer = opts.answer ?? (plan.answer === undefined ? undefined : path.resolve(paths.planDir, plan.answer));
+      return { ...(await writeReport({ plan, paths, out: opts.out, answer })) };
     }),
   );
 

@@ -86,6 +86,7 @@ export async function runCell(plan: Plan, paths: PlanPaths, cell: Cell): Promise
   const train = trainingFigures(runDir, tokensPerStep, bytesPerToken);
 
   await setupBackend('wasm');
+  const evalStarted = Date.now();
   const model = await loadScoringModel(runDir);
   try {
     if (model.meta.step !== steps) throw new Error(`cell ${cell.id}: the last checkpoint is at step ${model.meta.step}, not ${steps}`);
@@ -127,6 +128,7 @@ export async function runCell(plan: Plan, paths: PlanPaths, cell: Cell): Promise
       benchmarks,
       samples,
       ...(moe ? { routing } : {}),
+      eval_seconds: (Date.now() - evalStarted) / 1000,
       finished_at: new Date().toISOString(),
     } satisfies CellResult);
     const file = cellResultFile(paths, cell);

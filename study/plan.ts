@@ -51,6 +51,7 @@ export const PlanSchema = z
     name: name,
     work_dir: z.string().default('runs/study'), // datasets and checkpoints (large, not committed)
     results_dir: z.string().default('study/results'), // one JSON per cell and dataset (committed)
+    answer: z.string().optional(), // hand-written text that heads the report, its {{figures}} filled from the results
     datasets: z.record(name, DatasetSpecSchema),
     held_out: z.partialRecord(LanguageSchema, name), // the dataset whose val novels are each language's held-out text
     training: z

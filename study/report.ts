@@ -8,7 +8,7 @@
 // Each number the report prints is also a named figure (exported by buildReport as `values`) that the
 // hand-written answer quotes as {{name}}:
 //   fertility.<dataset>.{bytes,chars,words}_per_token
-//   budget.{cells,core_hours,train_tokens}
+//   budget.{cells,core_hours,train_tokens,bytes_per_cell} (bytes_per_cell when every cell has one budget)
 //   lang.<model>.{params,eng_bpb,swe_bpb,swe_minus_eng_bpb,swe_minus_eng_pct,eng_blimp,swe_dalaj}
 //   <filters|spelling>.<dataset>.<model>.{bpb,baseline_bpb,minus_baseline_bpb,minus_baseline_pct,
 //                                        <suite>,baseline_<suite>,<suite>_minus_baseline}
@@ -17,7 +17,6 @@
 //   samples.<model>.<lang>.<readability field>, samples.reference.<lang>.<readability field>
 // An interval's figure also has <name>_ci_low and <name>_ci_high; a group's mean over seeds has
 // <name>_seed_min and <name>_seed_max.
-import { existsSync } from 'node:fs';
 import { mkdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { writeFileAtomic } from '../lm/atomic-write.js';
@@ -72,11 +71,10 @@ export async function buildReport(input: ReportInput, options: Partial<ReportOpt
 
 /**
  * Reads the results under paths.resultsDir, writes the report to `out` and its figures to figuresDir
- * (default: study/ beside `out`), each file atomically. The answer template defaults to answer.md beside
- * the plan, used when it exists.
+ * (default: study/ beside `out`), each file atomically, headed by the answer template when one is given.
  */
 export async function writeReport(options: {
-  paths: { resultsDir: string; planDir: string };
+  paths: { resultsDir: string };
   out: string;
   answer?: string;
   figuresDir?: string;
@@ -86,8 +84,8 @@ export async function writeReport(options: {
   const { cells, datasets } = await readResults(options.paths.resultsDir);
   const outDir = path.dirname(path.resolve(options.out));
   const figuresDir = path.resolve(options.figuresDir ?? path.join(outDir, 'study'));
-  const answerFile = options.answer ?? path.join(options.paths.planDir, 'answer.md');
-  const answer = options.answer !== undefined || existsSync(answerFile) ? await readFile(answerFile, 'utf8') : undefined;
+  const answerFile = options.answer;
+  const answer = answerFile === undefined ? undefined : await readFile(answerFile, 'utf8');
   const report = await buildReport(
     { cells, datasets, plan: options.plan },
     {
@@ -96,7 +94,7 @@ export async function writeReport(options: {
     },
   );
   const markdown =
-    answer === undefined ? report.markdown : `${fillTemplate(answer, report.values, answerFile)}\n${report.markdown}`;
+    answer === undefined ? report.markdown : `${fillTemplate(answer, report.values, answerFile!)}\n${report.markdown}`;
   await mkdir(figuresDir, { recursive: true });
   const figures: string[] = [];
   for (const [name, doc] of Object.entries(report.figures)) {
@@ -176,12 +174,17 @@ class ReportBuilder {
       count(mean(v.cells.map((c) => c.train.tokens))),
       count(mean(v.cells.map((c) => c.train.bytes))),
       count(sum(v.cells.map((c) => c.train.seconds))),
+      count(sum(v.cells.map((c) => c.eval_seconds))),
     ]);
     const cells = this.input.cells;
-    const coreHours = sum(cells.map((c) => c.train.seconds)) / 3600;
+    const coreHours = sum(cells.map((c) => c.train.seconds + c.eval_seconds)) / 3600;
+    const budgets = [...new Set(cells.map((c) => c.budget_bytes))];
+    if (budgets.length === 1) this.put('budget.bytes_per_cell', budgets[0], 0);
     return section(
       '## Compute budget',
-      "Training only; each cell ran as one process on one core, so core-hours are the sum of the cells' seconds.",
+      "Each cell ran as one process on one core: its training (with the run's periodic validation and checkpoints), " +
+        'then the scoring of its final checkpoint. Core-hours are the sum of both over the cells; with one process per ' +
+        'core, the wall time on a machine of N cores is about core-hours / N, plus the datasets\' preparation.',
       table(
         [
           'group',
@@ -192,7 +195,8 @@ class ReportBuilder {
           'active params',
           'tokens per cell',
           'bytes per cell',
-          'seconds, all seeds',
+          'training s, all seeds',
+          'scoring s, all seeds',
         ],
         rows,
       ),

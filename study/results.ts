@@ -84,6 +84,7 @@ export const CellResultSchema = z
     benchmarks: z.array(BenchmarkSchema),
     samples: z.array(SampleSchema),
     routing: z.partialRecord(LanguageSchema, RoutingSchema).optional(), // MoE cells only
+    eval_seconds: z.number().min(0), // scoring the final checkpoint: held-out text, benchmarks, samples, routing
     finished_at: z.string(),
   })
   .strict();

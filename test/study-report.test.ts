@@ -264,7 +264,7 @@ test("the report's tables hold the figures computed from the results, with inter
   close(v('spelling.swe-1906.micro.bpb'), seedMean('spelling/swe-1906-micro-', 'swe'));
   close(v('moe.swe.moe_minus_dense_total_bpb'), seedMean('moe/mix-moe-', 'swe') - seedMean('moe/mix-dense-total-', 'swe'));
   close(v('moe.eng.dense_active_bpb'), seedMean('moe/mix-dense-active-', 'eng'));
-  close(v('budget.core_hours'), results.cells.reduce((s, c) => s + c.train.seconds, 0) / 3600);
+  close(v('budget.core_hours'), results.cells.reduce((s, c) => s + c.train.seconds + c.eval_seconds, 0) / 3600);
   close(v('fertility.mix.bytes_per_token'), 3.53);
   // Layer 0 routes by language, layer 1 ignores it (the fixture's routing counts).
   const p = [0.6, 0.2, 0.1, 0.1];
@@ -317,7 +317,8 @@ test('writeReport writes the report and figures, fills the answer, and names a b
     );
     const out = path.join(dir, 'docs', 'study.md');
     await mkdir(path.dirname(out));
-    const written = await writeReport({ paths: { resultsDir, planDir: dir }, out, bootstrap: FAST });
+    const answer = path.join(dir, 'answer.md');
+    const written = await writeReport({ paths: { resultsDir }, out, answer, bootstrap: FAST });
     const markdown = await readFile(out, 'utf8');
     assert.match(markdown, /^# Answer\n\nSwedish costs 0\.\d{3} bits per byte more\.\n/);
     assert.ok(markdown.includes('](study/lang-curves.svg)'));
@@ -325,14 +326,14 @@ test('writeReport writes the report and figures, fills the answer, and names a b
     assert.ok((await readFile(path.join(dir, 'docs', 'study', 'moe-routing.svg'), 'utf8')).startsWith('<svg'));
 
     await writeFile(path.join(dir, 'answer.md'), 'See {{lang.micro.swe_bpb}} and {{lang.huge.swe_bpb}}.');
-    await assert.rejects(writeReport({ paths: { resultsDir, planDir: dir }, out, bootstrap: FAST }), /lang\.huge\.swe_bpb/);
+    await assert.rejects(writeReport({ paths: { resultsDir }, out, answer, bootstrap: FAST }), /lang\.huge\.swe_bpb/);
 
     const bad = path.join(resultsDir, 'cells', 'lang-eng-micro-s1.json');
     const cell = JSON.parse(await readFile(bad, 'utf8'));
     cell.held_out.eng.windows[3] = [12, -1];
     await writeFile(bad, JSON.stringify(cell));
     await assert.rejects(
-      writeReport({ paths: { resultsDir, planDir: dir }, out, bootstrap: FAST }),
+      writeReport({ paths: { resultsDir }, out, bootstrap: FAST }),
       (err: Error) => err.message.includes(bad) && err.message.includes('held_out.eng.windows.3.1'),
     );
   } finally {

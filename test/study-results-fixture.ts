@@ -75,6 +75,7 @@ function cell(spec: CellSpec, seed: number): CellResult {
         },
       },
     }),
+    eval_seconds: 60,
     finished_at: '2025-01-01T00:00:00Z',
   };
 }
