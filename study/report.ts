@@ -522,7 +522,8 @@ class ReportBuilder {
   private put(name: string, value: number | Interval, digits: number): string {
     if (typeof value === 'number') {
       if (name in this.values) throw new Error(`the report computed ${name} twice`);
-      const text = fixed(value, digits);
+      // Whole numbers (counts, parameters, bytes) read with thousands separators, as in the tables.
+      const text = digits === 0 ? count(value) : fixed(value, digits);
       this.values[name] = { value, text };
       return text;
     }
