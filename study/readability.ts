@@ -9,6 +9,7 @@
 //   earlier in the same text: degenerate loops score near 1, fluent prose near 0.
 // - distinct_1, distinct_2: unique lower-cased word unigrams (bigrams) over all unigrams (bigrams).
 import { createRequire } from 'node:module';
+import { distinctShare, ngrams, repeatedShare } from '../evaluator/ngrams.js';
 import { fixCompoundRules, type CompoundRuleFields } from './nspell-compounds.js';
 import type { Language, Readability } from './results.js';
 
@@ -58,27 +59,6 @@ export async function readability(text: string, language: Language): Promise<Rea
     distinct_1: distinctShare(ngrams(lower, 1)),
     distinct_2: distinctShare(ngrams(lower, 2)),
   };
-}
-
-function ngrams(tokens: string[], n: number): string[] {
-  const out: string[] = [];
-  // A space cannot occur inside a word, so joining with one keeps n-grams distinct.
-  for (let i = 0; i + n <= tokens.length; i++) out.push(tokens.slice(i, i + n).join(' '));
-  return out;
-}
-
-function repeatedShare(grams: string[]): number {
-  const seen = new Set<string>();
-  let repeated = 0;
-  for (const g of grams) {
-    if (seen.has(g)) repeated++;
-    else seen.add(g);
-  }
-  return rate(repeated, grams.length);
-}
-
-function distinctShare(grams: string[]): number {
-  return rate(new Set(grams).size, grams.length);
 }
 
 function rate(count: number, total: number): number {

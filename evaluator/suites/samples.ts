@@ -2,6 +2,7 @@
 // word n-grams over all n-grams, pooled over the samples; Li et al. 2016) and the repetition rate (the share
 // of word 3-grams in a sample that already occurred earlier in the same sample; 0 for no loops).
 import { generate } from '../../lm/generate.js';
+import { distinctShare, ngrams, repeatedShare } from '../ngrams.js';
 import { timed, type SuiteContext, type SuiteResult } from './types.js';
 
 export const SAMPLE_PROMPTS: Record<'en' | 'sv', string[]> = {
@@ -29,27 +30,12 @@ function words(text: string): string[] {
   return text.toLowerCase().match(/[\p{L}\p{N}']+/gu) ?? [];
 }
 
-function ngrams(tokens: string[], n: number): string[] {
-  const out: string[] = [];
-  for (let i = 0; i + n <= tokens.length; i++) out.push(tokens.slice(i, i + n).join(' '));
-  return out;
-}
-
 export function distinctN(texts: string[], n: number): number {
-  const all = texts.flatMap((t) => ngrams(words(t), n));
-  return all.length === 0 ? 0 : new Set(all).size / all.length;
+  return distinctShare(texts.flatMap((t) => ngrams(words(t), n)));
 }
 
 export function repetitionRate(text: string, n = 3): number {
-  const grams = ngrams(words(text), n);
-  if (grams.length === 0) return 0;
-  const seen = new Set<string>();
-  let repeats = 0;
-  for (const g of grams) {
-    if (seen.has(g)) repeats++;
-    seen.add(g);
-  }
-  return repeats / grams.length;
+  return repeatedShare(ngrams(words(text), n));
 }
 
 export async function runSamples(lang: 'en' | 'sv', ctx: SuiteContext): Promise<SuiteResult> {
