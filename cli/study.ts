@@ -35,7 +35,11 @@ function cellAt(cells: Cell[], index: number): Cell {
 const runSubcommand = withPlanOptions(new Command('run'))
   .description("prepare the plan's datasets and run its cells, one process per core; done cells are skipped")
   .option('--cell <id>', 'run only this cell, in this process (repeatable; a cluster job runs one)', collect)
-  .option('--cell-index <n>', "run only the plan's n-th cell (from 0, as `study cells` lists them): an indexed cluster job's", intArg('--cell-index'))
+  .option(
+    '--cell-index <n>',
+    "run only the plan's n-th cell (from 0, as `study cells` lists them): an indexed cluster job's",
+    intArg('--cell-index'),
+  )
   .option('--prepare-only', "prepare the plan's datasets and stop (a cluster does this once, before the cells' jobs)")
   .option('--jobs <n>', 'cells at once (default: one per core)', intArg('--jobs'))
   .action((opts) =>
@@ -44,7 +48,9 @@ const runSubcommand = withPlanOptions(new Command('run'))
       const paths = planPaths(plan, opts.plan, opts);
       const log = (line: string) => process.stderr.write(`study: ${line}\n`);
       const only =
-        opts.cellIndex === undefined ? opts.cell : [cellAt(planCells(plan, paths.planDir, opts.scale), opts.cellIndex).id, ...(opts.cell ?? [])];
+        opts.cellIndex === undefined
+          ? opts.cell
+          : [cellAt(planCells(plan, paths.planDir, opts.scale), opts.cellIndex).id, ...(opts.cell ?? [])];
       const summary = await runPlan(
         plan,
         paths,
@@ -52,7 +58,9 @@ const runSubcommand = withPlanOptions(new Command('run'))
         passOn(opts),
       );
       if (summary.failed.length > 0)
-        throw new Error(`${summary.failed.length} cells failed: ${summary.failed.map((f) => `${f.cell}: ${f.error}`).join('; ')}`);
+        throw new Error(
+          `${summary.failed.length} cells failed: ${summary.failed.map((f) => `${f.cell}: ${f.error}`).join('; ')}`,
+        );
       return { ...summary, results_dir: paths.resultsDir };
     }),
   );

@@ -89,10 +89,10 @@ export async function runCell(plan: Plan, paths: PlanPaths, cell: Cell): Promise
   const evalStarted = Date.now();
   const model = await loadScoringModel(runDir);
   try {
-    if (model.meta.step !== steps) throw new Error(`cell ${cell.id}: the last checkpoint is at step ${model.meta.step}, not ${steps}`);
+    if (model.meta.step !== steps)
+      throw new Error(`cell ${cell.id}: the last checkpoint is at step ${model.meta.step}, not ${steps}`);
     const where: SuiteLocations = { blimpDir: DEFAULT_BLIMP_DIR, dalajFile: DEFAULT_DALAJ_FILE, allowPaths: false };
-    const suite = (name: string, limit?: number, data?: string) =>
-      runSuite(name, { model, batchSize: 16, limit }, where, data);
+    const suite = (name: string, limit?: number, data?: string) => runSuite(name, { model, batchSize: 16, limit }, where, data);
     const e = plan.evaluation;
     const held_out: Partial<Record<Language, HeldOut>> = {};
     const benchmarks: Benchmark[] = [];

@@ -110,20 +110,24 @@ export function groupedBars(rows: (IntervalRow & { group: string; bar: string })
 }
 
 /** (d) Experts × layers coloured by the share of English among the tokens each expert received. */
-export function expertHeatmap(rows: { layer: number; expert: number; eng_share: number }[]): TopLevelSpec {
+/** One map per model (column `model`): experts are numbered arbitrarily in each training run. */
+export function expertHeatmap(rows: { model: string; layer: number; expert: number; eng_share: number }[]): TopLevelSpec {
   return {
-    width: Math.max(120, 36 * new Set(rows.map((r) => r.expert)).size),
-    height: Math.max(80, 36 * new Set(rows.map((r) => r.layer)).size),
     data: { values: rows },
-    mark: { type: 'rect' },
-    encoding: {
-      x: { field: 'expert', type: 'ordinal', title: 'expert' },
-      y: { field: 'layer', type: 'ordinal', title: 'layer' },
-      color: {
-        field: 'eng_share',
-        type: 'quantitative',
-        title: 'English share',
-        scale: { domain: [0, 1], scheme: 'blueorange' },
+    facet: { column: { field: 'model', type: 'nominal', title: null } },
+    spec: {
+      width: Math.max(120, 36 * new Set(rows.map((r) => r.expert)).size),
+      height: Math.max(80, 36 * new Set(rows.map((r) => r.layer)).size),
+      mark: { type: 'rect' },
+      encoding: {
+        x: { field: 'expert', type: 'ordinal', title: 'expert' },
+        y: { field: 'layer', type: 'ordinal', title: 'layer' },
+        color: {
+          field: 'eng_share',
+          type: 'quantitative',
+          title: 'English share',
+          scale: { domain: [0, 1], scheme: 'blueorange' },
+        },
       },
     },
   };

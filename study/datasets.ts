@@ -37,9 +37,24 @@ export async function ensureDataset(paths: PlanPaths, name: string, spec: Datase
   const log = path.join(paths.workDir, 'logs', `data-${name}.log`);
   const inputs = spec.inputs.flatMap((input) => ['--input', input]);
   await runRinglet(
-    ['data', 'prepare', ...inputs, '--out', dir, '--vocab', String(spec.vocab), '--seed', String(spec.split_seed),
-      '--val-fraction', String(spec.val_fraction),
-      '--filters', spec.filters, '--spelling', spec.spelling, '--if-missing'],
+    [
+      'data',
+      'prepare',
+      ...inputs,
+      '--out',
+      dir,
+      '--vocab',
+      String(spec.vocab),
+      '--seed',
+      String(spec.split_seed),
+      '--val-fraction',
+      String(spec.val_fraction),
+      '--filters',
+      spec.filters,
+      '--spelling',
+      spec.spelling,
+      '--if-missing',
+    ],
     log,
   );
   const hash = datasetHash(spec, paths.planDir);
@@ -65,7 +80,9 @@ async function describeDataset(dir: string, name: string, hash: string, spec: Da
   const manifest = await readManifest(dir);
   const fertility = manifest.fertility.val;
   if (fertility.bytes_per_token === null || fertility.chars_per_token === null || fertility.words_per_token === null)
-    throw new Error(`${dir}: the manifest records no fertility of the val split (prepared by an older Ringlet: delete the folder)`);
+    throw new Error(
+      `${dir}: the manifest records no fertility of the val split (prepared by an older Ringlet: delete the folder)`,
+    );
   const reference = spec.languages.length === 1 ? await referenceReadability(dir, manifest, spec.languages[0]) : [];
   return DatasetResultSchema.parse({
     format_version: 1,

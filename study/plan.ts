@@ -86,11 +86,19 @@ export const PlanSchema = z
         else
           for (const language of plan.datasets[d].languages)
             if (!plan.held_out[language])
-              ctx.addIssue({ code: 'custom', path: ['held_out'], message: `dataset "${d}" holds ${language}, which has no held-out dataset` });
+              ctx.addIssue({
+                code: 'custom',
+                path: ['held_out'],
+                message: `dataset "${d}" holds ${language}, which has no held-out dataset`,
+              });
       });
       const names = group.models.map(modelName);
       if (new Set(names).size !== names.length)
-        ctx.addIssue({ code: 'custom', path: ['groups', g, 'models'], message: `model names repeat (${names}); give each a name` });
+        ctx.addIssue({
+          code: 'custom',
+          path: ['groups', g, 'models'],
+          message: `model names repeat (${names}); give each a name`,
+        });
     }
   });
 export type Plan = z.infer<typeof PlanSchema>;
@@ -141,7 +149,9 @@ export function canonicalHash(value: unknown): string {
               .map((k) => [k, canonical((v as Record<string, unknown>)[k])]),
           )
         : v;
-  return createHash('sha256').update(JSON.stringify(canonical(value))).digest('hex');
+  return createHash('sha256')
+    .update(JSON.stringify(canonical(value)))
+    .digest('hex');
 }
 
 /**

@@ -184,7 +184,7 @@ class ReportBuilder {
       '## Compute budget',
       "Each cell ran as one process on one core: its training (with the run's periodic validation and checkpoints), " +
         'then the scoring of its final checkpoint. Core-hours are the sum of both over the cells; with one process per ' +
-        'core, the wall time on a machine of N cores is about core-hours / N, plus the datasets\' preparation.',
+        "core, the wall time on a machine of N cores is about core-hours / N, plus the datasets' preparation.",
       table(
         [
           'group',
@@ -428,7 +428,9 @@ class ReportBuilder {
   private async routing(moe: Variant): Promise<string> {
     const routed = moe.cells.filter((c) => c.routing?.eng && c.routing?.swe);
     if (routed.length === 0) return '';
-    const shares = englishShares(routed.map((c) => ({ eng: c.routing!.eng!.tokens, swe: c.routing!.swe!.tokens })));
+    const shares = routed.flatMap((c) =>
+      englishShares({ eng: c.routing!.eng!.tokens, swe: c.routing!.swe!.tokens }).map((r) => ({ model: `seed ${c.seed}`, ...r })),
+    );
     this.figures['moe-routing.svg'] = await svg(expertHeatmap(shares));
     const perSeed = routed.map((c) => mutualInformationBits(c.routing!.eng!.tokens, c.routing!.swe!.tokens));
     const layers = perSeed[0].length;
@@ -458,7 +460,7 @@ class ReportBuilder {
       '### Do the experts specialise by language?',
       'Each cell of the map is the share of English among the tokens an expert received in one layer, each ' +
         "language's tokens normalised by that language's total in the layer, so an expert indifferent to language " +
-        "scores 0.5 (the seeds' shares averaged). The specialisation index is the mutual information between expert and " +
+        'scores 0.5; one map per seed, since experts are numbered arbitrarily in each training run. The specialisation index is the mutual information between expert and ' +
         'language with both languages weighted equally, I = Σ_lang ½ Σ_e p(e|lang) log₂(p(e|lang) / p(e)) with ' +
         'p(e) = ½ Σ_lang p(e|lang): 0 bits when routing ignores language, 1 bit when no expert sees both. ' +
         'The mean of the seeds, with their range.',

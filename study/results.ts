@@ -105,9 +105,7 @@ export const DatasetResultSchema = z
     spelling: z.string(),
     train_tokens: z.number().int(),
     train_bytes: z.number().int(),
-    fertility: z
-      .object({ bytes_per_token: z.number(), chars_per_token: z.number(), words_per_token: z.number() })
-      .strict(), // the validation split's, end-of-document tokens not counted
+    fertility: z.object({ bytes_per_token: z.number(), chars_per_token: z.number(), words_per_token: z.number() }).strict(), // the validation split's, end-of-document tokens not counted
     filter_counts: z.record(z.string(), z.number()),
     reference_readability: z.array(ReadabilitySchema), // excerpts of the val split, one per sample's length
   })

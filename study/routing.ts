@@ -16,13 +16,11 @@ function distribution(counts: Counts): number[][] {
  * Share of English per layer and expert: p(e|eng) / (p(e|eng) + p(e|swe)), with both distributions averaged
  * over the seeds first; 0.5 for an expert neither language uses.
  */
-export function englishShares(seeds: { eng: Counts; swe: Counts }[]): { layer: number; expert: number; eng_share: number }[] {
-  const average = (pick: (s: { eng: Counts; swe: Counts }) => Counts) => {
-    const ds = seeds.map((s) => distribution(pick(s)));
-    return ds[0].map((layer, l) => layer.map((_, e) => ds.reduce((sum, d) => sum + d[l][e], 0) / ds.length));
-  };
-  const eng = average((s) => s.eng);
-  const swe = average((s) => s.swe);
+export function englishShares(model: { eng: Counts; swe: Counts }): { layer: number; expert: number; eng_share: number }[] {
+  // One model's routing: experts are interchangeable between training runs (expert 2 of one seed is not
+  // expert 2 of another), so shares are never averaged across seeds.
+  const eng = distribution(model.eng);
+  const swe = distribution(model.swe);
   return eng.flatMap((layer, l) =>
     layer.map((p, e) => ({ layer: l, expert: e, eng_share: p + swe[l][e] === 0 ? 0.5 : p / (p + swe[l][e]) })),
   );

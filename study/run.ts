@@ -55,7 +55,14 @@ export async function runPlan(plan: Plan, paths: PlanPaths, options: RunOptions,
   const needed = new Set(cells.flatMap((c) => [c.dataset, ...c.datasetSpec.languages.map((l) => plan.held_out[l]!)]));
   options.log(`${cells.length} cells, ${cells.length - todo.length} already done; preparing ${needed.size} datasets`);
   await ensureDatasets(plan, paths, needed);
-  if (options.prepareOnly) return { cells: cells.length, cached: cells.length - todo.length, ran: [], failed: [], seconds: (Date.now() - started) / 1000 };
+  if (options.prepareOnly)
+    return {
+      cells: cells.length,
+      cached: cells.length - todo.length,
+      ran: [],
+      failed: [],
+      seconds: (Date.now() - started) / 1000,
+    };
   const failed: RunSummary['failed'] = [];
   const ran: string[] = [];
   if (todo.length === 1 && options.only) {
@@ -76,7 +83,9 @@ export async function runPlan(plan: Plan, paths: PlanPaths, options: RunOptions,
         try {
           await runRinglet(['study', 'run', '--plan', options.planFile, '--cell', cell.id, ...passOn], log);
           ran.push(cell.id);
-          options.log(`cell ${cell.id}: done in ${((Date.now() - cellStarted) / 1000).toFixed(0)} s → ${cellResultFile(paths, cell)}`);
+          options.log(
+            `cell ${cell.id}: done in ${((Date.now() - cellStarted) / 1000).toFixed(0)} s → ${cellResultFile(paths, cell)}`,
+          );
         } catch (err) {
           failed.push({ cell: cell.id, error: (err as Error).message });
           options.log(`cell ${cell.id}: FAILED: ${(err as Error).message}`);

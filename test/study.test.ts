@@ -20,7 +20,9 @@ function cli(args: string[]) {
 }
 const lastJson = (stdout: string) => JSON.parse(stdout.trim().split('\n').at(-1)!);
 const cellFiles = (results: string) =>
-  fs.readdirSync(path.join(results, 'cells')).map((f) => CellResultSchema.parse(JSON.parse(fs.readFileSync(path.join(results, 'cells', f), 'utf8'))));
+  fs
+    .readdirSync(path.join(results, 'cells'))
+    .map((f) => CellResultSchema.parse(JSON.parse(fs.readFileSync(path.join(results, 'cells', f), 'utf8'))));
 
 let first: ReturnType<typeof cli>;
 before(() => {
@@ -41,7 +43,10 @@ test('the smoke plan runs both cells, and each result holds curve, held-out wind
     assert.ok(cell.curve.every((p, i) => i === 0 || p.bytes > cell.curve[i - 1].bytes));
     // The budget in bytes decides the steps: the bytes trained on are within one step of it.
     const bytesPerStep = cell.train.bytes / cell.train.steps;
-    assert.ok(Math.abs(cell.train.bytes - cell.budget_bytes) <= bytesPerStep, `${cell.id}: ${cell.train.bytes} bytes for ${cell.budget_bytes}`);
+    assert.ok(
+      Math.abs(cell.train.bytes - cell.budget_bytes) <= bytesPerStep,
+      `${cell.id}: ${cell.train.bytes} bytes for ${cell.budget_bytes}`,
+    );
     const heldOut = cell.held_out[language]!;
     assert.equal(heldOut.windows.length, 8);
     const nats = heldOut.windows.reduce((s, [n]) => s + n, 0);
@@ -127,5 +132,6 @@ test('the report is written from the results', () => {
   assert.equal(r.status, 0, r.stderr);
   const text = fs.readFileSync(out, 'utf8');
   const cells = cellFiles(path.join(work, 'results'));
-  for (const cell of cells) assert.ok(text.includes(cell.held_out[cell.languages[0]]!.bpb.toFixed(3)), `${cell.id}'s bpb in the report`);
+  for (const cell of cells)
+    assert.ok(text.includes(cell.held_out[cell.languages[0]]!.bpb.toFixed(3)), `${cell.id}'s bpb in the report`);
 });
