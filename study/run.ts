@@ -52,7 +52,10 @@ export async function runPlan(plan: Plan, paths: PlanPaths, options: RunOptions,
   // First seeds first: a study stopped halfway has every question answered at one seed.
   const seedRank = (c: Cell) => plan.groups[c.group].seeds.indexOf(c.seed);
   const todo = cells.filter((c) => !cellDone(paths, c)).sort((a, b) => seedRank(a) - seedRank(b));
-  const needed = new Set(cells.flatMap((c) => [c.dataset, ...c.datasetSpec.languages.map((l) => plan.held_out[l]!)]));
+  // Only what the cells to run read: with every result in place (a fresh clone), nothing is prepared.
+  const needed = new Set(
+    (options.prepareOnly ? cells : todo).flatMap((c) => [c.dataset, ...c.datasetSpec.languages.map((l) => plan.held_out[l]!)]),
+  );
   options.log(`${cells.length} cells, ${cells.length - todo.length} already done; preparing ${needed.size} datasets`);
   await ensureDatasets(plan, paths, needed);
   if (options.prepareOnly)
