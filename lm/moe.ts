@@ -93,27 +93,32 @@ export function expertCapacity(m: MoeConfig, tokens: number): number {
 
 /**
  * Each expert's assignments (index t·k + rank) in priority order, all first choices then all second
- * choices, each in token order; cut at `capacity`. Also the counts before the cut and the assignments cut.
+ * choices, each in token order: all of them (`queues`), and those within `capacity` (`kept`). Also the
+ * counts before the cut and the assignments cut.
  */
 export function dispatch(
   chosen: Int32Array,
   tokens: number,
   m: MoeConfig,
   capacity: number,
-): { kept: number[][]; routing: LayerRouting } {
+): { queues: number[][]; kept: number[][]; routing: LayerRouting } {
   const k = m.top_k;
   const queues: number[][] = Array.from({ length: m.experts }, () => []);
   for (let rank = 0; rank < k; rank++) for (let t = 0; t < tokens; t++) queues[chosen[t * k + rank]].push(t * k + rank);
   const kept = queues.map((q) => (q.length > capacity ? q.slice(0, capacity) : q));
   const dropped = queues.reduce((n, q) => n + q.length, 0) - kept.reduce((n, q) => n + q.length, 0);
-  return { kept, routing: { tokens: queues.map((q) => q.length), dropped } };
+  return { queues, kept, routing: { tokens: queues.map((q) => q.length), dropped } };
 }
 
 /** Switch's load-balancing loss α·E·Σ_e f_e·P_e (f: assignment shares, constants; probs [tokens, E]). */
 export function balanceLoss(probs: tf.Tensor2D, tokensPerExpert: number[], alpha: number): tf.Scalar {
   const assignments = tokensPerExpert.reduce((a, b) => a + b, 0);
   const f = tf.tensor1d(tokensPerExpert.map((n) => n / assignments));
-  return probs.mean(0).mul(f).sum().mul(alpha * tokensPerExpert.length) as tf.Scalar;
+  return probs
+    .mean(0)
+    .mul(f)
+    .sum()
+    .mul(alpha * tokensPerExpert.length) as tf.Scalar;
 }
 
 /** ST-MoE's router z-loss β·mean(logsumexp(logits)²), which keeps the router's logits small. */
@@ -171,8 +176,8 @@ export function mixtureOfExperts(
   const probs = tf.softmax(logits) as tf.Tensor2D;
   const chosen = topExperts(probs.dataSync(), tokens, m.experts, k);
   const training = routing?.training ?? false;
-  const { kept, routing: figures } = dispatch(chosen, tokens, m, expertCapacity(m, tokens));
-  const computed = training ? kept : dispatch(chosen, tokens, m, Infinity).kept;
+  const { queues, kept, routing: figures } = dispatch(chosen, tokens, m, expertCapacity(m, tokens));
+  const computed = training ? kept : queues;
   routing?.layers.push(figures);
 
   const picked = Int32Array.from(chosen, (e, a) => Math.floor(a / k) * m.experts + e);
@@ -192,6 +197,8 @@ export function mixtureOfExperts(
   });
   const combined = outputs.length === 1 ? outputs[0] : tf.concat(outputs, 0);
   const out = sumIntoRows(combined, Int32Array.from(rows), tokens);
-  const loss = training ? balanceLoss(probs, figures.tokens, m.aux_loss_weight).add<tf.Scalar>(routerZLoss(logits, m.z_loss_weight)) : null;
+  const loss = training
+    ? balanceLoss(probs, figures.tokens, m.aux_loss_weight).add<tf.Scalar>(routerZLoss(logits, m.z_loss_weight))
+    : null;
   return { out, loss };
 }

@@ -15,7 +15,6 @@ import { writeFileAtomic } from '../lm/atomic-write.js';
 import { listCheckpoints } from '../lm/checkpoint.js';
 import { activeParameterCount, parameterCount, presetConfig } from '../lm/model-config.js';
 import { METRICS_FILE } from '../train/metrics-log.js';
-import { resolveModelConfig } from '../train/run.js';
 import { TrainConfigSchema, type TrainConfig } from '../train/config.js';
 import type { Cell, Plan } from './plan.js';
 import type { PlanPaths } from './datasets.js';
@@ -108,7 +107,7 @@ export async function runCell(plan: Plan, paths: PlanPaths, cell: Cell): Promise
       if (e.samples)
         for (const s of (await suite(SAMPLE_SUITES[language])).samples ?? [])
           samples.push({ language, prompt: s.prompt, text: s.text, readability: await readability(s.text, language) });
-      if (moe) routing[language] = routingOf(await suite('routing', e.held_out_windows, heldOutDir));
+      if (moe) routing[language] = (await suite('routing', e.held_out_windows, heldOutDir)).routing!;
     }
     const result = CellResultSchema.parse({
       format_version: 1,
@@ -180,8 +179,4 @@ function heldOutOf(dataset: string, r: SuiteResult): HeldOut {
 
 function benchmarkOf(suite: 'blimp' | 'dalaj', r: SuiteResult): Benchmark {
   return { suite, accuracy: r.metrics.accuracy, item_ids: r.item_ids, item_scores: r.item_scores, groups: r.groups };
-}
-
-function routingOf(r: SuiteResult): NonNullable<CellResult['routing']>[Language] {
-  return r.routing!;
 }

@@ -9,7 +9,7 @@ import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { describeIssues } from '../config/layers.js';
 import { ModelConfigFields } from '../lm/model-config.js';
-import { LanguageSchema, type Language } from './results.js';
+import { LanguageSchema } from './results.js';
 
 const NAME = /^[a-z0-9][a-z0-9-]{0,62}$/;
 const name = z.string().regex(NAME, 'lower-case letters, digits and "-", at most 63');
@@ -115,7 +115,6 @@ export interface Cell {
   dataset: string;
   datasetSpec: DatasetSpec;
   model: ModelSpec;
-  modelName: string;
   seed: number;
   budgetBytes: number; // after --scale
   hash: string;
@@ -183,7 +182,7 @@ export function planCells(plan: Plan, planDir: string, scale = 1): Cell[] {
             heldOut,
           });
           const id = `${group}/${dataset}-${modelName(model)}-s${seed}`;
-          cells.push({ id, group, dataset, datasetSpec, model, modelName: modelName(model), seed, budgetBytes, hash });
+          cells.push({ id, group, dataset, datasetSpec, model, seed, budgetBytes, hash });
         }
   const ids = new Set<string>();
   for (const c of cells) {
@@ -191,9 +190,4 @@ export function planCells(plan: Plan, planDir: string, scale = 1): Cell[] {
     ids.add(c.id);
   }
   return cells;
-}
-
-/** The languages a cell is scored in: those of its training data. */
-export function cellLanguages(cell: Cell): Language[] {
-  return cell.datasetSpec.languages;
 }
