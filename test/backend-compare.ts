@@ -11,20 +11,7 @@ export async function runOn(name: 'cpu' | 'wasm', fn: () => tf.Tensor[]): Promis
   return values;
 }
 
-/** max |actual - expected| / max |expected|: elementwise relative error blows up near zero. */
-export function relativeError(actual: ArrayLike<number>, expected: ArrayLike<number>): number {
-  if (actual.length !== expected.length) {
-    throw new Error(`length mismatch: ${actual.length} vs ${expected.length}`);
-  }
-  let maxDiff = 0;
-  let maxExpected = 0;
-  for (let i = 0; i < expected.length; i++) {
-    if (!Number.isFinite(actual[i])) return Infinity;
-    maxDiff = Math.max(maxDiff, Math.abs(actual[i] - expected[i]));
-    maxExpected = Math.max(maxExpected, Math.abs(expected[i]));
-  }
-  return maxExpected === 0 ? maxDiff : maxDiff / maxExpected;
-}
+export { relativeError } from '../kernels/reference.js';
 
 // mulberry32: a seeded uniform generator on (0, 1), so failures reproduce.
 function uniformGenerator(seed: number): () => number {

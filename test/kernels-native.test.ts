@@ -1,12 +1,12 @@
 // The native kernels (kernels/native) against float64 references, on fresh random inputs each run (the
 // seed is printed in every failure), with odd sizes and batch 1, for every instruction set this CPU has.
-// The references' own gradients are checked against central differences in float64 first.
+// The references (kernels/reference.ts)' own gradients are checked against central differences in float64 first.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { detectBlasCoreType, loadNative, type NativeKernels } from '../kernels/native.js';
 import { Rng } from '../lm/rng.js';
 import { nativeTestSkip } from './native-addon.js';
-import { relativeError } from './backend-compare.js';
+import * as reference from '../kernels/reference.js';
 
 const native = loadNative();
 const skip = nativeTestSkip();
@@ -24,167 +24,8 @@ const f64 = (a: ArrayLike<number>): V => Float64Array.from(a);
 // The error relative to the reference's scale (backend-compare.ts); a reference that is exactly zero (dq when
 // each query sees one key) has no scale, and then it is absolute: float32 leaves ~1e-7 where float64 cancels.
 function close(label: string, actual: ArrayLike<number>, expected: ArrayLike<number>, tol = TOL): void {
-  const e = relativeError(actual, expected);
+  const e = reference.relativeError(actual, expected);
   assert.ok(e < tol, `${label}: relative error ${e.toExponential(2)} >= ${tol} (seed ${SEED})`);
-}
-
-// ---- float64 references.
-
-function refRmsNorm(x: V, g: V, rows: number, d: number, eps: number) {
-  const y = new Float64Array(rows * d);
-  for (let r = 0; r < rows; r++) {
-    let ss = 0;
-    for (let i = 0; i < d; i++) ss += x[r * d + i] ** 2;
-    const s = 1 / Math.sqrt(ss / d + eps);
-    for (let i = 0; i < d; i++) y[r * d + i] = x[r * d + i] * s * g[i];
-  }
-  return y;
-}
-function refRmsNormGrad(x: V, g: V, dy: V, rows: number, d: number, eps: number) {
-  const dx = new Float64Array(rows * d);
-  const dg = new Float64Array(d);
-  for (let r = 0; r < rows; r++) {
-    let ss = 0;
-    for (let i = 0; i < d; i++) ss += x[r * d + i] ** 2;
-    const s = 1 / Math.sqrt(ss / d + eps);
-    let dot = 0;
-    for (let i = 0; i < d; i++) dot += g[i] * dy[r * d + i] * x[r * d + i];
-    for (let i = 0; i < d; i++) {
-      dx[r * d + i] = s * g[i] * dy[r * d + i] - (x[r * d + i] * dot * s ** 3) / d;
-      dg[i] += dy[r * d + i] * x[r * d + i] * s;
-    }
-  }
-  return [dx, dg];
-}
-const sig = (z: number) => 1 / (1 + Math.exp(-z));
-const refSwiglu = (a: V, b: V) => a.map((ai, i) => ai * sig(ai) * b[i]);
-function refSwigluGrad(a: V, b: V, dy: V) {
-  const da = a.map((ai, i) => dy[i] * b[i] * sig(ai) * (1 + ai * (1 - sig(ai))));
-  const db = a.map((ai, i) => dy[i] * ai * sig(ai));
-  return [da, db];
-}
-function ropeTables(T: number, hd: number, theta: number) {
-  const half = hd / 2;
-  const cos = new Float32Array(T * half);
-  const sin = new Float32Array(T * half);
-  for (let t = 0; t < T; t++)
-    for (let i = 0; i < half; i++) {
-      cos[t * half + i] = Math.cos(t * Math.pow(theta, -i / half));
-      sin[t * half + i] = Math.sin(t * Math.pow(theta, -i / half));
-    }
-  return { cos, sin };
-}
-function refRope(x: V, cos: Float32Array, sin: Float32Array, rows: number, T: number, heads: number, hd: number, sign: number) {
-  const y = new Float64Array(x.length);
-  const half = hd / 2;
-  for (let r = 0; r < rows; r++)
-    for (let h = 0; h < heads; h++)
-      for (let i = 0; i < half; i++) {
-        const o = (r * heads + h) * hd + i;
-        const c = cos[(r % T) * half + i];
-        const s = sign * sin[(r % T) * half + i];
-        y[o] = x[o] * c - x[o + half] * s;
-        y[o + half] = x[o] * s + x[o + half] * c;
-      }
-  return y;
-}
-/** Causal attention with the whole T×T probability matrix, forward and backward, in float64. */
-function refAttention(q: V, k: V, v: V, dout: V | null, B: number, T: number, H: number, Hkv: number, hd: number) {
-  const group = H / Hkv;
-  const scale = 1 / Math.sqrt(hd);
-  const o = new Float64Array(q.length);
-  const dq = new Float64Array(q.length);
-  const dk = new Float64Array(k.length);
-  const dv = new Float64Array(v.length);
-  const qi = (b: number, t: number, h: number) => ((b * T + t) * H + h) * hd;
-  const ki = (b: number, t: number, h: number) => ((b * T + t) * Hkv + h) * hd;
-  for (let b = 0; b < B; b++)
-    for (let h = 0; h < H; h++) {
-      const kh = Math.floor(h / group);
-      for (let i = 0; i < T; i++) {
-        const s = new Float64Array(i + 1);
-        for (let j = 0; j <= i; j++) {
-          let dot = 0;
-          for (let e = 0; e < hd; e++) dot += q[qi(b, i, h) + e] * k[ki(b, j, kh) + e];
-          s[j] = dot * scale;
-        }
-        const m = Math.max(...s);
-        const p = s.map((x) => Math.exp(x - m));
-        const sum = p.reduce((a, c) => a + c, 0);
-        for (let j = 0; j <= i; j++) p[j] /= sum;
-        for (let j = 0; j <= i; j++) for (let e = 0; e < hd; e++) o[qi(b, i, h) + e] += p[j] * v[ki(b, j, kh) + e];
-        if (!dout) continue;
-        const dp = new Float64Array(i + 1);
-        for (let j = 0; j <= i; j++) for (let e = 0; e < hd; e++) dp[j] += dout[qi(b, i, h) + e] * v[ki(b, j, kh) + e];
-        let pdp = 0;
-        for (let j = 0; j <= i; j++) pdp += p[j] * dp[j];
-        for (let j = 0; j <= i; j++) {
-          const ds = p[j] * (dp[j] - pdp) * scale;
-          for (let e = 0; e < hd; e++) {
-            dv[ki(b, j, kh) + e] += p[j] * dout[qi(b, i, h) + e];
-            dq[qi(b, i, h) + e] += ds * k[ki(b, j, kh) + e];
-            dk[ki(b, j, kh) + e] += ds * q[qi(b, i, h) + e];
-          }
-        }
-      }
-    }
-  return { o, dq, dk, dv };
-}
-/**
- * Generation's attention (attnDecode) in float64: T new rows of qkv [T, (H + 2·Hkv)·hd] at positions
- * start.., k rotated and v copied into caches [Hkv, cap, hd], then each query (rotated) over keys 0..its position.
- */
-function refAttnDecode(qkv: V, cos: Float32Array, sin: Float32Array, kc0: V, vc0: V, dims: number[]) {
-  const [T, start, H, Hkv, hd, cap] = dims;
-  const half = hd / 2;
-  const width = (H + 2 * Hkv) * hd;
-  const rotate = (x: V, at: number, pos: number, out: V, to: number) => {
-    for (let i = 0; i < half; i++) {
-      const [c, s] = [cos[pos * half + i], sin[pos * half + i]];
-      out[to + i] = x[at + i] * c - x[at + i + half] * s;
-      out[to + i + half] = x[at + i] * s + x[at + i + half] * c;
-    }
-  };
-  const kc = kc0.slice();
-  const vc = vc0.slice();
-  for (let i = 0; i < T; i++)
-    for (let g = 0; g < Hkv; g++) {
-      rotate(qkv, i * width + (H + g) * hd, start + i, kc, (g * cap + start + i) * hd);
-      for (let e = 0; e < hd; e++) vc[(g * cap + start + i) * hd + e] = qkv[i * width + (H + Hkv + g) * hd + e];
-    }
-  const o = new Float64Array(T * H * hd);
-  const q = new Float64Array(hd);
-  for (let i = 0; i < T; i++)
-    for (let h = 0; h < H; h++) {
-      const g = Math.floor(h / (H / Hkv));
-      rotate(qkv, i * width + h * hd, start + i, q, 0);
-      const s = new Float64Array(start + i + 1);
-      for (let j = 0; j < s.length; j++) {
-        for (let e = 0; e < hd; e++) s[j] += q[e] * kc[(g * cap + j) * hd + e];
-        s[j] /= Math.sqrt(hd);
-      }
-      const m = Math.max(...s);
-      const p = s.map((x) => Math.exp(x - m));
-      const sum = p.reduce((a, b) => a + b, 0);
-      for (let j = 0; j < s.length; j++)
-        for (let e = 0; e < hd; e++) o[(i * H + h) * hd + e] += (p[j] / sum) * vc[(g * cap + j) * hd + e];
-    }
-  return { o, kc, vc };
-}
-function refXent(logits: V, targets: Int32Array, rows: number, V: number) {
-  const loss = new Float64Array(rows);
-  const lse = new Float64Array(rows);
-  const grad = new Float64Array(rows * V); // d(mean loss)/d logits
-  for (let r = 0; r < rows; r++) {
-    const x = logits.subarray(r * V, (r + 1) * V);
-    const m = Math.max(...x);
-    const sum = x.reduce((a, c) => a + Math.exp(c - m), 0);
-    lse[r] = m + Math.log(sum);
-    loss[r] = lse[r] - x[targets[r]];
-    for (let i = 0; i < V; i++) grad[r * V + i] = Math.exp(x[i] - m) / sum / rows;
-    grad[r * V + targets[r]] -= 1 / rows;
-  }
-  return { loss, lse, grad };
 }
 
 /** Checks analytic gradients of Σ w·f(x) against central differences in float64 at a few coordinates. */
@@ -249,15 +90,15 @@ forEachSimd('RMSNorm forward and backward match float64, numerically checked', (
     const y = new Float32Array(rows * d);
     const rstd = new Float32Array(rows);
     n.rmsnormFwd(x, g, y, rstd, rows, d, 1e-5);
-    close(`y ${rows}x${d}`, y, refRmsNorm(f64(x), f64(g), rows, d, 1e-5));
+    close(`y ${rows}x${d}`, y, reference.rmsNorm(f64(x), f64(g), rows, d, 1e-5));
     const dx = new Float32Array(rows * d);
     const dg = new Float32Array(d).fill(7); // overwritten, not accumulated
     n.rmsnormBwd(x, g, rstd, dy, dx, dg, rows, d);
-    const [rdx, rdg] = refRmsNormGrad(f64(x), f64(g), f64(dy), rows, d, 1e-5);
+    const [rdx, rdg] = reference.rmsNormGrad(f64(x), f64(g), f64(dy), rows, d, 1e-5);
     close('dx', dx, rdx);
     close('dg', dg, rdg);
-    numericCheck('rmsnorm dx', (xx) => refRmsNorm(xx, f64(g), rows, d, 1e-5), f64(x), f64(dy), rdx, rng);
-    numericCheck('rmsnorm dg', (gg) => refRmsNorm(f64(x), gg, rows, d, 1e-5), f64(g), f64(dy), rdg, rng);
+    numericCheck('rmsnorm dx', (xx) => reference.rmsNorm(xx, f64(g), rows, d, 1e-5), f64(x), f64(dy), rdx, rng);
+    numericCheck('rmsnorm dg', (gg) => reference.rmsNorm(f64(x), gg, rows, d, 1e-5), f64(g), f64(dy), rdg, rng);
   }
 });
 
@@ -268,15 +109,15 @@ forEachSimd('SwiGLU forward and backward match float64, numerically checked', (n
     const dy = rand(rng, size);
     const y = new Float32Array(size);
     n.swigluFwd(a, b, y, size);
-    close(`y ${size}`, y, refSwiglu(f64(a), f64(b)));
+    close(`y ${size}`, y, reference.swiglu(f64(a), f64(b)));
     const da = new Float32Array(size);
     const db = new Float32Array(size);
     n.swigluBwd(a, b, dy, da, db, size);
-    const [rda, rdb] = refSwigluGrad(f64(a), f64(b), f64(dy));
+    const [rda, rdb] = reference.swigluGrad(f64(a), f64(b), f64(dy));
     close('da', da, rda);
     close('db', db, rdb);
-    numericCheck('swiglu da', (aa) => refSwiglu(aa, f64(b)), f64(a), f64(dy), rda, rng);
-    numericCheck('swiglu db', (bb) => refSwiglu(f64(a), bb), f64(b), f64(dy), rdb, rng);
+    numericCheck('swiglu da', (aa) => reference.swiglu(aa, f64(b)), f64(a), f64(dy), rda, rng);
+    numericCheck('swiglu db', (bb) => reference.swiglu(f64(a), bb), f64(b), f64(dy), rdb, rng);
   }
 });
 
@@ -286,17 +127,17 @@ forEachSimd('RoPE forward and backward match float64, numerically checked', (n, 
     [2, 13, 2, 34],
   ]) {
     const rows = B * T;
-    const { cos, sin } = ropeTables(T, hd, 10000);
+    const { cos, sin } = reference.ropeTables(T, hd, 10000);
     const x = rand(rng, rows * heads * hd);
     const y = new Float32Array(x.length);
     n.rope(x, y, cos, sin, rows, T, heads, hd, 1);
-    close('y', y, refRope(f64(x), cos, sin, rows, T, heads, hd, 1));
+    close('y', y, reference.rope(f64(x), cos, sin, rows, T, heads, hd, 1));
     const dy = rand(rng, x.length);
     const dx = new Float32Array(x.length);
     n.rope(dy, dx, cos, sin, rows, T, heads, hd, -1);
-    const rdx = refRope(f64(dy), cos, sin, rows, T, heads, hd, -1);
+    const rdx = reference.rope(f64(dy), cos, sin, rows, T, heads, hd, -1);
     close('dx', dx, rdx);
-    numericCheck('rope dx', (xx) => refRope(xx, cos, sin, rows, T, heads, hd, 1), f64(x), f64(dy), rdx, rng);
+    numericCheck('rope dx', (xx) => reference.rope(xx, cos, sin, rows, T, heads, hd, 1), f64(x), f64(dy), rdx, rng);
   }
 });
 
@@ -315,7 +156,7 @@ forEachSimd('causal attention forward and backward match float64 (GQA, several k
     const o = new Float32Array(q.length);
     const lse = new Float32Array(B * H * T);
     n.attnFwd(q, k, v, o, lse, B, T, H, Hkv, hd);
-    const ref = refAttention(f64(q), f64(k), f64(v), f64(dout), B, T, H, Hkv, hd);
+    const ref = reference.attention(f64(q), f64(k), f64(v), f64(dout), B, T, H, Hkv, hd);
     close(`o ${[B, T, H, Hkv, hd]}`, o, ref.o);
     const dq = new Float32Array(q.length);
     const dk = new Float32Array(k.length).fill(3); // overwritten, not accumulated
@@ -325,7 +166,7 @@ forEachSimd('causal attention forward and backward match float64 (GQA, several k
     close('dk', dk, ref.dk);
     close('dv', dv, ref.dv);
     if (T <= 9) {
-      const fwd = (qq: V, kk: V, vv: V) => refAttention(qq, kk, vv, null, B, T, H, Hkv, hd).o;
+      const fwd = (qq: V, kk: V, vv: V) => reference.attention(qq, kk, vv, null, B, T, H, Hkv, hd).o;
       numericCheck('attention dq', (x) => fwd(x, f64(k), f64(v)), f64(q), f64(dout), ref.dq, rng);
       numericCheck('attention dk', (x) => fwd(f64(q), x, f64(v)), f64(k), f64(dout), ref.dk, rng);
       numericCheck('attention dv', (x) => fwd(f64(q), f64(k), x), f64(v), f64(dout), ref.dv, rng);
@@ -343,11 +184,11 @@ forEachSimd("generation's attention over a key/value cache matches float64 (GQA,
   ]) {
     const [T, start, H, Hkv, hd, cap] = dims;
     const qkv = rand(rng, T * (H + 2 * Hkv) * hd);
-    const { cos, sin } = ropeTables(cap, hd, 10000);
+    const { cos, sin } = reference.ropeTables(cap, hd, 10000);
     // Positions before `start` hold earlier keys and values; those after the new ones must stay untouched.
     const kc = rand(rng, Hkv * cap * hd);
     const vc = rand(rng, Hkv * cap * hd);
-    const ref = refAttnDecode(f64(qkv), cos, sin, f64(kc), f64(vc), dims);
+    const ref = reference.attnDecode(f64(qkv), cos, sin, f64(kc), f64(vc), dims);
     const o = new Float32Array(T * H * hd).fill(5);
     n.attnDecode(qkv, cos, sin, kc, vc, o, T, start, H, Hkv, hd, cap);
     close(`o ${dims}`, o, ref.o);
@@ -371,12 +212,11 @@ test('sgemv matches float64, plain and transposed', { skip }, () => {
       const x = rand(rng, trans ? m : k);
       const y = new Float32Array(trans ? k : m).fill(9); // overwritten
       native!.sgemv(a, x, y, m, k, trans);
-      const ref = new Float64Array(y.length);
-      for (let r = 0; r < m; r++)
-        for (let col = 0; col < k; col++)
-          if (trans) ref[col] += a[r * k + col] * x[r];
-          else ref[r] += a[r * k + col] * x[col];
-      close(`sgemv ${m}x${k} trans=${trans}`, y, ref);
+      // y = a·x is a product [m, k]·[k, 1]; aᵀ·x is [k, m]·[m, 1], a read transposed.
+      const want = trans
+        ? reference.gemm(a, x, 1, k, 1, m, true, false, 0, 0)
+        : reference.gemm(a, x, 1, m, 1, k, false, false, 0, 0);
+      close(`sgemv ${m}x${k} trans=${trans}`, y, want);
     }
   assert.throws(
     () => native!.sgemv(new Float32Array(6), new Float32Array(1), new Float32Array(3), 2, 3, true),
@@ -394,7 +234,7 @@ forEachSimd('softmax cross-entropy forward and backward match float64, numerical
     const loss = new Float32Array(rows);
     const lse = new Float32Array(rows);
     n.xentFwd(logits, targets, loss, lse, rows, V);
-    const ref = refXent(f64(logits), targets, rows, V);
+    const ref = reference.crossEntropy(f64(logits), targets, rows, V);
     close('lse', lse, ref.lse);
     // loss = lse − logit[target] cancels when the target dominates, so float32 holds it to the scale of lse.
     const lseScale = Math.max(...ref.lse.map(Math.abs));
@@ -406,7 +246,7 @@ forEachSimd('softmax cross-entropy forward and backward match float64, numerical
     // dlogits = (softmax − onehot)/rows cancels at a dominant target: judge it on the scale of its terms, 1/rows.
     const worst = dlogits.reduce((w, g, i) => Math.max(w, Math.abs(g - ref.grad[i])), 0);
     assert.ok(worst <= TOL / rows, `dlogits: max error ${worst} > ${TOL / rows} (seed ${SEED})`);
-    const mean = (x: V) => Float64Array.of(refXent(x, targets, rows, V).loss.reduce((a, c) => a + c, 0) / rows);
+    const mean = (x: V) => Float64Array.of(reference.crossEntropy(x, targets, rows, V).loss.reduce((a, c) => a + c, 0) / rows);
     numericCheck('xent dlogits', mean, f64(logits), Float64Array.of(1), ref.grad, rng);
   }
   assert.throws(
@@ -422,18 +262,10 @@ forEachSimd('AdamW update matches float64', (n, rng) => {
   const [po, mo, vo] = [new Float32Array(size), new Float32Array(size), new Float32Array(size)];
   const [lr, b1, b2, eps, wd, c1, c2, gs] = [1e-3, 0.9, 0.95, 1e-8, 0.1, 0.19, 0.0975, 0.5];
   n.adamw(p, g, m, v, po, mo, vo, size, lr, b1, b2, eps, wd, c1, c2, gs);
-  const rm = new Float64Array(size);
-  const rv = new Float64Array(size);
-  const rp = new Float64Array(size);
-  for (let i = 0; i < size; i++) {
-    const gi = g[i] * gs;
-    rm[i] = b1 * m[i] + (1 - b1) * gi;
-    rv[i] = b2 * v[i] + (1 - b2) * gi * gi;
-    rp[i] = p[i] - lr * (rm[i] / c1 / (Math.sqrt(rv[i] / c2) + eps) + wd * p[i]);
-  }
-  close('m', mo, rm);
-  close('v', vo, rv);
-  close('p', po, rp);
+  const want = reference.adamw(p, g, m, v, { lr, beta1: b1, beta2: b2, eps, wd, c1, c2, gscale: gs });
+  close('m', mo, want.m);
+  close('v', vo, want.v);
+  close('p', po, want.p);
 });
 
 forEachSimd('addInto rounds each sum as a float add does, bit for bit, and stops at n', (n, rng) => {
@@ -480,16 +312,8 @@ test('sgemm matches float64 for every transpose and broadcast layout', { skip },
       const b = rand(rng, sb === 0 ? k * n : batch * k * n);
       const c = new Float32Array(batch * m * n);
       native!.sgemm(a, b, c, batch, m, n, k, ta, tb, sa, sb);
-      const ref = new Float64Array(c.length);
-      for (let i = 0; i < batch; i++)
-        for (let r = 0; r < m; r++)
-          for (let col = 0; col < n; col++) {
-            let s = 0;
-            for (let e = 0; e < k; e++)
-              s += a[i * sa + (ta ? e * m + r : r * k + e)] * b[i * sb + (tb ? col * k + e : e * n + col)];
-            ref[(i * m + r) * n + col] = s;
-          }
-      close(`sgemm ta=${ta} tb=${tb} strides ${sa},${sb}`, c, ref);
+      const want = reference.gemm(a, b, batch, m, n, k, ta, tb, sa, sb);
+      close(`sgemm ta=${ta} tb=${tb} strides ${sa},${sb}`, c, want);
     }
 });
 
