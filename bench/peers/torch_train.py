@@ -3,13 +3,22 @@
 attention, SwiGLU, no biases; mean cross-entropy; global-norm clipping to 1.0; AdamW (beta 0.9/0.95,
 decay 0.1 on matrices only). Random tokens, like Ringlet's benchmark. Prints one JSON line.
 
+On a GPU (--device cuda, the GPU check scripts/gpu-check.sh): --precision tf32 (matmuls on TF32 tensor cores)
+or bf16 (autocast), --compile none|default|max-autotune-no-cudagraphs|reduce-overhead, --attention sdpa
+(PyTorch's fused causal attention, as a practitioner would write it; math is the explicit T×T softmax).
+Steps are timed between torch.cuda.synchronize calls; the JSON adds the median step and the peak memory.
+
 Run: .venv/bin/python bench/peers/torch_train.py --d-model 128 --n-layers 4 --n-heads 4 --n-kv-heads 4 \
        --ffn-hidden 352 --context 128 --vocab 4096 --batch 16 --steps 10 --threads 1
+     python3 bench/peers/torch_train.py ... --device cuda --precision bf16 --compile reduce-overhead \
+       --attention sdpa --warmup-steps 3 --steps 10
 """
 import argparse
+import contextlib
 import json
 import math
 import resource
+import statistics
 import time
 
 import torch
@@ -61,13 +70,28 @@ class Model(torch.nn.Module):
             k = (h @ l.wk).view(B, T, Hkv, hd).transpose(1, 2)
             v = (h @ l.wv).view(B, T, Hkv, hd).transpose(1, 2)
             q, k = rope(q, self.cos[:T], self.sin[:T]), rope(k, self.cos[:T], self.sin[:T])
-            qg = q.reshape(B, Hkv, (H // Hkv) * T, hd)
-            s = qg @ k.transpose(-1, -2) / math.sqrt(hd) + self.mask[:T, :T].repeat(H // Hkv, 1)
-            o = (torch.softmax(s, -1) @ v).reshape(B, H, T, hd).transpose(1, 2).reshape(B * T, a.d_model)
+            if a.attention == "sdpa":
+                o = F.scaled_dot_product_attention(q, k, v, is_causal=True, enable_gqa=H != Hkv)
+            else:
+                qg = q.reshape(B, Hkv, (H // Hkv) * T, hd)
+                s = qg @ k.transpose(-1, -2) / math.sqrt(hd) + self.mask[:T, :T].repeat(H // Hkv, 1)
+                o = (torch.softmax(s, -1) @ v).reshape(B, H, T, hd)
+            o = o.transpose(1, 2).reshape(B * T, a.d_model)
             x = x + o @ l.wo
             h = rms_norm(x, l.mlp_norm, a.norm_eps)
             x = x + (F.silu(h @ l.w_gate) * (h @ l.w_up)) @ l.w_down
         return rms_norm(x, self.final_norm, a.norm_eps) @ self.emb.t()
+
+
+COMPILE_MODES = ["none", "default", "max-autotune-no-cudagraphs", "reduce-overhead"]
+
+
+def compile_mode(value):
+    """A torch.compile mode, or None for eager; 0 and 1 (the flag's earlier values) mean none and default."""
+    value = {"0": "none", "1": "default"}.get(value, value)
+    if value not in COMPILE_MODES:
+        raise argparse.ArgumentTypeError(f"expected one of {', '.join(COMPILE_MODES)}")
+    return None if value == "none" else value
 
 
 def add_model_args(p):
@@ -77,7 +101,9 @@ def add_model_args(p):
         p.add_argument("--" + name, type=int, default=default)
     p.add_argument("--rope-theta", type=float, default=10000.0)
     p.add_argument("--norm-eps", type=float, default=1e-5)
-    p.add_argument("--compile", type=int, default=0, help="1: torch.compile the model (inductor, C++ on CPU)")
+    p.add_argument("--compile", type=compile_mode, default=None,
+                   help="torch.compile mode of the model (inductor; C++ on CPU): " + ", ".join(COMPILE_MODES))
+    p.add_argument("--attention", choices=["math", "sdpa"], default="math")
 
 
 def adamw(model):
@@ -87,27 +113,37 @@ def adamw(model):
                              lr=1e-3, betas=(0.9, 0.95), eps=1e-8)
 
 
-def timed_steps(a, model, forward, batch, seed):
-    """Warm-up steps, then `a.steps` timed steps of AdamW on random tokens; returns each step's seconds."""
+def timed_steps(a, model, forward, batch, seed, device="cpu", bf16=False):
+    """Warm-up steps, then `a.steps` timed steps of AdamW on random tokens; returns each step's seconds.
+    The tokens are drawn on the host, as Ringlet's benchmark draws them, and copied to `device`; with bf16
+    the forward pass and loss run under autocast."""
     opt = adamw(model)
     gen = torch.Generator().manual_seed(seed)
+    cuda = device == "cuda"
+    sync = torch.cuda.synchronize if cuda else (lambda: None)
 
     def step():
-        inputs = torch.randint(0, a.vocab, (batch, a.context), generator=gen)
-        targets = torch.randint(0, a.vocab, (batch * a.context,), generator=gen)
-        loss = F.cross_entropy(forward(inputs), targets)
+        inputs = torch.randint(0, a.vocab, (batch, a.context), generator=gen).to(device, non_blocking=True)
+        targets = torch.randint(0, a.vocab, (batch * a.context,), generator=gen).to(device, non_blocking=True)
+        autocast = torch.autocast(device, dtype=torch.bfloat16) if bf16 else contextlib.nullcontext()
+        with autocast:
+            loss = F.cross_entropy(forward(inputs), targets)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
-        return loss.item()
+        return loss.detach()
 
     for _ in range(a.warmup_steps):
         step()
+    sync()
+    if cuda:
+        torch.cuda.reset_peak_memory_stats()
     times = []
     for _ in range(a.steps):
         t0 = time.perf_counter()
         step()
+        sync()
         times.append(time.perf_counter() - t0)
     return times
 
@@ -115,21 +151,39 @@ def timed_steps(a, model, forward, batch, seed):
 def main():
     p = argparse.ArgumentParser()
     add_model_args(p)
+    p.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
+    p.add_argument("--precision", choices=["fp32", "tf32", "bf16"], default=None,
+                   help="matmul precision: fp32 (default on cpu), tf32 (default on cuda), bf16 autocast")
     a = p.parse_args()
+    precision = a.precision or ("tf32" if a.device == "cuda" else "fp32")
+    if precision == "tf32" and a.device != "cuda":
+        p.error("--precision tf32 needs --device cuda")
     torch.set_num_threads(a.threads)
+    # TF32 also for bf16: what autocast leaves in fp32 (the optimizer, norms) is not a matmul, but no product is left out.
+    torch.backends.cuda.matmul.allow_tf32 = precision != "fp32"
+    torch.backends.cudnn.allow_tf32 = precision != "fp32"
     torch.manual_seed(1)
-    model = Model(a)
-    forward = torch.compile(model) if a.compile else model
-    times = timed_steps(a, model, forward, a.batch, seed=7)
-    tokens = a.batch * a.context * a.steps
+    model = Model(a).to(a.device)  # drawn on the host: the same weights on every device
+    forward = torch.compile(model, mode=a.compile) if a.compile else model
+    times = timed_steps(a, model, forward, a.batch, seed=7, device=a.device, bf16=precision == "bf16")
+    tokens_per_step = a.batch * a.context
     print(json.dumps({
         "torch_version": torch.__version__,
+        "device": torch.cuda.get_device_name() if a.device == "cuda" else "cpu",
+        "precision": precision,
+        "compile": a.compile or "none",
+        "attention": a.attention,
         "threads": torch.get_num_threads(),
         "compiled": bool(a.compile),
         "params": sum(p.numel() for p in model.parameters()),
-        "tokens_per_s": tokens / sum(times),
+        "warmup_steps": a.warmup_steps,
+        "steps": a.steps,
+        "tokens_per_s": tokens_per_step * a.steps / sum(times),
+        "tokens_per_s_median": tokens_per_step / statistics.median(times),
+        "step_s_median": statistics.median(times),
         "step_s_min": min(times),
         "peak_rss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
+        **({"peak_memory_bytes": torch.cuda.max_memory_allocated()} if a.device == "cuda" else {}),
     }))
 
 
