@@ -4,10 +4,10 @@
 // where the backend keeps them (the wasm heap, or the cpu backend's typed arrays) and has the addon write
 // straight into outputs allocated there, so nothing is copied.
 import * as tf from '@tensorflow/tfjs';
-import { broadcast_util, util } from '@tensorflow/tfjs';
+import { util } from '@tensorflow/tfjs';
 import type { KernelBackend, KernelConfig, KernelFunc, TensorInfo } from '@tensorflow/tfjs';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
-import { matMulShape } from './matmul-shape.js';
+import { gemmPlan } from './matmul-shape.js';
 import { loadNative, type NativeKernels } from './native.js';
 
 export type NativeBackendName = 'wasm' | 'cpu';
@@ -50,10 +50,19 @@ export function installNativeKernels(backendName: NativeBackendName, fallbackMat
   return true;
 }
 
-/** Whether the fused kernels run on the active backend (lm/ops.ts then uses them). */
+/** Whether the fused kernels run on the active backend (lm/ops.ts then uses them): wasm or cpu with the
+ *  addon, or cuda, whose backend (kernels/cuda/backend.ts) registers them with its own kernels. */
 export function fusedKernelsActive(): boolean {
+  if (process.env.RINGLET_FUSED === '0') return false;
   const name = tf.getBackend();
-  return (name === 'wasm' || name === 'cpu') && installed.has(name) && process.env.RINGLET_FUSED !== '0';
+  if (name === 'cuda') return tf.getKernel(KERNELS.rmsNorm, 'cuda') !== undefined;
+  return (name === 'wasm' || name === 'cpu') && installed.has(name);
+}
+
+/** Whether the active backend keeps tensors in host memory where the native addon reads them (wasm, cpu). */
+export function nativeBackendActive(): boolean {
+  const name = tf.getBackend();
+  return (name === 'wasm' || name === 'cpu') && installed.has(name);
 }
 
 // ---- Reading and writing tensors where the backend keeps them.
@@ -111,39 +120,12 @@ const EMPTY = new Float32Array(0);
 
 function batchMatMul(native: NativeKernels, io: Io, fallback: KernelConfig): KernelFunc {
   return (args) => {
-    const { a, b, transposeA, transposeB, m, k, kB, n, outerA, outerB } = matMulShape(args);
-    const batchA = util.sizeFromShape(outerA);
-    const batchB = util.sizeFromShape(outerB);
-    if (a.dtype !== 'float32' || b.dtype !== 'float32' || k !== kB || a.shape.length < 2 || b.shape.length < 2)
-      return fallback.kernelFunc(args); // its own clear errors
-    let outer: number[];
-    try {
-      outer = broadcast_util.assertAndGetBroadcastShape(outerA, outerB);
-    } catch {
-      return fallback.kernelFunc(args);
-    }
-    const batch = util.sizeFromShape(outer);
-    // sgemm handles equal batches and one side broadcast; anything else ([2,1] with [1,2]) goes to fallback.
-    if (!((batchA === batch || batchA === 1) && (batchB === batch || batchB === 1))) return fallback.kernelFunc(args);
-    // b shared and a untransposed: a's batch folds into its rows, one big product.
-    const fold = batchB === 1 && !transposeA && batch > 1;
-    const [out] = io.run(args.backend, [a, b], [[[...outer, m, n], 'float32']], ([av, bv], [cv]) => {
-      if (fold) native.sgemm(f32(av), f32(bv), cv, 1, batch * m, n, k, false, transposeB, 0, 0);
-      else
-        native.sgemm(
-          f32(av),
-          f32(bv),
-          cv,
-          batch,
-          m,
-          n,
-          k,
-          transposeA,
-          transposeB,
-          batchA === 1 ? 0 : m * k,
-          batchB === 1 ? 0 : k * n,
-        );
-    });
+    const plan = gemmPlan(args);
+    if (!plan) return fallback.kernelFunc(args); // its own clear errors
+    const { a, b, outShape, batch, m, n, k, transA, transB, strideA, strideB } = plan;
+    const [out] = io.run(args.backend, [a, b], [[outShape, 'float32']], ([av, bv], [cv]) =>
+      native.sgemm(f32(av), f32(bv), cv, batch, m, n, k, transA, transB, strideA, strideB),
+    );
     return out;
   };
 }

@@ -7,6 +7,7 @@
 // experts) it is the TensorFlow.js model of lm/model.ts. Both compute the same function.
 import * as tf from '@tensorflow/tfjs';
 import { loadNative } from '../kernels/native.js';
+import { nativeBackendActive } from '../kernels/native-kernels.js';
 import { decoderFor, type Decoder } from './decode.js';
 import { forward, type KvCache, type Params } from './model.js';
 import { fusedKernelsActive } from './ops.js';
@@ -143,9 +144,12 @@ function logSumExp(logits: Float32Array): number {
   return max + Math.log(sum);
 }
 
-/** The decoder where the native kernels are active (and RINGLET_DECODER is not 0) and the model is dense, else null: the TensorFlow.js path. */
+/**
+ * The decoder where the native kernels are active on a host backend (wasm, cpu; and RINGLET_DECODER is not 0)
+ * and the model is dense, else null: the TensorFlow.js path, which on cuda runs on the GPU with its KV cache.
+ */
 function generationDecoder(params: Params, c: ModelConfig): Decoder | null {
-  if (process.env.RINGLET_DECODER === '0' || !fusedKernelsActive()) return null;
+  if (process.env.RINGLET_DECODER === '0' || !fusedKernelsActive() || !nativeBackendActive()) return null;
   return decoderFor(params, c);
 }
 
