@@ -80,8 +80,8 @@ export function transposed(backend: CudaBackend, x: TensorInfo, perm: number[]):
     backend,
     x,
     0,
-    perm.map((p) => strides[p]),
-    perm.map((p) => x.shape[p]),
+    Array.from(perm, (p) => strides[p]),
+    Array.from(perm, (p) => x.shape[p]),
   );
 }
 
