@@ -263,22 +263,20 @@ function fusedKernels(native: NativeKernels, io: Io): Array<[string, KernelFunc]
     [
       KERNELS.adamw,
       ({ inputs, backend, attrs }) => {
-        const { p, g, m, v } = inputs as Record<string, TensorInfo>;
+        const tensors = inputs as unknown as TensorInfo[]; // p, g, m, v of each parameter in turn
         const a = attrs as unknown as AdamWAttrs;
-        return io.run(
-          backend,
-          [p, g, m, v],
-          [
-            [p.shape, 'float32'],
-            [p.shape, 'float32'],
-            [p.shape, 'float32'],
-          ],
-          ([pv, gv, mv, vv], [po, mo, vo]) =>
+        const outputs = tensors.flatMap((t, i) =>
+          i % 4 === 0 ? [t.shape, t.shape, t.shape].map((s) => [s, 'float32'] as [number[], 'float32']) : [],
+        );
+        return io.run(backend, tensors, outputs, (ins, outs) =>
+          a.weightDecays.forEach((wd, i) => {
+            const [p, g, m, v] = ins.slice(4 * i, 4 * i + 4).map(f32);
+            const [po, mo, vo] = outs.slice(3 * i, 3 * i + 3);
             native.adamw(
-              f32(pv),
-              f32(gv),
-              f32(mv),
-              f32(vv),
+              p,
+              g,
+              m,
+              v,
               po,
               mo,
               vo,
@@ -287,23 +285,25 @@ function fusedKernels(native: NativeKernels, io: Io): Array<[string, KernelFunc]
               a.beta1,
               a.beta2,
               a.eps,
-              a.weightDecay,
+              wd,
               a.correction1,
               a.correction2,
               a.gradScale,
-            ),
+            );
+          }),
         );
       },
     ],
   ];
 }
 
+/** RingletAdamW's attributes: one step's scalars, and each parameter's weight decay in input order. */
 export interface AdamWAttrs {
   lr: number;
   beta1: number;
   beta2: number;
   eps: number;
-  weightDecay: number;
+  weightDecays: number[];
   correction1: number;
   correction2: number;
   gradScale: number;

@@ -205,15 +205,24 @@ export function plainCrossEntropy(logits: tf.Tensor2D, targets: tf.Tensor1D): tf
     .neg() as tf.Scalar;
 }
 
-// ---- AdamW: one fused update of a parameter and its two moments, or null on the plain path.
+// ---- AdamW: one fused update of every parameter and its two moments (one launch on cuda), or null on the
+// plain path.
 
+export interface AdamWTensors {
+  p: tf.Tensor;
+  g: tf.Tensor;
+  m: tf.Tensor;
+  v: tf.Tensor;
+  weightDecay: number;
+}
+
+/** The updated [p, m, v] of each tensor group, in order. */
 export function fusedAdamW(
-  p: tf.Tensor,
-  g: tf.Tensor,
-  m: tf.Tensor,
-  v: tf.Tensor,
-  attrs: AdamWAttrs,
-): [tf.Tensor, tf.Tensor, tf.Tensor] | null {
+  groups: AdamWTensors[],
+  attrs: Omit<AdamWAttrs, 'weightDecays'>,
+): Array<[tf.Tensor, tf.Tensor, tf.Tensor]> | null {
   if (!fusedKernelsActive()) return null;
-  return runMany(KERNELS.adamw, { p, g, m, v }, attrs) as [tf.Tensor, tf.Tensor, tf.Tensor];
+  const inputs = groups.flatMap(({ p, g, m, v }) => [p, g, m, v]) as unknown as tf.NamedTensorMap; // a list, as Concat's
+  const outs = runMany(KERNELS.adamw, inputs, { ...attrs, weightDecays: groups.map((t) => t.weightDecay) });
+  return groups.map((_, i) => [outs[3 * i], outs[3 * i + 1], outs[3 * i + 2]]);
 }

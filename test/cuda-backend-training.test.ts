@@ -84,7 +84,15 @@ async function generation(): Promise<{ tokens: number[]; logits: Float32Array }>
     const params = initParams(CONFIG, 11);
     for (const p of params.values()) if (p.shape.length === 2) p.assign(tf.tidy(() => p.mul(20)));
     const prompt = [3, 1, 4, 1, 5, 9, 2, 6];
-    const { tokens } = await generate(params, CONFIG, prompt, { maxTokens: 12, seed: 1, stopToken: -1, temperature: 0 });
+    const { tokens } = await generate(params, CONFIG, prompt, {
+      maxTokens: 12,
+      seed: 1,
+      stopToken: -1,
+      temperature: 0,
+      topK: 0,
+      topP: 1,
+      repetitionPenalty: 1,
+    });
     const logits = tf.tidy(() => forward(params, CONFIG, tf.tensor2d([prompt], [1, prompt.length], 'int32')).dataSync());
     tf.dispose([...params.values()]);
     return { tokens, logits: Float32Array.from(logits) };

@@ -90,6 +90,17 @@ test('after a training step and an evaluation, tensors and device memory are bac
   tf.dispose([...params.values(), ...optimizer.moments().values()]);
 });
 
+test('AdamW updates every parameter in one device launch', { skip }, async () => {
+  await useCuda();
+  const params = initParams(CONFIG, 4);
+  const optimizer = new AdamW(params, { beta1: 0.9, beta2: 0.95, eps: 1e-8, weightDecay: 0.1 });
+  const grads = new Map([...params].map(([name, p]) => [name, tf.onesLike(p)]));
+  device.takeProfile();
+  optimizer.apply(grads, 1e-3);
+  assert.equal(device.takeProfile().launches, 1);
+  tf.dispose([...grads.values(), ...params.values(), ...optimizer.moments().values()]);
+});
+
 test('empty tensors allocate nothing and go through kernels; strings are refused', { skip }, async () => {
   await useCuda();
   const allocs = device.allocs;

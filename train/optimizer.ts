@@ -66,27 +66,30 @@ export class AdamW {
     const correction1 = 1 - Math.pow(beta1, this.step);
     const correction2 = 1 - Math.pow(beta2, this.step);
     tf.tidy(() => {
+      const names = [...this.params.keys()];
+      const decayOf = (name: string) => (isDecayed(name, this.params.get(name)!.shape) ? weightDecay : 0);
+      const fused = fusedAdamW(
+        names.map((name) => ({
+          p: this.params.get(name)!,
+          g: grads.get(name)!,
+          m: this.m.get(name)!,
+          v: this.v.get(name)!,
+          weightDecay: decayOf(name),
+        })),
+        { lr, beta1, beta2, eps, correction1, correction2, gradScale },
+      );
+      if (fused) {
+        // One native pass per parameter, one launch for all on cuda (lm/ops.ts); the same arithmetic as below.
+        names.forEach((name, i) => {
+          this.params.get(name)!.assign(fused[i][0]);
+          this.m.get(name)!.assign(fused[i][1]);
+          this.v.get(name)!.assign(fused[i][2]);
+        });
+        return;
+      }
       for (const [name, p] of this.params) {
         const m = this.m.get(name)!;
         const v = this.v.get(name)!;
-        const weightDecay_ = isDecayed(name, p.shape) ? weightDecay : 0;
-        const fused = fusedAdamW(p, grads.get(name)!, m, v, {
-          lr,
-          beta1,
-          beta2,
-          eps,
-          weightDecay: weightDecay_,
-          correction1,
-          correction2,
-          gradScale,
-        });
-        if (fused) {
-          // One native pass (lm/ops.ts); the same arithmetic as below.
-          p.assign(fused[0]);
-          m.assign(fused[1]);
-          v.assign(fused[2]);
-          continue;
-        }
         const g = grads.get(name)!.mul(gradScale);
         m.assign(m.mul(beta1).add(g.mul(1 - beta1)));
         v.assign(v.mul(beta2).add(g.square().mul(1 - beta2)));

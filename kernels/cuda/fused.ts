@@ -112,13 +112,19 @@ const FUSED_KERNELS: KernelConfig[] = [
       backend.device.linearXent(p(h), p(w), p(targets), loss, dh ?? 0, dw ?? 0, rows, d, V, withGrad),
     );
   }),
+  // Every parameter in one launch (multi-tensor AdamW).
   fused(KERNELS.adamw, ({ inputs, backend, attrs }, p) => {
-    const { p: param, g, m, v } = inputs as Record<string, TensorInfo>;
+    const tensors = inputs as unknown as TensorInfo[]; // p, g, m, v of each parameter in turn
     const a = attrs as unknown as AdamWAttrs;
-    const n = util.sizeFromShape(param.shape);
-    return launch(backend, [param.shape, param.shape, param.shape], n, ([pOut, mOut, vOut]) =>
+    const shapes = a.weightDecays.flatMap((_, i) => [tensors[4 * i].shape, tensors[4 * i].shape, tensors[4 * i].shape]);
+    const sizes = a.weightDecays.map((_, i) => util.sizeFromShape(tensors[4 * i].shape));
+    return launch(backend, shapes, Math.max(0, ...sizes), (outs) =>
       backend.device.adamw(
-        [{ p: p(param), g: p(g), m: p(m), v: p(v), pOut, mOut, vOut, n, wd: a.weightDecay }],
+        a.weightDecays.flatMap((wd, i) => {
+          const [param, g, m, v] = tensors.slice(4 * i, 4 * i + 4).map(p);
+          const [pOut, mOut, vOut] = outs.slice(3 * i, 3 * i + 3);
+          return sizes[i] > 0 ? [{ p: param, g, m, v, pOut, mOut, vOut, n: sizes[i], wd }] : [];
+        }),
         a.lr,
         a.beta1,
         a.beta2,
