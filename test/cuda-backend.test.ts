@@ -9,6 +9,7 @@ import { setupBackend } from '../kernels/backend.js';
 import { installLeanGradients } from '../kernels/lean-gradients.js';
 import { CudaBackend, cpuFallbackCounts, cudaDevice, registerCudaBackend } from '../kernels/cuda/backend.js';
 import { HostDevice } from '../kernels/cuda/host-device.js';
+import { generate } from '../lm/generate.js';
 import { initParams } from '../lm/model.js';
 import type { ModelConfig } from '../lm/model-config.js';
 import { Rng } from '../lm/rng.js';
@@ -99,6 +100,24 @@ test('AdamW updates every parameter in one device launch', { skip }, async () =>
   optimizer.apply(grads, 1e-3);
   assert.equal(device.takeProfile().launches, 1);
   tf.dispose([...grads.values(), ...params.values(), ...optimizer.moments().values()]);
+});
+
+test('the unfused path (RINGLET_FUSED=0) trains and generates on cuda with nothing on the CPU fallback', { skip }, async () => {
+  await useCuda();
+  const before = cpuFallbackCounts();
+  process.env.RINGLET_FUSED = '0';
+  try {
+    const params = initParams(CONFIG, 5);
+    const optimizer = new AdamW(params, { beta1: 0.9, beta2: 0.95, eps: 1e-8, weightDecay: 0.1 });
+    const { loss } = trainStep(params, CONFIG, optimizer, [batchOf(new Rng(SEED), 2)], 1e-3, 1);
+    assert.ok(Number.isFinite(loss));
+    const options = { maxTokens: 3, seed: 1, stopToken: -1, temperature: 0, topK: 0, topP: 1, repetitionPenalty: 1 };
+    assert.equal((await generate(params, CONFIG, [1, 2, 3], options)).tokens.length, 3);
+    tf.dispose([...params.values(), ...optimizer.moments().values()]);
+  } finally {
+    delete process.env.RINGLET_FUSED;
+  }
+  assert.deepEqual(cpuFallbackCounts(), before);
 });
 
 test('empty tensors allocate nothing and go through kernels; strings are refused', { skip }, async () => {
@@ -276,7 +295,15 @@ function cases(): Case[] {
     out.push([`softmax, logSoftmax [${xShape}]`, () => [tf.softmax(x()), tf.logSoftmax(x())]]);
     out.push([
       `addN, fill, onesLike, zerosLike [${xShape}]`,
-      () => [tf.addN([x(), x().neg(), x().mul(3)]), tf.fill(xShape, 2.5), tf.onesLike(x()), tf.zerosLike(x().toInt())],
+      () => [
+        tf.addN([x(), x().neg(), x().mul(3)]),
+        tf.fill(xShape, 2.5),
+        tf.onesLike(x()),
+        tf.zerosLike(x().toInt()),
+        tf.range(0, xShape[0] * 3, 2, 'int32'),
+        tf.range(5, 1, 1),
+        tf.range(0.5, 3.2, 0.7),
+      ],
     ]);
     const segments = 1 + rng.int(4);
     const ids = Array.from({ length: xShape[0] }, () => rng.int(segments));

@@ -1,9 +1,9 @@
 // Elementwise kernels of the cuda backend: binary ops with broadcasting, unary float32 functions, Cast,
-// Fill and its *Like forms, AddN and Softmax. A case the device does not take (int32 arithmetic of a unary
+// Fill and its *Like forms, Range, AddN and Softmax. A case the device does not take (int32 arithmetic of a unary
 // op, mixed dtypes, more than MAX_RANK dimensions after collapsing) runs on the CPU fallback.
 import * as tf from '@tensorflow/tfjs';
 import { backend_util, util } from '@tensorflow/tfjs';
-import type { CastAttrs, DataType, FillAttrs, KernelConfig, SoftmaxAttrs, TensorInfo } from '@tensorflow/tfjs';
+import type { CastAttrs, DataType, FillAttrs, KernelConfig, RangeAttrs, SoftmaxAttrs, TensorInfo } from '@tensorflow/tfjs';
 import type { BinaryOp, DeviceDType, UnaryOp } from './device.js';
 import { cudaKernel, inputList, type CudaKernelArgs } from './cuda-kernel.js';
 import { runOnCpu } from './fallback.js';
@@ -86,6 +86,19 @@ const fill = cudaKernel(tf.Fill, (args) => {
   return filled(args, shape, dtype, value);
 });
 
+// Range's few values are made on the host, as tfjs-backend-cpu's rangeImpl makes them (its edge cases
+// included), and uploaded.
+const range = cudaKernel(tf.Range, ({ backend, attrs }) => {
+  const { start, stop, dtype } = attrs as unknown as RangeAttrs;
+  let { step } = attrs as unknown as RangeAttrs;
+  const empty = start === stop || (start < stop && step < 0) || (stop < start && step > 1);
+  const n = empty ? 0 : Math.abs(Math.ceil((stop - start) / step));
+  if (stop < start && step === 1) step = -1;
+  const values = dtype === 'int32' ? new Int32Array(n) : new Float32Array(n);
+  for (let i = 0; i < n; i++) values[i] = i === 0 ? start : values[i - 1] + step;
+  return backend.makeTensorInfo([n], dtype, values);
+});
+
 function filledLike(kernelName: string, value: number): KernelConfig {
   return cudaKernel(kernelName, (args) => {
     const { x } = args.inputs as { x: TensorInfo };
@@ -147,6 +160,7 @@ export const ELEMENTWISE_KERNELS: KernelConfig[] = [
   unary(tf.Reciprocal, 'reciprocal'),
   cast,
   fill,
+  range,
   filledLike(tf.OnesLike, 1),
   filledLike(tf.ZerosLike, 0),
   addN,
