@@ -6,11 +6,17 @@
 // coordinator. With --peer, the PyTorch peer (bench/peers/torch_train.py, same architecture and batch, one
 // thread) runs in the same invocation, so the ratio is measured side by side. A mixture-of-experts preset is
 // followed, in the same invocation, by the dense preset of equal active parameters (moe-micro: micro), and
-// cost_vs_dense_active is the dense tokens/s over the MoE's.
+// cost_vs_dense_active is the dense tokens/s over the MoE's. On the cuda backend, MFU is against the GPU's
+// datasheet dense peak for the precision (observability/mfu.ts), each step ends with the device idle (so
+// the timings are the GPU's), and cpu_fallback_ops counts the ops per step that ran on the CPU instead.
 import { fork, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs';
 import { setupBackend } from '../kernels/backend.js';
+import { cpuFallbackCounts, cudaDevice } from '../kernels/cuda/backend.js';
+import type { Precision } from '../kernels/cuda/device.js';
+import { gpuOfWorker, visibleGpus } from '../kernels/cuda/gpus.js';
+import { PEAKS, deviceFromGpuName } from '../observability/mfu.js';
 import { initParams } from '../lm/model.js';
 import {
   activeParameterCount,
@@ -32,6 +38,8 @@ import { runPeerScript } from './peers.js';
 export interface ThroughputOptions {
   preset: string;
   backend: string;
+  /** The cuda backend's matrix products (default tf32). */
+  precision?: Precision;
   batchSize: number;
   steps: number;
   warmupSteps: number;
@@ -49,6 +57,10 @@ export type AllReduce = (buffer: Float32Array, step: number, ready: Int32Array) 
 export interface WorkerResult {
   backend: string;
   backend_description: string;
+  device?: string; // the GPU (cuda)
+  precision: Precision;
+  cpu_fallback_ops: number; // ops run on the CPU fallback during the timed steps
+  cpu_fallback_by_op: Record<string, number>;
   step_seconds: number[];
   compute_seconds: number[]; // gradients of the step's batch (and, with a ring, flattening them)
   allreduce_seconds: number[]; // what the step waited for the all-reduce after its compute (the rest overlapped it)
@@ -63,7 +75,8 @@ export async function runThroughput(
   o: ThroughputOptions,
   ring?: { rank: number; workers: number; allReduce: AllReduce },
 ): Promise<WorkerResult> {
-  const backend = await setupBackend(o.backend as never);
+  const backend = await setupBackend(o.backend as never, { precision: o.precision });
+  const device = backend.name === 'cuda' ? cudaDevice() : null;
   const model = presetConfig(o.preset);
   const params = initParams(model, 1); // the same seed in every worker: identical replicas
   const optimizer = new AdamW(params, { beta1: 0.9, beta2: 0.95, eps: 1e-8, weightDecay: 0.1 });
@@ -96,19 +109,30 @@ export async function runThroughput(
       phases.allreduceWait.push(firstChunkMs / 1000);
       grads = flat.tensors();
     } else grads = await timed(phases.compute, () => computeGradients(params, model, [batch()]).grads);
-    await timed(phases.apply, () => applyGradients(optimizer, grads, 1e-3, 1));
+    await timed(phases.apply, () => {
+      const norm = applyGradients(optimizer, grads, 1e-3, 1);
+      device?.sync(); // the update is enqueued; the step is over when the GPU has run it
+      return norm;
+    });
     tf.dispose([...grads.values()]);
   };
+  const fallbacks = () => Object.values(cpuFallbackCounts()).reduce((a, b) => a + b, 0);
   for (let i = 0; i < o.warmupSteps; i++) await step();
   for (const times of Object.values(phases)) times.length = 0;
+  const fallbacksBefore = { total: fallbacks(), byOp: cpuFallbackCounts() };
   const stepSeconds: number[] = [];
   for (let i = 0; i < o.steps; i++) {
     const started = performance.now();
     await step();
     stepSeconds.push((performance.now() - started) / 1000);
   }
+  const byOp = Object.entries(cpuFallbackCounts())
+    .map(([op, n]) => [op, n - (fallbacksBefore.byOp[op] ?? 0)] as const)
+    .filter(([, n]) => n > 0);
+  const fallbackRuns = fallbacks() - fallbacksBefore.total;
   let kernelMs: Record<string, number> | undefined;
-  if (o.profile !== false && !ring) {
+  // tf.profile times kernels on the host; on a GPU they are only enqueued there (bench/gpu/ times the device).
+  if (o.profile !== false && !ring && !device) {
     const profile = await tf.profile(() => step());
     const sums = new Map<string, number>();
     for (const k of profile.kernels) sums.set(k.name, (sums.get(k.name) ?? 0) + Number(k.kernelTimeMs));
@@ -117,6 +141,10 @@ export async function runThroughput(
   return {
     backend: backend.name,
     backend_description: backend.description,
+    ...(backend.device ? { device: backend.device } : {}),
+    precision: backend.precision,
+    cpu_fallback_ops: fallbackRuns,
+    cpu_fallback_by_op: Object.fromEntries(byOp),
     step_seconds: stepSeconds,
     compute_seconds: phases.compute.slice(0, o.steps),
     allreduce_seconds: phases.allreduce,
@@ -137,9 +165,15 @@ export type WorkerMessage =
 function runWorkers(o: ThroughputOptions, workers: number): Promise<WorkerResult[]> {
   const file = fileURLToPath(new URL(`./train-worker.${import.meta.url.endsWith('.ts') ? 'ts' : 'js'}`, import.meta.url));
   // fork() passes this process's execArgv on, so from the TypeScript sources the children load tsx too.
-  const children: ChildProcess[] = Array.from({ length: workers }, (_, rank) =>
-    fork(file, [JSON.stringify({ options: { ...o, profile: false }, rank, workers })], { serialization: 'advanced' }),
-  );
+  // On GPUs, each worker is pinned to one (round robin), as `ringlet train --workers` pins them.
+  const gpus = o.backend === 'cuda' ? visibleGpus() : [];
+  const children: ChildProcess[] = Array.from({ length: workers }, (_, rank) => {
+    const gpu = gpuOfWorker(gpus, rank);
+    return fork(file, [JSON.stringify({ options: { ...o, profile: false }, rank, workers })], {
+      serialization: 'advanced',
+      ...(gpu === undefined ? {} : { env: { ...process.env, CUDA_VISIBLE_DEVICES: gpu } }),
+    });
+  });
   const message = (child: ChildProcess, rank: number) =>
     new Promise<WorkerMessage>((resolve, reject) => {
       const onExit = (code: number | null) => reject(new Error(`bench worker ${rank} exited with status ${code}`));
@@ -191,7 +225,6 @@ export async function benchTrainThroughput(o: ThroughputOptions) {
   if (!Number.isInteger(workers) || workers < 1 || workers > 256) throw new Error(`--workers must be 1..256, got ${workers}`);
   const model = presetConfig(o.preset);
   if (model.moe && o.peer) throw new Error(`--peer: the PyTorch peer has no mixture of experts (preset ${o.preset})`);
-  const peak = measurePeak(0.9, workers);
   const tokensPerStep = o.batchSize * model.context;
   const measure = async (options: ThroughputOptions) => {
     const results = workers === 1 ? [await runThroughput(options)] : await runWorkers(options, workers);
@@ -204,7 +237,9 @@ export async function benchTrainThroughput(o: ThroughputOptions) {
   const densePreset = denseCounterpart(o.preset);
   const dense = model.moe ? await measure({ ...o, preset: densePreset, profile: false }) : null;
   const gflops = (tokensPerS * flopsPerToken(model)) / 1e9;
-  const peakGflops = peak.gflops_per_core * workers;
+  const first = results[0];
+  const peak = first.backend === 'cuda' ? null : measurePeak(0.9, workers);
+  const peakGflops = peak ? peak.gflops_per_core * workers : gpuPeakTflops(first) * 1000 * workers;
   const peer = o.peer ? runPeer(model, o) : null;
   const peerGenerous = peer ? peer.tokens_per_s * workers : null;
   return {
@@ -221,9 +256,13 @@ export async function benchTrainThroughput(o: ThroughputOptions) {
     tokens_per_s: tokensPerS,
     gflops,
     gflops_per_s: gflops,
-    peak_gflops_per_core: peak.gflops_per_core,
-    peak_simd: peak.simd,
+    ...(peak
+      ? { peak_gflops_per_core: peak.gflops_per_core, peak_simd: peak.simd }
+      : { device: first.device, peak_tflops: peakGflops / 1000 / workers }),
+    precision: first.precision,
     mfu: gflops / peakGflops,
+    cpu_fallback_ops: first.cpu_fallback_ops / first.step_seconds.length, // per step: the goal is 0
+    ...(first.cpu_fallback_ops > 0 ? { cpu_fallback_by_op: first.cpu_fallback_by_op } : {}),
     step_s_median: median(results[0].step_seconds),
     step_s_min: Math.min(...results[0].step_seconds),
     // Medians over every worker's steps: gradients, the all-reduce (waiting for the slowest rank included), AdamW.
@@ -258,4 +297,13 @@ export async function benchTrainThroughput(o: ThroughputOptions) {
       : {}),
     ...(workers === 1 ? { tensors_live: tf.memory().numTensors } : {}),
   };
+}
+
+/** The datasheet dense peak of the GPU a cuda worker ran on, in its precision (observability/mfu.ts PEAKS). */
+function gpuPeakTflops(r: WorkerResult): number {
+  const key = deviceFromGpuName(r.device ?? '');
+  const tflops = key ? PEAKS[key].tflops[r.precision] : undefined;
+  if (tflops === undefined)
+    throw new Error(`no datasheet ${r.precision} peak for GPU "${r.device}" (observability/mfu.ts PEAKS): MFU cannot be computed`);
+  return tflops;
 }

@@ -8,13 +8,15 @@ import { benchGenerate } from '../bench/generate.js';
 import { benchServe } from '../bench/serve.js';
 import { benchExport } from '../bench/export.js';
 import { intArg, runCommand } from './output.js';
+import { PRECISIONS, type Precision } from '../kernels/cuda/device.js';
 
 const trainBench = new Command('train')
   .description(
     'training throughput of a preset: tokens/s, achieved GFLOP/s, MFU, peak RSS, time per kernel; an MoE preset also runs its dense counterpart (cost_vs_dense_active)',
   )
   .option('--preset <name>', 'model preset', 'micro')
-  .option('--backend <name>', 'wasm, cpu, tensorflow, tensorflow-gpu or auto', 'wasm')
+  .option('--backend <name>', 'wasm, cpu, cuda, tensorflow, tensorflow-gpu or auto', 'wasm')
+  .option('--precision <p>', "the cuda backend's matrix products: tf32 (default), bf16 or fp32", precisionArg, 'tf32')
   .option('--batch-size <n>', 'windows per step', intArg('--batch-size'), 16)
   .option('--steps <n>', 'timed steps', intArg('--steps'), 10)
   .option('--warmup-steps <n>', 'untimed steps first', intArg('--warmup-steps'), 2)
@@ -32,6 +34,7 @@ const trainBench = new Command('train')
       benchTrainThroughput({
         preset: opts.preset,
         backend: opts.backend,
+        precision: opts.precision,
         batchSize: opts.batchSize,
         steps: opts.steps,
         warmupSteps: opts.warmupSteps,
@@ -41,6 +44,11 @@ const trainBench = new Command('train')
       }),
     ),
   );
+
+function precisionArg(v: string): Precision {
+  if (!(PRECISIONS as readonly string[]).includes(v)) throw new Error(`--precision takes ${PRECISIONS.join(', ')} (got "${v}")`);
+  return v as Precision;
+}
 
 const list = (flag: string) => (v: string) =>
   v.split(',').map((x) => {

@@ -7,7 +7,9 @@ import { loadScoringModel } from '../evaluator/model.js';
 import { intArg, numberArg, runCommand } from './output.js';
 
 export const evalCommand = new Command('eval')
-  .description('score a checkpoint on evaluation suites (val, blimp, dalaj, samples, samples-sv, routing, or a .jsonl suite file)')
+  .description(
+    'score a checkpoint on evaluation suites (val, blimp, dalaj, samples, samples-sv, routing, or a .jsonl suite file)',
+  )
   .requiredOption('--checkpoint <path>', 'checkpoint folder or run folder (its latest checkpoint)')
   .requiredOption('--suite <names>', 'comma-separated suites, e.g. val,blimp,dalaj')
   .option('--blimp-dir <dir>', 'folder of BLiMP-format jsonl files', DEFAULT_BLIMP_DIR)
@@ -23,7 +25,7 @@ export const evalCommand = new Command('eval')
     "score a freshly initialised model of the checkpoint's config and tokenizer (the untrained baseline)",
     intArg('--init-seed'),
   )
-  .option('--backend <name>', 'wasm (default), cpu, tensorflow, tensorflow-gpu or auto', 'wasm')
+  .option('--backend <name>', 'wasm (default), cpu, cuda, tensorflow, tensorflow-gpu or auto', 'wasm')
   .option('--json', 'print a JSON summary as the last line')
   .action((opts) =>
     runCommand(opts, async () => {

@@ -33,7 +33,7 @@ export const evaluatorCommand = addCheckConfigOption(addNatsOptions(new Command(
   .option('--grid-g-per-kwh <g>', 'grid carbon intensity for the emissions estimate (default 250)')
   .option('--serve <checkpoint>', 'checkpoint served on /v1/completions (lm-evaluation-harness)')
   .option('--drain-seconds <s>', 'how long SIGTERM waits for running evaluations (default 30)')
-  .option('--backend <name>', 'wasm (default), cpu, tensorflow, tensorflow-gpu or auto', 'wasm')
+  .option('--backend <name>', 'wasm (default), cpu, cuda, tensorflow, tensorflow-gpu or auto', 'wasm')
   .option('--openapi', 'print the OpenAPI document and exit')
   .option('--json', 'print a JSON summary as the last line when the service stops')
   .action((opts) =>

@@ -20,7 +20,7 @@ export const generateCommand = new Command('generate')
   .option('--top-k <k>', 'sample among the k likeliest tokens; 0 for all', intArg('--top-k'), 50)
   .option('--top-p <p>', 'nucleus: smallest set of tokens with this much probability', numberArg('--top-p'), 0.95)
   .option('--repetition-penalty <r>', 'divide the logits of tokens already present by r', numberArg('--repetition-penalty'), 1.1)
-  .option('--backend <name>', 'wasm (default), cpu, tensorflow, tensorflow-gpu or auto', 'wasm')
+  .option('--backend <name>', 'wasm (default), cpu, cuda, tensorflow, tensorflow-gpu or auto', 'wasm')
   .option('--json', 'print a JSON summary as the last line instead of streaming')
   .action((opts) =>
     runCommand({ ...opts, omitFromHuman: ['text', 'prompt'] }, async () => {

@@ -30,7 +30,7 @@ export const serveCommand = addCheckConfigOption(new Command('serve'))
   .option('--token <token>', 'bearer token evaluation submissions need off loopback (better: RINGLET_EVALUATOR_TOKEN)')
   .option('--poll-ms <ms>', 'how often live views look at the run folders (default 500)')
   .option('--max-loaded-models <n>', 'checkpoints kept loaded for generation (default 4)')
-  .option('--backend <name>', 'wasm (default), cpu, tensorflow, tensorflow-gpu or auto', 'wasm')
+  .option('--backend <name>', 'wasm (default), cpu, cuda, tensorflow, tensorflow-gpu or auto', 'wasm')
   .option('--json', 'print a JSON summary as the last line when the server stops')
   .action((opts) =>
     runCommand(opts, async () => {

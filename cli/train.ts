@@ -8,6 +8,7 @@ import { ProgressLog } from '../train/progress.js';
 import { tlsFromFlags } from '../collective/auth.js';
 import { intArg, numberArg, runCommand } from './output.js';
 import { addTlsOptions } from './tls-options.js';
+import { visibleGpus } from '../kernels/cuda/gpus.js';
 
 /** The options that make a TrainConfig, shared with `ringlet coordinator`. */
 export const addTrainOptions = (command: Command): Command =>
@@ -23,7 +24,8 @@ export const addTrainOptions = (command: Command): Command =>
       numberArg('--time-limit'),
     )
     .option('--until-step <n>', 'stop this run at step n; the schedule still ends at --max-steps', intArg('--until-step'))
-    .option('--backend <name>', 'wasm (default), cpu, tensorflow, tensorflow-gpu or auto')
+    .option('--backend <name>', 'wasm (default), cpu, cuda, tensorflow, tensorflow-gpu or auto')
+    .option('--precision <p>', "the cuda backend's matrix products: tf32 (default), bf16 or fp32")
     .option('--batch-size <n>', 'windows per micro-batch', intArg('--batch-size'))
     .option('--grad-accum <n>', 'micro-batches per optimizer step', intArg('--grad-accum'))
     .option('--lr <rate>', 'peak learning rate', numberArg('--lr'))
@@ -60,7 +62,10 @@ export const trainCommand = addTlsOptions(
   .action((opts) =>
     runCommand(opts, async () => {
       const config = loadTrainConfig(opts.config, opts);
-      const workers = opts.workers === true ? os.availableParallelism() : opts.workers === undefined ? 1 : Number(opts.workers);
+      const gpus = config.backend === 'cuda' || config.backend === 'auto' ? visibleGpus() : [];
+      // --workers without a value: one per GPU where the job computes on GPUs, else one per core.
+      const workers =
+        opts.workers === true ? gpus.length || os.availableParallelism() : opts.workers === undefined ? 1 : Number(opts.workers);
       if (!Number.isInteger(workers) || workers < 1)
         throw new Error(`--workers must be a positive integer (got "${opts.workers}")`);
       // With --workers, the coordinator and every worker get the same certificate (all on this machine).
@@ -73,6 +78,7 @@ export const trainCommand = addTlsOptions(
           tls,
           maxRestarts: opts.maxRestarts,
           replaceWaitS: opts.replaceWait,
+          gpus,
         };
         return { ...(await launchLocal(config, launch)) };
       }

@@ -6,7 +6,7 @@
 // A worker that dies is started again, as torchrun's --max-restarts does (up to `maxRestarts` for the
 // job), and the job is elastic meanwhile: the coordinator waits up to `replaceWaitS` for the replacement
 // to restore the ring's size, then goes on with the survivors (min_workers 1); a replacement that comes
-// later joins at the next checkpoint.
+// later joins at the next checkpoint. On GPUs, each worker is pinned to one with CUDA_VISIBLE_DEVICES.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
@@ -16,6 +16,7 @@ import type { TlsFiles } from '../collective/auth.js';
 import type { TrainConfig } from '../train/config.js';
 import type { DistributedSummary } from './run.js';
 import { jsonLog } from './log.js';
+import { gpuOfWorker } from '../kernels/cuda/gpus.js';
 
 const log = jsonLog('launcher');
 
@@ -26,6 +27,7 @@ export interface LaunchOptions {
   tls?: TlsFiles; // mutual TLS for the coordinator and every worker, one certificate for this machine
   maxRestarts?: number; // worker processes started again after dying, for the whole job (default 3)
   replaceWaitS?: number; // how long the ring waits for a restarted worker before going on without it (default 20)
+  gpus?: string[]; // GPU ids (kernels/cuda/gpus.ts): worker i, and its replacements, see gpus[i mod length] alone
 }
 
 export const DEFAULT_WORKER_RESTARTS = 3;
@@ -70,10 +72,12 @@ export async function launchLocal(train: TrainConfig, o: LaunchOptions): Promise
   let coordinatorAddress = '';
   let restartsLeft = o.maxRestarts ?? DEFAULT_WORKER_RESTARTS;
   let ending = false; // the coordinator has exited: workers leaving now are not failures
-  const startWorker = () => {
+  const startWorker = (slot: number) => {
     // Each worker may read this job's data and write its run folder, and nothing else the coordinator names.
     const roots = ['--data-root', path.resolve(train.data), '--runs-root', path.resolve(train.out)];
-    const w = ringlet(['worker', '--coordinator', coordinatorAddress, ...roots, ...tlsArgs, '--json'], env);
+    const gpu = gpuOfWorker(o.gpus ?? [], slot);
+    const workerEnv = gpu === undefined ? env : { ...env, CUDA_VISIBLE_DEVICES: gpu };
+    const w = ringlet(['worker', '--coordinator', coordinatorAddress, ...roots, ...tlsArgs, '--json'], workerEnv);
     w.stdout!.resume();
     readline.createInterface({ input: w.stderr! }).on('line', (l) => process.stderr.write(`${l}\n`));
     w.on('exit', (code, signal) => {
@@ -81,7 +85,7 @@ export async function launchLocal(train: TrainConfig, o: LaunchOptions): Promise
       const how = signal ? `signal ${signal}` : `status ${code}`;
       if (restartsLeft <= 0) return log('warn', 'worker died; no restarts left', { worker_pid: w.pid, exit: how });
       restartsLeft -= 1;
-      const replacement = startWorker();
+      const replacement = startWorker(slot);
       log('warn', 'worker died; started a replacement', {
         worker_pid: w.pid,
         exit: how,
@@ -107,7 +111,7 @@ export async function launchLocal(train: TrainConfig, o: LaunchOptions): Promise
     }
     if (record.msg === 'listening' && workers.length === 0) {
       coordinatorAddress = record.address!;
-      for (let i = 0; i < o.workers; i++) startWorker();
+      for (let slot = 0; slot < o.workers; slot++) startWorker(slot);
     }
   });
   const code = await new Promise<number | null>((resolve) => coordinator.on('exit', resolve));

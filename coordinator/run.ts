@@ -55,9 +55,15 @@ export async function createCoordinator(
     flopsPerToken: flopsPerToken(model),
     workers: dist.max_workers,
     carried: meta?.metrics, // energy and emissions of the run so far
+    ...(train.backend === 'cuda' ? { gpu: { precision: train.precision } } : {}),
   });
   const counts = parameterCount(model);
-  const coordinator = new Coordinator(train, dist, info, { bus: options.bus, log: options.log, telemetry, parameters: counts.total });
+  const coordinator = new Coordinator(train, dist, info, {
+    bus: options.bus,
+    log: options.log,
+    telemetry,
+    parameters: counts.total,
+  });
   const summary = async (): Promise<DistributedSummary> => {
     const r = await coordinator.done;
     return {
@@ -74,6 +80,8 @@ export async function createCoordinator(
       elapsed_s: r.elapsed_s,
       checkpoint: r.checkpoint,
       backend: train.backend,
+      device: telemetry.peak.device,
+      precision: train.backend === 'cuda' ? train.precision : 'fp32',
       interrupted: r.interrupted,
       ...modelDimensions(model),
       job_id: coordinator.jobId,

@@ -5,8 +5,8 @@
 // observability parts; train/run.ts's single-process twin is TrainTelemetry.
 import { accountingSummary, countEnergy, recordStep, startJobMetrics } from '../observability/job-metrics.js';
 import { busBandwidth, type MetricsServer, type RingletMetrics } from '../observability/metrics.js';
-import type { ObservabilityConfig } from '../observability/config.js';
-import { modelFlopsUtilisation, resolvePeak, type Peak } from '../observability/mfu.js';
+import type { ObservabilityConfig, Precision } from '../observability/config.js';
+import { deviceFromGpuName, modelFlopsUtilisation, resolvePeak, type Peak } from '../observability/mfu.js';
 import { EnergyMeter, machineId, type EnergyTotals } from '../observability/power.js';
 import { startTracing, type Tracing } from '../observability/tracing.js';
 import {
@@ -64,11 +64,19 @@ export class JobTelemetry {
    */
   static async start(
     config: ObservabilityConfig,
-    options: { flopsPerToken: number; workers: number; carried?: { energy_j?: number; emissions_g?: number } },
+    options: {
+      flopsPerToken: number;
+      workers: number;
+      carried?: { energy_j?: number; emissions_g?: number };
+      /** The workers compute on GPUs (the cuda backend) in this precision: the peak is the GPU's that nvidia-smi names here. */
+      gpu?: { precision: Precision };
+    },
   ) {
     const tracing = await startTracing('ringlet-coordinator');
     const energy = await EnergyMeter.forMachine(config);
-    const peak = await resolvePeak(config, config.device === 'auto' ? 'cpu' : config.device, options.workers);
+    const gpuName = options.gpu ? energy.gpuNames[0] : undefined;
+    const device = config.device !== 'auto' ? config.device : gpuName ? (deviceFromGpuName(gpuName) ?? 'unknown-gpu') : 'cpu';
+    const peak = await resolvePeak(config, device, options.workers, options.gpu?.precision);
     const { metrics: m, server } = await startJobMetrics(config, energy, peak, { expected: options.workers, live: 0 });
     return new JobTelemetry(m, peak, options.flopsPerToken, energy, carriedEnergy(options.carried), server, tracing);
   }

@@ -1,5 +1,6 @@
 // Picks and initialises the TensorFlow.js backend Ringlet computes on: wasm (default, with the
-// kernels it lacks or runs slowly replaced), plain cpu, or libtensorflow via tfjs-node(-gpu).
+// kernels it lacks or runs slowly replaced), plain cpu, Ringlet's own cuda (kernels/cuda: an NVIDIA GPU), or
+// libtensorflow via tfjs-node(-gpu).
 import { createRequire } from 'node:module';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
@@ -11,15 +12,27 @@ import { wasmSharedIdentityConfig } from './wasm-identity.js';
 import { installNativeKernels } from './native-kernels.js';
 import { installLeanGradients } from './lean-gradients.js';
 import { loadNative, warnNativeUnavailableOnce } from './native.js';
+import { cudaUnavailableReason, openCudaDevice } from './cuda/addon.js';
+import { registerCudaBackend } from './cuda/backend.js';
+import type { Precision } from './cuda/device.js';
 
-export const BACKEND_NAMES = ['wasm', 'cpu', 'tensorflow', 'tensorflow-gpu', 'auto'] as const;
+export const BACKEND_NAMES = ['wasm', 'cpu', 'cuda', 'tensorflow', 'tensorflow-gpu', 'auto'] as const;
 export type BackendName = (typeof BACKEND_NAMES)[number];
 
+export interface BackendOptions {
+  /** How the cuda backend's matrix products round their inputs (TF32 by default); the CPU backends compute fp32. */
+  precision?: Precision;
+}
+
 export interface BackendInfo {
-  /** The tfjs backend now active: 'wasm', 'cpu' or 'tensorflow' (which tfjs-node-gpu also uses). */
+  /** The tfjs backend now active: 'wasm', 'cpu', 'cuda' or 'tensorflow' (which tfjs-node-gpu also uses). */
   name: string;
   /** What runs, for logs, e.g. "wasm (SIMD, 1 thread) + UnsortedSegmentSum kernel + ...". */
   description: string;
+  /** The GPU it computes on (cuda): its name as the driver gives it. */
+  device?: string;
+  /** The matrix products' precision: the cuda backend's setting, fp32 on the CPU backends. */
+  precision: Precision;
 }
 
 const TF_NODE_PACKAGES = {
@@ -29,18 +42,20 @@ const TF_NODE_PACKAGES = {
 type TfNodeBackend = keyof typeof TF_NODE_PACKAGES;
 
 /** Makes `name` the active tfjs backend and says what it is. */
-export async function setupBackend(name: BackendName = 'wasm'): Promise<BackendInfo> {
+export async function setupBackend(name: BackendName = 'wasm', options: BackendOptions = {}): Promise<BackendInfo> {
   installLeanGradients(); // every backend: gradients freed as the backward pass goes
   switch (name) {
     case 'wasm':
       return setupWasm();
     case 'cpu':
       return setupCpu();
+    case 'cuda':
+      return setupCuda(options.precision ?? 'tf32');
     case 'tensorflow':
     case 'tensorflow-gpu':
       return setupTfNode(name);
     case 'auto':
-      return setupAuto();
+      return setupAuto(options);
     default:
       throw new Error(`unknown backend "${String(name)}"; expected one of ${BACKEND_NAMES.join(', ')}`);
   }
@@ -58,6 +73,7 @@ async function setupWasm(): Promise<BackendInfo> {
   const threads = getThreadsCount();
   return {
     name: 'wasm',
+    precision: 'fp32',
     description:
       `wasm (${simd ? 'SIMD' : 'no SIMD'}, ${threads} thread${threads === 1 ? '' : 's'})` +
       ' + UnsortedSegmentSum kernel + transposed/batched-matmul fast path + copy-free Identity' +
@@ -126,7 +142,7 @@ async function setupCpu(): Promise<BackendInfo> {
   tf.env().set('PROD', true);
   tf.tensor1d([0]).dispose();
   tf.env().set('PROD', prod);
-  return { name: 'cpu', description: 'cpu (plain JavaScript kernels, 1 thread)' + nativeDescription() };
+  return { name: 'cpu', precision: 'fp32', description: 'cpu (plain JavaScript kernels, 1 thread)' + nativeDescription() };
 }
 
 let loadedTfNode: TfNodeBackend | null = null;
@@ -150,7 +166,7 @@ async function setupTfNode(name: TfNodeBackend): Promise<BackendInfo> {
     );
   }
   if (!(await tf.setBackend('tensorflow'))) throw new Error(`backend ${name}: ${pkg} failed to initialise`);
-  return { name: 'tensorflow', description: `tensorflow (libtensorflow through ${pkg})` };
+  return { name: 'tensorflow', precision: 'fp32', description: `tensorflow (libtensorflow through ${pkg})` };
 }
 
 async function importTfNode(name: TfNodeBackend): Promise<void> {
@@ -179,8 +195,35 @@ function isPackageMissing(err: unknown, pkg: string): boolean {
   return (code === 'ERR_MODULE_NOT_FOUND' || code === 'MODULE_NOT_FOUND') && String(message).includes(`'${pkg}'`);
 }
 
-async function setupAuto(): Promise<BackendInfo> {
+/**
+ * The cuda backend on the addon's device (the first the process sees: a worker is pinned to its GPU with
+ * CUDA_VISIBLE_DEVICES). Without a device, the addon or cuBLAS, a clear error saying which and why.
+ */
+async function setupCuda(precision: Precision): Promise<BackendInfo> {
+  let device;
+  try {
+    device = openCudaDevice();
+  } catch (err) {
+    throw new Error(`backend cuda: ${(err as Error).message}`, { cause: err });
+  }
+  registerCudaBackend(device);
+  device.setPrecision(precision);
+  if (!(await tf.setBackend('cuda'))) throw new Error('backend cuda: the backend failed to initialise');
+  const info = device.info();
+  return {
+    name: 'cuda',
+    device: info.name,
+    precision,
+    description: `cuda (${info.name}, compute capability ${info.computeCapability}, ${precision} matrix products through ${info.cublas})`,
+  };
+}
+
+/** The first backend that works of cuda, tensorflow-gpu, tensorflow and wasm; says in one line why each before it did not. */
+async function setupAuto(options: BackendOptions): Promise<BackendInfo> {
   const skipped: string[] = [];
+  const cudaReason = cudaUnavailableReason();
+  if (cudaReason === '') return setupCuda(options.precision ?? 'tf32');
+  skipped.push(`cuda (${cudaReason})`);
   for (const name of ['tensorflow-gpu', 'tensorflow'] as const) {
     try {
       return await setupTfNode(name);
@@ -190,5 +233,6 @@ async function setupAuto(): Promise<BackendInfo> {
     }
   }
   const wasm = await setupWasm();
+  process.stderr.write(`ringlet: backend auto chose wasm; skipped ${skipped.join('; ')}\n`);
   return { ...wasm, description: `${wasm.description} (auto; skipped ${skipped.join('; ')})` };
 }

@@ -17,7 +17,8 @@ export const ObservabilityConfigSchema = z
     device: z.string().min(1).default('auto'),
     // Devices (GPUs) or cores (CPU) the job runs on; default 1 GPU, or the cores the backend uses.
     device_count: z.number().int().min(1).max(65536).optional(),
-    precision: z.enum(PRECISIONS).default('fp32'),
+    // The precision whose peak MFU divides by; default: the one the backend computes in (fp32 on a CPU).
+    precision: z.enum(PRECISIONS).optional(),
     peak_flops: z.number().positive().max(1e20).optional(), // FLOP/s of one device; overrides the table
     cpu_peak_flops_per_core: z.number().positive().max(1e13).optional(), // overrides this CPU's measured peak
     pue: z.number().min(1).max(5).default(1), // power usage effectiveness of the facility

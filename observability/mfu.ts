@@ -75,10 +75,16 @@ export interface Peak {
 
 /**
  * The peak FLOP/s MFU divides by: a configured figure, else the device's datasheet, else (cpu) this machine's
- * measured per-core peak, each × the device count.
+ * measured per-core peak, each × the device count. The precision is the config's, else the one the backend
+ * computes in (`computePrecision`).
  */
-export async function resolvePeak(config: ObservabilityConfig, device: string, defaultCount: number): Promise<Peak> {
-  const precision = config.precision;
+export async function resolvePeak(
+  config: ObservabilityConfig,
+  device: string,
+  defaultCount: number,
+  computePrecision: Precision = 'fp32',
+): Promise<Peak> {
+  const precision = config.precision ?? computePrecision;
   const count = config.device_count ?? defaultCount;
   const peak = (source: PeakSource, perDevice: number, detail: string): Peak => ({
     device,

@@ -3,7 +3,7 @@
 // train/run.ts calls it at a handful of points; the coordinator uses the parts directly (docs/observability.md).
 import os from 'node:os';
 import { flopsPerToken, type ModelConfig } from '../lm/model-config.js';
-import type { ObservabilityConfig } from './config.js';
+import type { ObservabilityConfig, Precision } from './config.js';
 import { accountingSummary, recordStep, startJobMetrics, type StepFigures } from './job-metrics.js';
 import type { MetricsServer, RingletMetrics } from './metrics.js';
 import { deviceFromGpuName, modelFlopsUtilisation, resolvePeak, type Peak, type PeakSource } from './mfu.js';
@@ -68,17 +68,23 @@ export class TrainTelemetry {
   static async start(options: {
     config: ObservabilityConfig;
     model: ModelConfig;
-    backend: { requested: string; name: string };
+    /** The backend asked for and the one running; `device` names the GPU the cuda backend computes on. */
+    backend: { requested: string; name: string; device?: string; precision?: Precision };
     carried?: { energy_j?: number; emissions_g?: number };
   }): Promise<TrainTelemetry> {
     const { config } = options;
     const tracing = await startTracing('ringlet-train');
     const energy = await EnergyMeter.forMachine(config);
+    const { backend } = options;
     const gpu =
-      options.backend.name === 'tensorflow' && options.backend.requested !== 'tensorflow' ? energy.gpuNames[0] : undefined;
+      backend.name === 'cuda'
+        ? backend.device
+        : backend.name === 'tensorflow' && backend.requested !== 'tensorflow'
+          ? energy.gpuNames[0]
+          : undefined;
     const device = config.device !== 'auto' ? config.device : gpu ? (deviceFromGpuName(gpu) ?? 'unknown-gpu') : 'cpu';
-    const cpuCores = options.backend.name === 'tensorflow' ? os.availableParallelism() : 1; // wasm and cpu run one thread
-    const peak = await resolvePeak(config, device, device === 'cpu' ? cpuCores : 1);
+    const cpuCores = backend.name === 'tensorflow' ? os.availableParallelism() : 1; // wasm and cpu run one thread
+    const peak = await resolvePeak(config, device, device === 'cpu' ? cpuCores : 1, backend.precision);
     const { metrics, server } = await startJobMetrics(config, energy, peak, { expected: 1, live: 1 });
     const carried = carriedEnergy(options.carried);
     return new TrainTelemetry(metrics, peak, flopsPerToken(options.model), energy, carried, server, tracing);

@@ -74,15 +74,38 @@ test('tensorflow backends name the missing package and how to install it', skipW
   );
 });
 
-test('auto falls back to wasm when neither tfjs-node package loads, and says why', skipWithTfNode, async () => {
-  const info = await setupBackend('auto');
+test('auto falls back to wasm without a GPU or a tfjs-node package, and says why in one line', skipWithTfNode, async () => {
+  const written: string[] = [];
+  const write = process.stderr.write;
+  process.stderr.write = ((chunk: string) => written.push(String(chunk)) > 0) as typeof process.stderr.write;
+  let info;
+  try {
+    info = await setupBackend('auto');
+  } finally {
+    process.stderr.write = write;
+  }
   assert.equal(info.name, 'wasm');
+  assert.equal(info.precision, 'fp32');
   assert.match(info.description, /^wasm \(SIMD, 1 thread\) .*fast path.* \(auto; skipped /);
-  assert.ok(info.description.endsWith('(auto; skipped tensorflow-gpu (not installed); tensorflow (not installed))'));
+  // This machine has no GPU: cuda is skipped with the CUDA runtime's reason (kernels/cuda/addon.ts).
+  assert.match(
+    info.description,
+    /\(auto; skipped cuda \(no CUDA device[^;]*\); tensorflow-gpu \(not installed\); tensorflow \(not installed\)\)$/,
+  );
+  const lines = written
+    .join('')
+    .split('\n')
+    .filter((l) => l.includes('backend auto'));
+  assert.equal(lines.length, 1, written.join(''));
+  assert.match(lines[0], /^ringlet: backend auto chose wasm; skipped cuda \(no CUDA device/);
+});
+
+test('--backend cuda without a GPU is a clear error', async () => {
+  await assert.rejects(setupBackend('cuda'), /^Error: backend cuda: no CUDA device \(.+\)/);
 });
 
 test('an unknown backend name is rejected with the valid names', async () => {
   await assert.rejects(setupBackend('webgpu' as BackendName), {
-    message: 'unknown backend "webgpu"; expected one of wasm, cpu, tensorflow, tensorflow-gpu, auto',
+    message: 'unknown backend "webgpu"; expected one of wasm, cpu, cuda, tensorflow, tensorflow-gpu, auto',
   });
 });

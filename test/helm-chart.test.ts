@@ -177,7 +177,7 @@ test('GPUs: each worker asks for exactly one nvidia.com/gpu, and no other contai
           assert.equal(gpuLimit(c), undefined, `${name}: ${object.metadata.name}/${c.name}`);
   const refused = runHelm(['template', RELEASE, CHART, '--set', 'workers.gpu.enabled=true']);
   assert.notEqual(refused.status, 0);
-  assert.match(refused.stderr, /workers\.gpu\.enabled needs trainingConfig\.backend tensorflow-gpu or auto/);
+  assert.match(refused.stderr, /workers\.gpu\.enabled needs trainingConfig\.backend cuda, tensorflow-gpu or auto/);
 });
 
 test('every pod runs as non-root with a read-only root filesystem, no privilege escalation, and resources set', () => {

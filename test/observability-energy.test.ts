@@ -125,6 +125,10 @@ test('MFU divides model FLOP/s by the dense datasheet peak, and the peak is over
   assert.equal((await resolve({ precision: 'bf16' }, 'h100-sxm', 1)).flops, 989e12);
   assert.equal((await resolve({ precision: 'tf32' }, 'h100-sxm', 8)).flops, 8 * 495e12);
   assert.equal((await resolve({ precision: 'fp32' }, 'a100', 1)).source, 'datasheet');
+  // Without a configured precision, the one the backend computes in (the cuda backend's TF32 by default).
+  assert.equal((await resolvePeak(config({}), 'h100-sxm', 1, 'tf32')).flops, 495e12);
+  assert.equal((await resolvePeak(config({}), 'h200', 1, 'bf16')).flops, 989e12);
+  assert.equal((await resolvePeak(config({ precision: 'fp32' }), 'h100-sxm', 1, 'bf16')).flops, 67e12);
   assert.equal((await resolve({ precision: 'fp32' }, 'a100', 1)).flops, 19.5e12);
   assert.deepEqual(await resolve({ precision: 'bf16', peak_flops: 1e15 }, 'h100-sxm', 2), {
     device: 'h100-sxm',

@@ -11,7 +11,10 @@ export const TrainConfigSchema = z
   .object({
     data: z.string().min(1), // dataset folder written by `ringlet data prepare`
     out: z.string().min(1), // run folder: checkpoints, metrics.jsonl
-    backend: z.enum(['wasm', 'cpu', 'tensorflow', 'tensorflow-gpu', 'auto']).default('wasm'),
+    backend: z.enum(['wasm', 'cpu', 'cuda', 'tensorflow', 'tensorflow-gpu', 'auto']).default('wasm'),
+    // The cuda backend's matrix products: TF32 or bf16 tensor cores with fp32 accumulation, or full fp32.
+    // Tensors stay float32 either way; the CPU backends always compute fp32.
+    precision: z.enum(['tf32', 'bf16', 'fp32']).default('tf32'),
     model: z
       .object({ preset: z.string().default('micro') })
       .extend(ModelConfigFields.omit({ vocab: true }).partial().shape) // overrides of the preset
@@ -73,6 +76,7 @@ export const TRAIN_FLAGS: Record<string, string[]> = {
   data: ['data'],
   out: ['out'],
   backend: ['backend'],
+  precision: ['precision'],
   preset: ['model', 'preset'],
   lr: ['optimizer', 'lr'],
   warmupSteps: ['optimizer', 'warmup_steps'],

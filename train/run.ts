@@ -45,6 +45,10 @@ export interface TrainSummary {
   elapsed_s: number;
   checkpoint: string;
   backend: string;
+  /** What computed: the GPU's name on the cuda backend, else "cpu". */
+  device: string;
+  /** The matrix products' precision (tf32 or bf16 tensor cores, or fp32). */
+  precision: string;
   interrupted: boolean;
   d_model: number;
   n_layers: number;
@@ -85,7 +89,7 @@ export async function train(
   options: { resume: boolean; log: ProgressLog },
 ): Promise<TrainSummary & TelemetrySummary> {
   const { log } = options;
-  const backend = await setupBackend(config.backend);
+  const backend = await setupBackend(config.backend, { precision: config.precision });
   log.info(`backend: ${backend.description}`);
 
   const manifest = await readManifest(config.data);
@@ -121,7 +125,7 @@ export async function train(
   const telemetry = await TrainTelemetry.start({
     config: config.observability,
     model,
-    backend: { requested: config.backend, name: backend.name },
+    backend: { requested: config.backend, name: backend.name, device: backend.device, precision: backend.precision },
     carried: checkpoint?.meta.metrics, // energy and emissions of the run so far
   });
   log.info(telemetry.describePeak());
@@ -314,6 +318,8 @@ export async function train(
     elapsed_s: elapsed,
     checkpoint: checkpointPath,
     backend: backend.name,
+    device: backend.device ?? 'cpu',
+    precision: backend.precision,
     interrupted: stopSignal !== null,
     ...modelDimensions(model),
     ...observed,

@@ -51,7 +51,7 @@ export async function loadJob(
   previous: Job | null,
 ): Promise<Job> {
   if (previous && JSON.stringify(previous.train) === JSON.stringify(train)) return { ...previous, dist };
-  const backend = await setupBackend(train.backend);
+  const backend = await setupBackend(train.backend, { precision: train.precision });
   const manifest = await readManifest(train.data);
   const tokenizerPath = path.join(train.data, manifest.tokenizer.file);
   const tokenizer = await Tokenizer.load(tokenizerPath);

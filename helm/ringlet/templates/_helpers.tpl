@@ -159,8 +159,8 @@ app.kubernetes.io/part-of: ringlet
 
 {{/* Refusals the schema cannot express. */}}
 {{- define "ringlet.validate" -}}
-{{- if and .Values.workers.gpu.enabled (not (has .Values.trainingConfig.backend (list "tensorflow-gpu" "auto"))) }}
-{{- fail (printf "workers.gpu.enabled needs trainingConfig.backend tensorflow-gpu or auto, not %v" (.Values.trainingConfig.backend | default "wasm")) }}
+{{- if and .Values.workers.gpu.enabled (not (has .Values.trainingConfig.backend (list "cuda" "tensorflow-gpu" "auto"))) }}
+{{- fail (printf "workers.gpu.enabled needs trainingConfig.backend cuda, tensorflow-gpu or auto, not %v" (.Values.trainingConfig.backend | default "wasm")) }}
 {{- end }}
 {{- if gt (int .Values.coordinator.minWorkers) (int .Values.workers.replicas) }}
 {{- fail (printf "coordinator.minWorkers (%d) must not exceed workers.replicas (%d)" (int .Values.coordinator.minWorkers) (int .Values.workers.replicas)) }}
