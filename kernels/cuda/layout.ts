@@ -193,21 +193,24 @@ const unpack = cudaKernel(tf.Unpack, (args) => {
   return pieces(args.backend, x, $axis, sizes, (size) => size.filter((_, i) => i !== $axis)) ?? runOnCpu(tf.Unpack, args);
 });
 
-// Tile: the output seen as [reps_0, d_0, reps_1, d_1, ...], reading x with stride 0 along each reps axis.
-const tile = cudaKernel(tf.Tile, (args) => {
-  const { backend } = args;
-  const x = args.inputs.x as TensorInfo;
-  const { reps } = args.attrs as unknown as TileAttrs;
-  const outShape = x.shape.map((d, i) => d * reps[i]);
-  const xStrides = stridesOf(x.shape);
-  const outStrides = stridesOf(outShape);
-  const shape = x.shape.flatMap((d, i) => [reps[i], d]);
-  const src = x.shape.flatMap((_, i) => [0, xStrides[i]]);
-  const dst = x.shape.flatMap((d, i) => [d * outStrides[i], outStrides[i]]);
-  const out = backend.makeTensorInfo(outShape, x.dtype);
-  if (copy(backend, x, 0, src, out, 0, dst, shape)) return out;
-  backend.disposeData(out.dataId);
-  return runOnCpu(tf.Tile, args);
+// Tile, one axis at a time (any rank): x seen as [outer, d, inner] becomes [outer, reps, d, inner], reading
+// x with stride 0 along reps.
+const tile = cudaKernel(tf.Tile, ({ inputs, backend, attrs }) => {
+  const { reps } = attrs as unknown as TileAttrs;
+  let current = backend.share(inputs.x as TensorInfo);
+  reps.forEach((r, axis) => {
+    if (r === 1) return;
+    const { shape } = current;
+    const [outer, d, inner] = [util.sizeFromShape(shape.slice(0, axis)), shape[axis], util.sizeFromShape(shape.slice(axis + 1))];
+    const out = backend.makeTensorInfo(
+      shape.map((n, i) => (i === axis ? n * r : n)),
+      current.dtype,
+    );
+    copy(backend, current, 0, [d * inner, 0, inner, 1], out, 0, [r * d * inner, d * inner, inner, 1], [outer, r, d, inner]);
+    backend.disposeData(current.dataId);
+    current = out;
+  });
+  return current;
 });
 
 const gatherV2 = cudaKernel(tf.GatherV2, (args) => {
