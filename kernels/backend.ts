@@ -13,7 +13,7 @@ import { installNativeKernels } from './native-kernels.js';
 import { installLeanGradients } from './lean-gradients.js';
 import { loadNative, warnNativeUnavailableOnce } from './native.js';
 import { cudaUnavailableReason, openCudaDevice } from './cuda/addon.js';
-import { registerCudaBackend } from './cuda/backend.js';
+import { cudaDevice, registerCudaBackend } from './cuda/backend.js';
 import type { Precision } from './cuda/device.js';
 
 export const BACKEND_NAMES = ['wasm', 'cpu', 'cuda', 'tensorflow', 'tensorflow-gpu', 'auto'] as const;
@@ -200,13 +200,16 @@ function isPackageMissing(err: unknown, pkg: string): boolean {
  * CUDA_VISIBLE_DEVICES). Without a device, the addon or cuBLAS, a clear error saying which and why.
  */
 async function setupCuda(precision: Precision): Promise<BackendInfo> {
-  let device;
-  try {
-    device = openCudaDevice();
-  } catch (err) {
-    throw new Error(`backend cuda: ${(err as Error).message}`, { cause: err });
+  // The backend keeps the device it was registered with: a second setup reuses it.
+  let device = cudaDevice();
+  if (!device) {
+    try {
+      device = openCudaDevice();
+    } catch (err) {
+      throw new Error(`backend cuda: ${(err as Error).message}`, { cause: err });
+    }
+    registerCudaBackend(device);
   }
-  registerCudaBackend(device);
   device.setPrecision(precision);
   if (!(await tf.setBackend('cuda'))) throw new Error('backend cuda: the backend failed to initialise');
   const info = device.info();
