@@ -7,8 +7,11 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
-// From bench/ (sources through tsx) or dist/bench/ (compiled): the repository root is one or two levels up.
-const root = [path.join(here, '..'), path.join(here, '..', '..')].find((d) => existsSync(path.join(d, 'bench', 'peers')));
+// From bench/ (sources through tsx) or dist/bench/ (compiled): the repository root is one or two levels up;
+// a bundle elsewhere (the GPU check's, scripts/gpu-check.sh) names it in RINGLET_ROOT.
+const root = [process.env.RINGLET_ROOT ?? '', path.join(here, '..'), path.join(here, '..', '..')].find(
+  (d) => d && existsSync(path.join(d, 'bench', 'peers')),
+);
 
 export function peerPython(): string {
   if (process.env.RINGLET_PEER_PYTHON) return process.env.RINGLET_PEER_PYTHON;

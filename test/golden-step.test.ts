@@ -6,12 +6,13 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import * as tf from '@tensorflow/tfjs';
 import { setupBackend } from '../kernels/backend.js';
-import { GOLDEN_FIXTURE, cpuPathOf } from '../bench/gpu/golden.js';
 import {
+  GOLDEN_FIXTURE,
   GOLDEN_MODEL,
   GOLDEN_TOLERANCES,
   GOLDEN_TRAINING,
   compareGolden,
+  cpuPathOf,
   runGolden,
   type GoldenRun,
 } from '../bench/gpu/golden-run.js';

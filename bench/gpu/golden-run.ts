@@ -3,13 +3,23 @@
 // on a GPU, bench/gpu/check.ts) is judged against the same numbers: the first loss, every parameter's
 // gradient norm in the first step, the loss and global gradient norm of each step, and a checksum of every
 // parameter at the end. This module runs it on whatever tfjs backend is active and compares two runs.
+import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs';
+import { loadNative } from '../../kernels/native.js';
 import { initParams } from '../../lm/model.js';
 import type { ModelConfig } from '../../lm/model-config.js';
 import { Rng } from '../../lm/rng.js';
 import { AdamW } from '../../train/optimizer.js';
 import { applyGradients, computeGradients } from '../../train/step.js';
 import type { Batch } from '../../train/batches.js';
+
+export const GOLDEN_FIXTURE = fileURLToPath(new URL('../../test/fixtures/golden-step.json', import.meta.url));
+
+/** What computed a run: the wasm path is bit for bit only on the same kind of CPU kernels. */
+export function cpuPathOf(description: string): string {
+  const native = loadNative()?.info();
+  return native ? `${description}; native ${native.simd}, OpenBLAS core ${native.blasCore}` : description;
+}
 
 /** d_model 64, 2 layers, 4 query heads over 2 key/value heads (GQA), vocabulary 256, context 32. */
 export const GOLDEN_MODEL: ModelConfig = {

@@ -1,19 +1,9 @@
 // Writes the golden fixture (test/fixtures/golden-step.json, bench/gpu/golden-run.ts) from the CPU path:
 // wasm + native kernels. `node --import tsx bench/gpu/golden.ts --write`; without --write it prints the run.
-import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs';
 import { setupBackend } from '../../kernels/backend.js';
-import { loadNative } from '../../kernels/native.js';
 import { writeFileAtomic } from '../../lm/atomic-write.js';
-import { GOLDEN_MODEL, GOLDEN_TRAINING, runGolden } from './golden-run.js';
-
-export const GOLDEN_FIXTURE = fileURLToPath(new URL('../../test/fixtures/golden-step.json', import.meta.url));
-
-/** What computed a run: the wasm path is bit for bit only on the same kind of CPU kernels. */
-export function cpuPathOf(description: string): string {
-  const native = loadNative()?.info();
-  return native ? `${description}; native ${native.simd}, OpenBLAS core ${native.blasCore}` : description;
-}
+import { GOLDEN_FIXTURE, GOLDEN_MODEL, GOLDEN_TRAINING, cpuPathOf, runGolden } from './golden-run.js';
 
 const backend = await setupBackend('wasm');
 const fixture = {
