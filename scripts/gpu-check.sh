@@ -76,9 +76,15 @@ else
 fi
 
 check() { "$node" "$pack/check.mjs" --results "$results" --fixture "$root/test/fixtures/golden-step.json" "${args[@]}" "$@"; }
-# Two processes: the peers start after Node has given its device memory back, and a crash in one keeps the other.
-check --parts kernels,golden,gemm,throughput --deadline $((start + ringlet_budget))
-say "the Ringlet parts exited with status $?"
+# A process per part: a kernel that faults leaves its CUDA context unusable, and must not take the later parts
+# with it; the peers start after Node has given its device memory back. The kernel checks wait after each
+# launch (RINGLET_CUDA_SYNC=1), so an asynchronous fault is charged to the kernel that caused it.
+RINGLET_CUDA_SYNC=1 check --parts kernels --deadline $((start + ringlet_budget))
+say "the kernel checks exited with status $?"
+for part in golden gemm throughput; do
+  check --parts $part --deadline $((start + ringlet_budget))
+  say "$part exited with status $?"
+done
 check --parts peers --deadline $((start + budget))
 say "the peers exited with status $?"
 
