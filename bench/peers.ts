@@ -5,6 +5,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type { ModelConfig } from '../lm/model-config.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 // From bench/ (sources through tsx) or dist/bench/ (compiled): the repository root is one or two levels up;
@@ -36,4 +37,21 @@ export function runPeerScript<T>(script: string, args: Record<string, string | n
       `PyTorch peer failed (${python} ${argv.join(' ')}): ${child.error?.message ?? child.stderr.trim().split('\n').at(-1)}`,
     );
   return JSON.parse(child.stdout.trim().split('\n').at(-1)!) as T;
+}
+
+/** Ringlet's model dimensions as the PyTorch peers take them (bench/peers/torch_train.py add_model_args). */
+export function peerModelArgs(model: ModelConfig, batch: number, steps: number, compile: boolean) {
+  return {
+    'd-model': model.d_model,
+    'n-layers': model.n_layers,
+    'n-heads': model.n_heads,
+    'n-kv-heads': model.n_kv_heads,
+    'ffn-hidden': model.ffn_hidden,
+    context: model.context,
+    vocab: model.vocab,
+    'rope-theta': model.rope_theta,
+    batch,
+    steps,
+    compile: compile ? 1 : 0,
+  };
 }

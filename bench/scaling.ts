@@ -17,8 +17,7 @@ import { ProgressLog } from '../train/progress.js';
 import { launchLocal } from '../coordinator/launch.js';
 import { presetConfig } from '../lm/model-config.js';
 import { median } from './median.js';
-import { runPeerScript } from './peers.js';
-import { peerModelArgs } from './train-throughput.js';
+import { peerModelArgs, runPeerScript } from './peers.js';
 import { prepareSyntheticDataset } from './synthetic-data.js';
 
 export interface ScalingOptions {

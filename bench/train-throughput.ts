@@ -33,7 +33,7 @@ import { FlatGradients, applyGradients, computeGradients } from '../train/step.j
 import type { Batch } from '../train/batches.js';
 import { median } from './median.js';
 import { measurePeak } from './peak.js';
-import { runPeerScript } from './peers.js';
+import { peerModelArgs, runPeerScript } from './peers.js';
 
 export interface ThroughputOptions {
   preset: string;
@@ -195,23 +195,6 @@ function runWorkers(o: ThroughputOptions, workers: number): Promise<WorkerResult
   });
 }
 
-/** Ringlet's model dimensions as the PyTorch peers take them (bench/peers/torch_train.py add_model_args). */
-export function peerModelArgs(model: ModelConfig, batch: number, steps: number, compile: boolean) {
-  return {
-    'd-model': model.d_model,
-    'n-layers': model.n_layers,
-    'n-heads': model.n_heads,
-    'n-kv-heads': model.n_kv_heads,
-    'ffn-hidden': model.ffn_hidden,
-    context: model.context,
-    vocab: model.vocab,
-    'rope-theta': model.rope_theta,
-    batch,
-    steps,
-    compile: compile ? 1 : 0,
-  };
-}
-
 /** The PyTorch peer on one thread: same architecture, batch and step count. */
 export function runPeer(model: ModelConfig, o: ThroughputOptions) {
   return runPeerScript<{ tokens_per_s: number; threads: number; torch_version: string; compiled: boolean; params: number }>(
@@ -304,6 +287,8 @@ function gpuPeakTflops(r: WorkerResult): number {
   const key = deviceFromGpuName(r.device ?? '');
   const tflops = key ? PEAKS[key].tflops[r.precision] : undefined;
   if (tflops === undefined)
-    throw new Error(`no datasheet ${r.precision} peak for GPU "${r.device}" (observability/mfu.ts PEAKS): MFU cannot be computed`);
+    throw new Error(
+      `no datasheet ${r.precision} peak for GPU "${r.device}" (observability/mfu.ts PEAKS): MFU cannot be computed`,
+    );
   return tflops;
 }

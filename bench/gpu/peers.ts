@@ -5,8 +5,7 @@
 // so what does not fit is listed as skipped, not silently dropped.
 import type { Precision } from '../../kernels/cuda/device.js';
 import { flopsPerToken, type ModelConfig } from '../../lm/model-config.js';
-import { runPeerScript } from '../peers.js';
-import { peerModelArgs } from '../train-throughput.js';
+import { peerModelArgs, runPeerScript } from '../peers.js';
 import type { PeakTflops } from './throughput.js';
 
 export interface PeerPlan {
