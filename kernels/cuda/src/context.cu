@@ -69,7 +69,8 @@ void Context::open(const std::vector<std::string>& cublas_dirs) {
   check(cudaMemPoolSetAttribute(pool_, cudaMemPoolAttrReleaseThreshold, &threshold), "cudaMemPoolSetAttribute");
   check(cudaEventCreateWithFlags(&staging_free_, cudaEventDisableTiming), "cudaEventCreate");
   check(cudaMalloc(&fault, sizeof(Fault)), "cudaMalloc(fault record)");
-  check(cudaMemset(fault, 0, sizeof(Fault)), "cudaMemset(fault record)");
+  // On our stream: a plain cudaMemset goes to the legacy stream, which a non-blocking stream does not wait for.
+  check(cudaMemsetAsync(fault, 0, sizeof(Fault), stream), "cudaMemsetAsync(fault record)");
   check(cudaMallocHost(&fault_host_, sizeof(Fault)), "cudaMallocHost(fault record)");
   check(cudaMalloc(&workspace_, CUBLAS_WORKSPACE_BYTES), "cudaMalloc(cuBLAS workspace)");
 
