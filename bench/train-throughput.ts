@@ -14,7 +14,7 @@ import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs';
 import { setupBackend } from '../kernels/backend.js';
 import { cpuFallbackCounts, cudaDevice } from '../kernels/cuda/backend.js';
-import type { Precision } from '../kernels/cuda/device.js';
+import type { Device, Precision } from '../kernels/cuda/device.js';
 import { gpuOfWorker, visibleGpus } from '../kernels/cuda/gpus.js';
 import { PEAKS, deviceFromGpuName } from '../observability/mfu.js';
 import { initParams } from '../lm/model.js';
@@ -40,6 +40,8 @@ export interface ThroughputOptions {
   backend: string;
   /** The cuda backend's matrix products (default tf32). */
   precision?: Precision;
+  /** The cuda backend's device, instead of the addon's GPU (tests: the host Device); one worker only. */
+  device?: Device;
   batchSize: number;
   steps: number;
   warmupSteps: number;
@@ -75,7 +77,7 @@ export async function runThroughput(
   o: ThroughputOptions,
   ring?: { rank: number; workers: number; allReduce: AllReduce },
 ): Promise<WorkerResult> {
-  const backend = await setupBackend(o.backend as never, { precision: o.precision });
+  const backend = await setupBackend(o.backend as never, { precision: o.precision, device: o.device });
   const device = backend.name === 'cuda' ? cudaDevice() : null;
   const model = presetConfig(o.preset);
   const params = initParams(model, 1); // the same seed in every worker: identical replicas
@@ -222,7 +224,8 @@ export async function benchTrainThroughput(o: ThroughputOptions) {
   const gflops = (tokensPerS * flopsPerToken(model)) / 1e9;
   const first = results[0];
   const peak = first.backend === 'cuda' ? null : measurePeak(0.9, workers);
-  const peakGflops = peak ? peak.gflops_per_core * workers : gpuPeakTflops(first) * 1000 * workers;
+  const gpuPeak = peak ? null : gpuPeakTflops(first);
+  const peakGflops = peak ? peak.gflops_per_core * workers : gpuPeak === null ? null : gpuPeak * 1000 * workers;
   const peer = o.peer ? runPeer(model, o) : null;
   const peerGenerous = peer ? peer.tokens_per_s * workers : null;
   return {
@@ -239,11 +242,13 @@ export async function benchTrainThroughput(o: ThroughputOptions) {
     tokens_per_s: tokensPerS,
     gflops,
     gflops_per_s: gflops,
-    ...(peak
-      ? { peak_gflops_per_core: peak.gflops_per_core, peak_simd: peak.simd }
-      : { device: first.device, peak_tflops: peakGflops / 1000 / workers }),
+    device: first.device ?? 'cpu',
+    // The peak MFU divides by, per worker: this CPU core's measured one, or the GPU's datasheet figure for the
+    // precision (null for a GPU the table does not know).
+    peak_tflops: peak ? peak.gflops_per_core / 1000 : gpuPeak,
+    ...(peak ? { peak_gflops_per_core: peak.gflops_per_core, peak_simd: peak.simd } : {}),
     precision: first.precision,
-    mfu: gflops / peakGflops,
+    mfu: peakGflops === null ? null : gflops / peakGflops, // null: a GPU the datasheet table does not know
     cpu_fallback_ops: first.cpu_fallback_ops / first.step_seconds.length, // per step: the goal is 0
     ...(first.cpu_fallback_ops > 0 ? { cpu_fallback_by_op: first.cpu_fallback_by_op } : {}),
     step_s_median: median(results[0].step_seconds),
@@ -282,13 +287,9 @@ export async function benchTrainThroughput(o: ThroughputOptions) {
   };
 }
 
-/** The datasheet dense peak of the GPU a cuda worker ran on, in its precision (observability/mfu.ts PEAKS). */
-function gpuPeakTflops(r: WorkerResult): number {
+/** The datasheet dense peak of the GPU a cuda worker ran on, in its precision (observability/mfu.ts PEAKS), or
+ * null for a GPU the table does not know. */
+function gpuPeakTflops(r: WorkerResult): number | null {
   const key = deviceFromGpuName(r.device ?? '');
-  const tflops = key ? PEAKS[key].tflops[r.precision] : undefined;
-  if (tflops === undefined)
-    throw new Error(
-      `no datasheet ${r.precision} peak for GPU "${r.device}" (observability/mfu.ts PEAKS): MFU cannot be computed`,
-    );
-  return tflops;
+  return key === null ? null : (PEAKS[key].tflops[r.precision] ?? null);
 }

@@ -14,7 +14,7 @@ import { installLeanGradients } from './lean-gradients.js';
 import { loadNative, warnNativeUnavailableOnce } from './native.js';
 import { cudaUnavailableReason, openCudaDevice } from './cuda/addon.js';
 import { cudaDevice, registerCudaBackend } from './cuda/backend.js';
-import type { Precision } from './cuda/device.js';
+import type { Device, Precision } from './cuda/device.js';
 
 export const BACKEND_NAMES = ['wasm', 'cpu', 'cuda', 'tensorflow', 'tensorflow-gpu', 'auto'] as const;
 export type BackendName = (typeof BACKEND_NAMES)[number];
@@ -22,6 +22,9 @@ export type BackendName = (typeof BACKEND_NAMES)[number];
 export interface BackendOptions {
   /** How the cuda backend's matrix products round their inputs (TF32 by default); the CPU backends compute fp32. */
   precision?: Precision;
+  /** The device the cuda backend computes on instead of the addon's GPU: the tests and the GPU check's dry run
+   *  give the host Device (kernels/cuda/host-device.ts). */
+  device?: Device;
 }
 
 export interface BackendInfo {
@@ -50,7 +53,7 @@ export async function setupBackend(name: BackendName = 'wasm', options: BackendO
     case 'cpu':
       return setupCpu();
     case 'cuda':
-      return setupCuda(options.precision ?? 'tf32');
+      return setupCuda(options.precision ?? 'tf32', options.device);
     case 'tensorflow':
     case 'tensorflow-gpu':
       return setupTfNode(name);
@@ -199,12 +202,13 @@ function isPackageMissing(err: unknown, pkg: string): boolean {
  * The cuda backend on the addon's device (the first the process sees: a worker is pinned to its GPU with
  * CUDA_VISIBLE_DEVICES). Without a device, the addon or cuBLAS, a clear error saying which and why.
  */
-async function setupCuda(precision: Precision): Promise<BackendInfo> {
+async function setupCuda(precision: Precision, given?: Device): Promise<BackendInfo> {
   // The backend keeps the device it was registered with: a second setup reuses it.
   let device = cudaDevice();
+  if (device && given && device !== given) throw new Error('backend cuda: already registered on another device');
   if (!device) {
     try {
-      device = openCudaDevice();
+      device = given ?? openCudaDevice();
     } catch (err) {
       throw new Error(`backend cuda: ${(err as Error).message}`, { cause: err });
     }

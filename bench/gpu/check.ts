@@ -14,10 +14,9 @@ import { existsSync, readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import * as tf from '@tensorflow/tfjs';
 import { openCudaDevice } from '../../kernels/cuda/addon.js';
-import { registerCudaBackend } from '../../kernels/cuda/backend.js';
 import type { Device, Precision } from '../../kernels/cuda/device.js';
 import { HostDevice } from '../../kernels/cuda/host-device.js';
-import { installLeanGradients } from '../../kernels/lean-gradients.js';
+import { setupBackend } from '../../kernels/backend.js';
 import { writeFileAtomic } from '../../lm/atomic-write.js';
 import { presetConfig } from '../../lm/model-config.js';
 import { PEAKS, deviceFromGpuName } from '../../observability/mfu.js';
@@ -109,7 +108,7 @@ async function part(name: Part, body: () => Promise<PartOutcome> | PartOutcome) 
   await writeFileAtomic(resultsFile, JSON.stringify(results, null, 2) + '\n');
 }
 
-// ---- The device, and the cuda backend on it (what setupBackend('cuda') does, on the device chosen here).
+// ---- The device, and the cuda backend on it.
 let opened: Device | null = null;
 function device(): Device {
   if (opened) return opened;
@@ -117,17 +116,9 @@ function device(): Device {
   results.device = d.info();
   return (opened = d);
 }
-let cudaActive = false;
 async function useCudaBackend(precision: Precision): Promise<Device> {
-  const d = device();
-  if (!cudaActive) {
-    installLeanGradients();
-    registerCudaBackend(d);
-    if (!(await tf.setBackend('cuda'))) throw new Error('the cuda backend failed to initialise');
-    cudaActive = true;
-  }
-  d.setPrecision(precision);
-  return d;
+  await setupBackend('cuda', { precision, device: device() });
+  return device();
 }
 
 /** The datasheet dense peak of this GPU in a precision (observability/mfu.ts), if the table knows it. */
