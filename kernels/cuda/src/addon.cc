@@ -52,9 +52,11 @@ class Args {
       throw ArgError{std::string(what) + " must be a device address"};
     return reinterpret_cast<void*>((uintptr_t)v);
   }
+  // JavaScript truthiness, so that 1 is true as in the TypeScript that computed the sizes from it.
   bool flag(size_t i) {
+    napi_value v;
     bool b = false;
-    napi_get_value_bool(env_, argv_[i], &b);
+    if (napi_coerce_to_bool(env_, argv_[i], &v) == napi_ok) napi_get_value_bool(env_, v, &b);
     return b;
   }
   std::string str(size_t i, const char* what) {
