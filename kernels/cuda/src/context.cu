@@ -30,9 +30,12 @@ constexpr size_t CUBLAS_WORKSPACE_BYTES = 32u << 20;
 
 }  // namespace
 
+// A failed call also leaves its error as the runtime's last error, which the next launch's cudaGetLastError
+// would report as that kernel's failure: it is taken here, with the Failure that reports it.
 void check(cudaError_t e, const char* what) {
-  if (e != cudaSuccess)
-    throw Failure(std::string(what) + ": " + cudaGetErrorString(e) + " (" + cudaGetErrorName(e) + ")");
+  if (e == cudaSuccess) return;
+  cudaGetLastError();
+  throw Failure(std::string(what) + ": " + cudaGetErrorString(e) + " (" + cudaGetErrorName(e) + ")");
 }
 
 Context& ctx() {
@@ -92,9 +95,11 @@ void* Context::alloc(size_t bytes) {
   if (bytes == 0) throw Failure("alloc: 0 bytes");
   void* p = nullptr;
   const cudaError_t e = cudaMallocAsync(&p, bytes, stream);
-  if (e != cudaSuccess)
+  if (e != cudaSuccess) {
+    cudaGetLastError();  // out of memory is not sticky: the next launch must not report it (see check)
     throw Failure("alloc of " + std::to_string(bytes) + " bytes (" + std::to_string(in_use) +
                   " in use): " + cudaGetErrorString(e) + " (" + cudaGetErrorName(e) + ")");
+  }
   buffers_[reinterpret_cast<uintptr_t>(p)] = bytes;
   in_use += bytes;
   if (in_use > peak) peak = in_use;
