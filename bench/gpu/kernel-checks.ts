@@ -55,7 +55,8 @@ class Buffers {
   out(n: number, dtype: DeviceDType = 'float32'): DevicePtr {
     const ptr = this.device.alloc(Math.max(n, 1) * 4);
     this.ptrs.push(ptr);
-    this.device.fill(ptr, dtype, dtype === 'float32' ? NaN : -123456789, n);
+    // bool is int32 on the device; filled as int32, since a bool fill would store the poison as 1 (true).
+    this.device.fill(ptr, dtype === 'float32' ? 'float32' : 'int32', dtype === 'float32' ? NaN : -123456789, n);
     return ptr;
   }
 
