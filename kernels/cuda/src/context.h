@@ -38,7 +38,7 @@ struct Fault {
   long long bound;  // valid values are [0, bound)
 };
 
-#ifdef __CUDACC__
+#if defined(__CUDACC__) || defined(RINGLET_CUDA_EMULATED)
 // Records the first fault; later ones are dropped (the one reported is enough to find the bug).
 __device__ inline void report_fault(Fault* f, int kind, long long position, long long value, long long bound) {
   if (atomicCAS(&f->kind, 0, kind) == 0) {
@@ -97,13 +97,18 @@ class Context {
   bool profiling = false;
   std::pair<double, long> take_profile();  // kernel milliseconds and launches since the last take
 
-#ifdef __CUDACC__
+#if defined(__CUDACC__) || defined(RINGLET_CUDA_EMULATED)
   template <typename... Params, typename... Args>
   void launch(const char* name, dim3 grid, dim3 block, size_t shared_bytes, void (*kernel)(Params...),
               Args... args) {
     if (grid.x == 0 || grid.y == 0 || grid.z == 0) return;
     begin(name);
+#ifdef RINGLET_CUDA_EMULATED
+    // The CPU emulator (kernels/cuda/emu) runs the launch before it returns.
+    ringlet_emu::launch(name, grid, block, shared_bytes, kernel, static_cast<Params>(args)...);
+#else
     kernel<<<grid, block, shared_bytes, stream>>>(static_cast<Params>(args)...);
+#endif
     end(name, cudaGetLastError());
   }
 #endif
