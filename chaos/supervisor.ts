@@ -3,6 +3,7 @@
 // --resume on the same ports, as a Deployment restarts it; a worker plain, as a StatefulSet does). The
 // chaos scenarios (chaos/scenarios.ts) hurt these processes; the coordinator's log says what followed.
 import type { ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import net from 'node:net';
 import readline from 'node:readline';
 import { ringlet } from '../coordinator/launch.js';
@@ -27,14 +28,25 @@ export interface SupervisedJob {
   }>;
 }
 
+/**
+ * A free port below the kernel's ephemeral range. The coordinator keeps its port across restarts (the workers
+ * dial it), and while it is down a port from the ephemeral range (what listen(0) gives) can be taken as the local
+ * end of some outgoing connection, so the restarted coordinator could not bind it again (EADDRINUSE).
+ */
 async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer().listen(0, '127.0.0.1', () => {
-      const port = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(port));
+  const [ephemeralLow] = readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/).map(Number);
+  const low = 10000;
+  const high = Math.max(low + 1000, (ephemeralLow || 32768) - 1);
+  for (let attempt = 0; attempt < 100; attempt++) {
+    const port = low + Math.floor(Math.random() * (high - low));
+    const bound = await new Promise<boolean>((resolve) => {
+      const s = net.createServer();
+      s.once('error', () => resolve(false));
+      s.listen(port, '127.0.0.1', () => s.close(() => resolve(true)));
     });
-    s.on('error', reject);
-  });
+    if (bound) return port;
+  }
+  throw new Error(`no free port in ${low}-${high} after 100 tries`);
 }
 
 const MAX_PROCESS_RESTARTS = 10; // per job: beyond this a scenario has broken something for good
