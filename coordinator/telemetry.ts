@@ -6,7 +6,7 @@
 import { accountingSummary, countEnergy, recordStep, startJobMetrics } from '../observability/job-metrics.js';
 import { busBandwidth, type MetricsServer, type RingletMetrics } from '../observability/metrics.js';
 import type { ObservabilityConfig, Precision } from '../observability/config.js';
-import { deviceFromGpuName, modelFlopsUtilisation, resolvePeak, type Peak } from '../observability/mfu.js';
+import { peakDeviceOfGpu, modelFlopsUtilisation, resolvePeak, type Peak } from '../observability/mfu.js';
 import { EnergyMeter, machineId, type EnergyTotals } from '../observability/power.js';
 import { startTracing, type Tracing } from '../observability/tracing.js';
 import {
@@ -75,7 +75,7 @@ export class JobTelemetry {
     const tracing = await startTracing('ringlet-coordinator');
     const energy = await EnergyMeter.forMachine(config);
     const gpuName = options.gpu ? energy.gpuNames[0] : undefined;
-    const device = config.device !== 'auto' ? config.device : gpuName ? (deviceFromGpuName(gpuName) ?? 'unknown-gpu') : 'cpu';
+    const device = config.device !== 'auto' ? config.device : gpuName ? peakDeviceOfGpu(gpuName) : 'cpu';
     const peak = await resolvePeak(config, device, options.workers, options.gpu?.precision);
     const { metrics: m, server } = await startJobMetrics(config, energy, peak, { expected: options.workers, live: 0 });
     return new JobTelemetry(m, peak, options.flopsPerToken, energy, carriedEnergy(options.carried), server, tracing);

@@ -49,6 +49,14 @@ export const PEAKS: Record<string, DevicePeak> = {
   },
 };
 
+/** The device of a job on a GPU the table does not know: no peak, so MFU is NaN until one is configured. */
+export const UNKNOWN_GPU = 'unknown-gpu';
+
+/** The PEAKS key of a GPU by its name (nvidia-smi's, or the CUDA runtime's), or UNKNOWN_GPU. */
+export function peakDeviceOfGpu(name: string): string {
+  return deviceFromGpuName(name) ?? UNKNOWN_GPU;
+}
+
 /** Maps an nvidia-smi GPU name to a PEAKS key, or null when the table does not know it. */
 export function deviceFromGpuName(name: string): string | null {
   const n = name.toLowerCase();
@@ -62,7 +70,7 @@ export function deviceFromGpuName(name: string): string | null {
 }
 
 /** Where a peak comes from: the config, a GPU datasheet, or this CPU (observability/cpu-peak.ts). */
-export type PeakSource = 'configured' | 'datasheet' | CpuPeakSource;
+export type PeakSource = 'configured' | 'datasheet' | 'unknown' | CpuPeakSource;
 
 export interface Peak {
   device: string; // a PEAKS key, or cpu
@@ -101,6 +109,9 @@ export async function resolvePeak(
     const cpu = await hostCpuPeak();
     return peak(cpu.source, cpu.flopsPerCore, cpu.detail);
   }
+  // A GPU found at run time that the table lacks must not stop a job: its MFU is NaN (null in JSON), and says why.
+  if (device === UNKNOWN_GPU)
+    return peak('unknown', NaN, 'a GPU the datasheet table (observability/mfu.ts) lacks: set observability.peak_flops');
   const entry = PEAKS[device];
   if (!entry)
     throw new Error(`unknown device "${device}" for the MFU peak; choose cpu or one of: ${Object.keys(PEAKS).join(', ')}`);

@@ -6,7 +6,7 @@ import { flopsPerToken, type ModelConfig } from '../lm/model-config.js';
 import type { ObservabilityConfig, Precision } from './config.js';
 import { accountingSummary, recordStep, startJobMetrics, type StepFigures } from './job-metrics.js';
 import type { MetricsServer, RingletMetrics } from './metrics.js';
-import { deviceFromGpuName, modelFlopsUtilisation, resolvePeak, type Peak, type PeakSource } from './mfu.js';
+import { peakDeviceOfGpu, modelFlopsUtilisation, resolvePeak, type Peak, type PeakSource } from './mfu.js';
 import { EnergyMeter, type EnergyTotals } from './power.js';
 import { startTracing, withSpan, type Tracing } from './tracing.js';
 
@@ -82,7 +82,7 @@ export class TrainTelemetry {
         : backend.name === 'tensorflow' && backend.requested !== 'tensorflow'
           ? energy.gpuNames[0]
           : undefined;
-    const device = config.device !== 'auto' ? config.device : gpu ? (deviceFromGpuName(gpu) ?? 'unknown-gpu') : 'cpu';
+    const device = config.device !== 'auto' ? config.device : gpu ? peakDeviceOfGpu(gpu) : 'cpu';
     const cpuCores = backend.name === 'tensorflow' ? os.availableParallelism() : 1; // wasm and cpu run one thread
     const peak = await resolvePeak(config, device, device === 'cpu' ? cpuCores : 1, backend.precision);
     const { metrics, server } = await startJobMetrics(config, energy, peak, { expected: 1, live: 1 });
@@ -96,6 +96,7 @@ export class TrainTelemetry {
 
   describePeak(): string {
     const p = this.peak;
+    if (Number.isNaN(p.flops)) return `MFU not measured (${p.device}, ${p.precision}: ${p.detail})`;
     return `MFU against ${(p.flops / 1e9).toFixed(1)} GFLOP/s (${p.device} ×${p.count}, ${p.precision}; ${p.source}: ${p.detail})`;
   }
 

@@ -7,7 +7,7 @@ import path from 'node:path';
 import { test } from 'node:test';
 import { ObservabilityConfigSchema } from '../observability/config.js';
 import { carbonIntensity } from '../observability/carbon.js';
-import { PEAKS, deviceFromGpuName, modelFlopsUtilisation, resolvePeak } from '../observability/mfu.js';
+import { PEAKS, deviceFromGpuName, modelFlopsUtilisation, peakDeviceOfGpu, resolvePeak } from '../observability/mfu.js';
 import { CpuEstimateMeter, EnergyMeter, machineId, parseNvidiaSmi } from '../observability/power.js';
 import { JobTelemetry } from '../coordinator/telemetry.js';
 import { flopsPerToken, presetConfig } from '../lm/model-config.js';
@@ -145,6 +145,12 @@ test('MFU divides model FLOP/s by the dense datasheet peak, and the peak is over
   assert.equal((await resolve({ peak_flops: 80e9 }, 'cpu', 2)).flops, 160e9);
   await assert.rejects(resolve({ precision: 'bf16' }, 'v100-sxm', 1), /no bf16 figure/);
   await assert.rejects(resolve({}, 'tpu-v9', 1), /unknown device "tpu-v9"/);
+  // A GPU found at run time that the table lacks: the job goes on, its MFU is NaN (null in JSON) until configured.
+  const unknown = await resolve({}, peakDeviceOfGpu('NVIDIA GeForce RTX 4090'), 1);
+  assert.ok(Number.isNaN(unknown.flops));
+  assert.equal(unknown.source, 'unknown');
+  assert.match(unknown.detail, /observability\.peak_flops/);
+  assert.equal((await resolve({ peak_flops: 165e12 }, peakDeviceOfGpu('NVIDIA GeForce RTX 4090'), 1)).flops, 165e12);
   for (const [key, peak] of Object.entries(PEAKS)) assert.ok(peak.source.length > 0, `${key} names its source`);
   assert.equal(deviceFromGpuName('NVIDIA H100 80GB HBM3'), 'h100-sxm');
   assert.equal(deviceFromGpuName('NVIDIA H100 PCIe'), 'h100-pcie');
