@@ -7,7 +7,7 @@
 // except with CI=true, where a missing build fails.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, test } from 'node:test';
@@ -22,33 +22,18 @@ import {
 } from '../bench/gpu/golden-run.js';
 import { checkKernels } from '../bench/gpu/kernel-checks.js';
 import { setupBackend } from '../kernels/backend.js';
-import { cudaBuildStatus, openCudaDevice } from '../kernels/cuda/addon.js';
+import { openCudaDevice } from '../kernels/cuda/addon.js';
 import { cpuFallbackCounts } from '../kernels/cuda/backend.js';
 import type { Device } from '../kernels/cuda/device.js';
 import * as reference from '../kernels/reference.js';
 import { Rng } from '../lm/rng.js';
+import { emulatorEnv, emulatorSkip } from './cuda-emulator.js';
 
 const root = path.resolve(import.meta.dirname, '..');
-const build = path.join(root, 'kernels', 'cuda', 'build');
 const emu = path.join(root, 'kernels', 'cuda', 'emu');
-const emulatedAddon = path.join(build, 'ringlet_cuda_emu.node');
 // Read by kernels/cuda/addon.ts when the device is first opened.
-process.env.RINGLET_CUDA_ADDON = emulatedAddon;
-process.env.RINGLET_CUBLAS_DIR = path.join(build, 'emu-cublas');
-
-const status = cudaBuildStatus(emulatedAddon) as { emulated?: { ok: boolean; detail: string } } | null;
-const problem = !status?.emulated
-  ? 'the CUDA emulator was not built (no emulated status in kernels/cuda/build/status.json; run npm install)'
-  : !status.emulated.ok
-    ? `the CUDA emulator did not build: ${status.emulated.detail}`
-    : !existsSync(emulatedAddon)
-      ? `no ${emulatedAddon}`
-      : '';
-const skip = problem || false;
-if (problem && /^(true|1)$/i.test(process.env.CI ?? ''))
-  test('the CUDA emulator is built (required with CI=true)', () => {
-    assert.fail(`${problem}. With CI=true the emulated CUDA addon must build and its kernels pass.`);
-  });
+Object.assign(process.env, emulatorEnv);
+const skip = emulatorSkip();
 
 const work = mkdtempSync(path.join(tmpdir(), 'ringlet-cuda-emu-'));
 after(() => rmSync(work, { recursive: true, force: true }));

@@ -32,6 +32,8 @@ export interface Job {
   tokenizerSha256: string;
   tokenizerJson: Buffer;
   backend: string;
+  /** What computes: the GPU's name on the cuda backend, else "cpu". */
+  device: string;
 }
 
 export interface TrainingState {
@@ -70,6 +72,7 @@ export async function loadJob(
     tokenizerSha256: tokenizer.sha256,
     tokenizerJson: fs.readFileSync(tokenizerPath),
     backend: backend.name,
+    device: backend.device ?? 'cpu',
   };
 }
 

@@ -140,6 +140,8 @@ export class Worker {
           worker: reply.workerId,
           coordinator: this.o.coordinator,
           collective: this.transport?.address ?? '',
+          backend: this.job.backend,
+          device: this.job.device,
         });
         return;
       } catch (err) {

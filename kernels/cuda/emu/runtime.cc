@@ -14,6 +14,7 @@
 #include <mutex>
 #include <set>
 #include <string>
+#include <vector>
 
 #include "cuda_runtime.h"
 
@@ -123,19 +124,58 @@ bool nearest_buffer(uintptr_t p, uintptr_t* base, size_t* bytes) {
 
 using ringlet_emu::fail;
 
-cudaError_t cudaGetDeviceCount(int* count) {
-  if (!count) return fail(cudaErrorInvalidValue);
-  *count = 1;
-  return cudaSuccess;
+namespace {
+
+// The machine has RINGLET_CUDA_EMU_DEVICES emulated GPUs (default 1), of which the process sees those
+// CUDA_VISIBLE_DEVICES lists, as the CUDA runtime does (indices, up to the first that is not one): its device
+// d is the physical device visible()[d]. With several, each is named with its physical index, so a test can
+// tell which GPU a worker was pinned to.
+int physical_devices() {
+  const char* n = std::getenv("RINGLET_CUDA_EMU_DEVICES");
+  const int count = n ? std::atoi(n) : 1;
+  return count > 0 ? count : 0;
 }
 
-cudaError_t cudaSetDevice(int device) { return device == 0 ? cudaSuccess : fail(cudaErrorInvalidDevice); }
+std::vector<int> visible() {
+  const int physical = physical_devices();
+  std::vector<int> out;
+  const char* list = std::getenv("CUDA_VISIBLE_DEVICES");
+  if (!list) {
+    for (int i = 0; i < physical; i++) out.push_back(i);
+    return out;
+  }
+  std::string rest(list);
+  while (!rest.empty()) {
+    const size_t comma = rest.find(',');
+    const std::string id = rest.substr(0, comma);
+    char* end = nullptr;
+    const long i = std::strtol(id.c_str(), &end, 10);
+    if (id.empty() || *end != '\0' || i < 0 || i >= physical) break;
+    out.push_back((int)i);
+    rest = comma == std::string::npos ? "" : rest.substr(comma + 1);
+  }
+  return out;
+}
+
+bool valid_device(int device) { return device >= 0 && device < (int)visible().size(); }
+
+}  // namespace
+
+cudaError_t cudaGetDeviceCount(int* count) {
+  if (!count) return fail(cudaErrorInvalidValue);
+  *count = (int)visible().size();
+  return *count > 0 ? cudaSuccess : fail(cudaErrorNoDevice);
+}
+
+cudaError_t cudaSetDevice(int device) { return valid_device(device) ? cudaSuccess : fail(cudaErrorInvalidDevice); }
 
 cudaError_t cudaGetDeviceProperties(cudaDeviceProp* prop, int device) {
   if (!prop) return fail(cudaErrorInvalidValue);
-  if (device != 0) return fail(cudaErrorInvalidDevice);
+  if (!valid_device(device)) return fail(cudaErrorInvalidDevice);
   *prop = cudaDeviceProp{};
-  std::strncpy(prop->name, "Ringlet CUDA emulator (CPU)", sizeof(prop->name) - 1);
+  std::string name = "Ringlet CUDA emulator (CPU)";
+  if (physical_devices() > 1) name += " #" + std::to_string(visible()[device]);
+  std::strncpy(prop->name, name.c_str(), sizeof(prop->name) - 1);
   prop->totalGlobalMem = (size_t)sysconf(_SC_PHYS_PAGES) * ringlet_emu::page_size();
   prop->major = 9;
   prop->minor = 0;
@@ -153,7 +193,7 @@ cudaError_t cudaStreamSynchronize(cudaStream_t) { return cudaSuccess; }
 
 cudaError_t cudaDeviceGetDefaultMemPool(cudaMemPool_t* pool, int device) {
   if (!pool) return fail(cudaErrorInvalidValue);
-  if (device != 0) return fail(cudaErrorInvalidDevice);
+  if (!valid_device(device)) return fail(cudaErrorInvalidDevice);
   *pool = &ringlet_emu::g_pool;
   return cudaSuccess;
 }
