@@ -14,7 +14,7 @@ import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs';
 import { setupBackend } from '../kernels/backend.js';
 import { cpuFallbackCounts, cudaDevice } from '../kernels/cuda/backend.js';
-import type { Device, Precision } from '../kernels/cuda/device.js';
+import type { Precision } from '../kernels/cuda/device.js';
 import { gpuOfWorker, visibleGpus } from '../kernels/cuda/gpus.js';
 import { PEAKS, deviceFromGpuName } from '../observability/mfu.js';
 import { initParams } from '../lm/model.js';
@@ -40,8 +40,6 @@ export interface ThroughputOptions {
   backend: string;
   /** The cuda backend's matrix products (default tf32). */
   precision?: Precision;
-  /** The cuda backend's device, instead of the addon's GPU (tests: the host Device); one worker only. */
-  device?: Device;
   batchSize: number;
   steps: number;
   warmupSteps: number;
@@ -77,7 +75,7 @@ export async function runThroughput(
   o: ThroughputOptions,
   ring?: { rank: number; workers: number; allReduce: AllReduce },
 ): Promise<WorkerResult> {
-  const backend = await setupBackend(o.backend as never, { precision: o.precision, device: o.device });
+  const backend = await setupBackend(o.backend as never, { precision: o.precision });
   const device = backend.name === 'cuda' ? cudaDevice() : null;
   const model = presetConfig(o.preset);
   const params = initParams(model, 1); // the same seed in every worker: identical replicas
