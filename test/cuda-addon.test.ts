@@ -116,6 +116,21 @@ test('cublasSearchDirs: RINGLET_CUBLAS_DIR, LD_LIBRARY_PATH, the python3 wheels,
   ]);
 });
 
+test('cublasSearchDirs: after cu13 and cublas, any other NVIDIA wheel with a lib folder, in name order', () => {
+  const site = path.join(work, 'site-packages');
+  for (const wheel of ['cuda_runtime', 'cublas13', 'cu13'])
+    fs.mkdirSync(path.join(site, 'nvidia', wheel, 'lib'), { recursive: true });
+  fs.mkdirSync(path.join(site, 'nvidia', 'no_lib'));
+  const bin = fakePython('with-real-wheels', `echo ${site}`);
+  assert.deepEqual(cublasSearchDirs({ PATH: bin }), [
+    path.join(site, 'nvidia', 'cu13', 'lib'),
+    path.join(site, 'nvidia', 'cublas', 'lib'),
+    path.join(site, 'nvidia', 'cublas13', 'lib'),
+    path.join(site, 'nvidia', 'cuda_runtime', 'lib'),
+    '/usr/local/cuda/lib64',
+  ]);
+});
+
 test('cublasSearchDirs: without NVIDIA wheels (python3 fails) or python3 at all, the toolkit alone', () => {
   const bin = fakePython('without-wheels', 'echo "ModuleNotFoundError: No module named \'nvidia\'" >&2; exit 1');
   assert.deepEqual(cublasSearchDirs({ PATH: bin, CUDA_PATH: '/cuda' }), ['/cuda/lib64', '/usr/local/cuda/lib64']);

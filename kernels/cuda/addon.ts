@@ -7,10 +7,10 @@
 //   1. RINGLET_CUBLAS_DIR;
 //   2. each entry of LD_LIBRARY_PATH;
 //   3. the NVIDIA wheels of the `python3` on PATH (site-packages/nvidia/cu13/lib, then
-//      site-packages/nvidia/cublas/lib), where the GPU machines carry cuBLAS;
+//      site-packages/nvidia/cublas/lib, then any other site-packages/nvidia/*/lib), where the GPU machines carry cuBLAS;
 //   4. the CUDA toolkit's lib64 (CUDA_HOME, CUDA_PATH, /usr/local/cuda).
 import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -138,9 +138,23 @@ export function cublasSearchDirs(env: NodeJS.ProcessEnv = process.env): string[]
   if (env.RINGLET_CUBLAS_DIR) dirs.push(env.RINGLET_CUBLAS_DIR);
   for (const dir of (env.LD_LIBRARY_PATH ?? '').split(':')) if (dir) dirs.push(dir);
   const site = pythonSitePackages(env);
-  if (site) dirs.push(path.join(site, 'nvidia', 'cu13', 'lib'), path.join(site, 'nvidia', 'cublas', 'lib'));
+  if (site)
+    dirs.push(path.join(site, 'nvidia', 'cu13', 'lib'), path.join(site, 'nvidia', 'cublas', 'lib'), ...otherWheelLibs(site));
   for (const root of [env.CUDA_HOME, env.CUDA_PATH, '/usr/local/cuda']) if (root) dirs.push(path.join(root, 'lib64'));
   return [...new Set(dirs)];
+}
+
+/** Every other site-packages/nvidia/<wheel>/lib, sorted: wherever a future wheel layout puts libcublas.so.13. */
+function otherWheelLibs(site: string): string[] {
+  try {
+    return readdirSync(path.join(site, 'nvidia'))
+      .filter((wheel) => wheel !== 'cu13' && wheel !== 'cublas')
+      .sort()
+      .map((wheel) => path.join(site, 'nvidia', wheel, 'lib'))
+      .filter((lib) => existsSync(lib));
+  } catch {
+    return [];
+  }
 }
 
 /** site-packages of the `python3` on env's PATH that has NVIDIA's wheels, or null. */
