@@ -9,8 +9,9 @@
 # The pack (scripts/gpu-pack.sh: the bundle, a compressed Node, the CUDA addon) is build/gpu-check/ beside the
 # working tree, or RINGLET_GPU_PACK. Python is `python3` on PATH (RINGLET_PEER_PYTHON overrides).
 #
-# --dry runs everything on this machine's CPU instead: the host Device (kernels/cuda/host-device.ts) with the
-# native kernels, small shapes, the nano preset, and the peer on the CPU; CI runs it (test/gpu-check.test.ts).
+# --dry runs everything on this machine's CPU instead: the same addon built for the CUDA emulator
+# (kernels/cuda/emu) with its emulated cuBLAS, small shapes, the nano preset, and the peer on the CPU; CI runs it
+# (test/gpu-check.test.ts).
 #
 # Time: the Ringlet parts (typically ~2 minutes) must end by --ringlet-budget-s (default 240 s), the peers by
 # --budget-s (default 460 s) from the start; a case that does not fit is listed as skipped in results.json.
@@ -65,14 +66,14 @@ export RINGLET_PEER_PYTHON=${RINGLET_PEER_PYTHON:-$(command -v python3)}
 say "python $RINGLET_PEER_PYTHON: $("$RINGLET_PEER_PYTHON" -c 'import sys, torch; print(sys.version.split()[0], "torch", torch.__version__)' 2>&1 | tail -1)"
 
 if [ $dry = 1 ]; then
-  export RINGLET_NATIVE_ADDON=$pack/ringlet_native.node
-  args=(--device host --kernel-sizes small --presets nano --tokens 256,512 --precisions tf32 --gemm-size 256
+  export RINGLET_CUDA_ADDON=$pack/ringlet_cuda_emu.node RINGLET_CUBLAS_DIR=$pack/emu-cublas
+  args=(--kernel-sizes small --presets nano --tokens 256,512 --precisions tf32 --gemm-size 256
     --warmup 1 --steps 2 --profiled 1 --peer-device cpu --peer-modes eager)
 else
   export RINGLET_CUDA_ADDON=$pack/ringlet_cuda.node
   say "nvidia-smi -q"
   nvidia-smi -q || say "nvidia-smi failed (status $?)"
-  args=(--device cuda)
+  args=()
 fi
 
 check() { "$node" "$pack/check.mjs" --results "$results" --fixture "$root/test/fixtures/golden-step.json" "${args[@]}" "$@"; }

@@ -5,7 +5,9 @@
 #                        node_modules); the .node addons stay outside it, loaded by absolute path
 #   node.xz              this machine's Node 20 (dynamically linked to glibc and libstdc++ only), xz -6
 #   ringlet_cuda.node    the CUDA addon (kernels/cuda/build), when it is built here
-#   ringlet_native.node  the native CPU kernels, for the dry run on the host device (scripts/gpu-check.sh --dry)
+#   ringlet_cuda_emu.node, emu-cublas/
+#                        the same addon built for the CPU emulator, and its emulated cuBLAS (kernels/cuda/emu), for
+#                        the dry run here (scripts/gpu-check.sh --dry)
 # Run: scripts/gpu-pack.sh [OUT_DIR]
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -28,8 +30,11 @@ if [ -f "$cuda_addon" ]; then
 else
   echo "gpu-pack: no $cuda_addon (npm install builds it where nvcc exists); the pack can only run --dry" >&2
 fi
-native_addon=$root/kernels/native/build/Release/ringlet_native.node
-if [ -f "$native_addon" ]; then cp "$native_addon" "$out/"; fi
+emulated=$root/kernels/cuda/build/ringlet_cuda_emu.node
+if [ -f "$emulated" ]; then
+  cp "$emulated" "$out/"
+  cp -r "$root/kernels/cuda/build/emu-cublas" "$out/"
+fi
 
 bytes=$(du -sb "$out" | cut -f1)
 echo "gpu-pack: $out, $((bytes / 1024 / 1024)) MiB: $(cd "$out" && ls | tr '\n' ' ')"

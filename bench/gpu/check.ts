@@ -8,14 +8,13 @@
 //   peers       the PyTorch peer (bench/peers/torch_train.py) on the same cases, eager and torch.compile
 // A run adds its parts to the results file it is given (the peers run in a second process, after Node's
 // device memory is released). Every part starts only while the deadline allows; cases that do not fit are
-// listed as skipped. `--device host` runs the whole check on the host Device (kernels/cuda/host-device.ts),
-// which is how CI proves the script and the bundle.
+// listed as skipped. The device is the CUDA addon's; RINGLET_CUDA_ADDON picks the build, and scripts/gpu-check.sh
+// --dry gives the one built for the CPU emulator (kernels/cuda/emu), which is how CI proves the script and bundle.
 import { existsSync, readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import * as tf from '@tensorflow/tfjs';
 import { openCudaDevice } from '../../kernels/cuda/addon.js';
 import type { Device, Precision } from '../../kernels/cuda/device.js';
-import { HostDevice } from '../../kernels/cuda/host-device.js';
 import { setupBackend } from '../../kernels/backend.js';
 import { writeFileAtomic } from '../../lm/atomic-write.js';
 import { presetConfig } from '../../lm/model-config.js';
@@ -30,7 +29,6 @@ type Part = (typeof PARTS)[number];
 
 const { values: o } = parseArgs({
   options: {
-    device: { type: 'string', default: 'cuda' }, // cuda | host
     results: { type: 'string' },
     parts: { type: 'string', default: PARTS.join(',') },
     deadline: { type: 'string' }, // seconds since the epoch; the default is --budget-s from now
@@ -70,7 +68,6 @@ interface PartOutcome {
 type PartResult = PartOutcome & { seconds: number };
 interface Results {
   schema: 'ringlet-gpu-check/1';
-  device_kind: string;
   device?: ReturnType<Device['info']>;
   node: string;
   tolerances: { kernels: typeof KERNEL_TOLERANCE; golden: typeof GOLDEN_TOLERANCES };
@@ -81,7 +78,6 @@ const results: Results = existsSync(resultsFile)
   ? (JSON.parse(readFileSync(resultsFile, 'utf8')) as Results)
   : {
       schema: 'ringlet-gpu-check/1',
-      device_kind: o.device,
       node: process.version,
       tolerances: { kernels: KERNEL_TOLERANCE, golden: GOLDEN_TOLERANCES },
       parts: {},
@@ -112,7 +108,7 @@ async function part(name: Part, body: () => Promise<PartOutcome> | PartOutcome) 
 let opened: Device | null = null;
 function device(): Device {
   if (opened) return opened;
-  const d = o.device === 'host' ? new HostDevice() : openCudaDevice();
+  const d = openCudaDevice();
   results.device = d.info();
   return (opened = d);
 }
