@@ -39,7 +39,7 @@ const work = mkdtempSync(path.join(tmpdir(), 'ringlet-cuda-emu-'));
 after(() => rmSync(work, { recursive: true, force: true }));
 
 test(
-  'the emulator computes shuffles and barriers as CUDA does and reports each misuse by kernel, thread and line',
+  'the emulator computes shuffles, barriers and WMMA tiles as CUDA does and reports each misuse by kernel, thread and line',
   { skip },
   () => {
     const exe = path.join(work, 'selftest');
@@ -77,6 +77,29 @@ test(
     assert.match(
       run('divergent_barrier').stdout,
       /kernel divergent_barrier, .*: waits at __syncthreads at selftest\.cu:\d+ while other threads wait at selftest\.cu:\d+/,
+    );
+    // WMMA: TF32 and bf16 tiles against float64 on the operands rounded as the hardware rounds them (TF32 ties
+    // away from zero, bf16 ties to even), and each rule of load_matrix_sync the CUDA guide states.
+    const wmma = run('wmma');
+    assert.equal(wmma.status, 0, wmma.stdout + wmma.stderr);
+    assert.equal(wmma.stdout, 'wmma_products: ok\n');
+    const misuse = (how: number) => run(`wmma_misuse_${how}`).stdout;
+    const at = 'at selftest\\.cu:\\d+';
+    assert.match(
+      misuse(0),
+      new RegExp(`kernel wmma_misuse_0, .*: wmma::load_matrix_sync with a pointer that is not 256-bit aligned ${at}`),
+    );
+    assert.match(
+      misuse(1),
+      new RegExp(`kernel wmma_misuse_1, .*: wmma::load_matrix_sync with ldm 6, not a multiple of 4 elements ${at}`),
+    );
+    assert.match(
+      misuse(2),
+      new RegExp(`kernel wmma_misuse_2, .*: (returned while the lanes of its warp wait for it|a warp operation) ${at}`),
+    );
+    assert.match(
+      misuse(3),
+      new RegExp(`kernel wmma_misuse_3, .*: wmma::load_matrix_sync with another pointer, ldm or layout than lane 0's ${at}`),
     );
     assert.match(run('too_many_threads').stdout, /invalid configuration argument .*block \(2048, 1, 1\)/);
     const overrun = run('overrun');

@@ -86,6 +86,7 @@ struct Fiber {
   std::source_location where;
   unsigned mask = 0;
   uint64_t bits = 0;  // the value deposited, then the value received
+  const void* deposit = nullptr;  // a warp-collective operation's deposit
   Shuffle kind = Shuffle::none;
   int arg = 0, width = 32;
 };
@@ -350,6 +351,18 @@ uint64_t warp_exchange(unsigned mask, uint64_t bits, Shuffle kind, int arg, int 
   f.where = where;
   yield(f);
   return f.bits;
+}
+
+void warp_collective(const void* mine, const void* (&all)[32], std::source_location where) {
+  g.fibers[g.current].deposit = mine;
+  warp_exchange(~0u, 0, Shuffle::none, 0, warpSize, where);
+  // Every lane has arrived; none deposits again before the operation's closing barrier.
+  const unsigned warp = (unsigned)g.current / 32;
+  for (unsigned lane = 0; lane < 32; lane++) all[lane] = g.fibers[32 * warp + lane].deposit;
+}
+
+void warp_misuse(const std::string& what, std::source_location where) {
+  misuse(g.current, what + " at " + site(where));
 }
 
 void launch_blocks(const char* name, dim3 grid, dim3 block, size_t shared_bytes, const std::function<void()>& body) {

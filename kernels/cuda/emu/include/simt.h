@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <cstring>
 #include <functional>
+#include <string>
 #include <source_location>
 #include <type_traits>
 
@@ -50,6 +51,14 @@ enum class Shuffle { xor_lane, down, index, none };
 // Deposits this lane's 8 bytes, waits for every lane of `mask` (each must call with the same mask, from
 // the same place) and returns the bytes of the lane that `kind` and `arg` name within groups of `width`.
 uint64_t warp_exchange(unsigned mask, uint64_t bits, Shuffle kind, int arg, int width, std::source_location where);
+
+// A warp-collective operation (WMMA's loads, stores, fills and products, include/mma.h): every lane of the
+// warp, all 32, must call it from the same place. Each lane deposits `mine` and, once all have arrived,
+// receives the 32 lanes' deposits in lane order (pointers into the lanes' own stacks, valid until the
+// operation's closing __syncwarp, which every caller makes before it writes its results).
+void warp_collective(const void* mine, const void* (&all)[32], std::source_location where);
+// The running thread misused a warp-collective operation at `where`: the launch's error.
+void warp_misuse(const std::string& what, std::source_location where);
 
 template <typename T>
 T shuffle(unsigned mask, T v, Shuffle kind, int arg, int width, std::source_location where) {
