@@ -183,7 +183,7 @@ export function hidden(
   const [B, T] = tokens.shape;
   const start = options.cache?.length ?? 0;
   const plain =
-    !options.cache && ops.fusedKernelsActive()
+    !options.cache && ops.fusedAttentionActive()
       ? null
       : { rope: ropeTensors(c, start, T), mask: causalMask(start, T, c.n_heads / c.n_kv_heads) };
   let x = tf.gather(p('tok_embedding'), tokens.reshape([B * T])) as tf.Tensor2D;

@@ -106,7 +106,7 @@ export function ropeTables(theta: number, hd: number, start: number, T: number):
   return tables;
 }
 
-/** RoPE through the fused kernel (the caller has checked fusedKernelsActive()). */
+/** RoPE through the fused kernel (the caller has checked fusedAttentionActive()). */
 export function fusedRope(x: tf.Tensor2D, T: number, heads: number, theta: number, start = 0): tf.Tensor2D {
   const hd = x.shape[1] / heads;
   if (!Number.isInteger(hd) || hd % 2 !== 0)
@@ -132,7 +132,16 @@ export interface AttentionDims {
   Hkv: number;
 }
 
-/** Flash-style causal attention through the fused kernel (the caller has checked fusedKernelsActive()). */
+/**
+ * Whether attention runs as the fused kernels (RoPE, then flash attention); RINGLET_ATTENTION=plain makes it the
+ * TensorFlow.js composition (lm/model.ts) on any backend, which on cuda puts the products on cuBLAS: the GPU check
+ * measures both (bench/gpu/check.ts).
+ */
+export function fusedAttentionActive(): boolean {
+  return fusedKernelsActive() && process.env.RINGLET_ATTENTION !== 'plain';
+}
+
+/** Flash-style causal attention through the fused kernel (the caller has checked fusedAttentionActive()). */
 export function fusedCausalAttention(q: tf.Tensor2D, k: tf.Tensor2D, v: tf.Tensor2D, dims: AttentionDims): tf.Tensor2D {
   const { B, T, H, Hkv } = dims;
   const hd = q.shape[1] / H;

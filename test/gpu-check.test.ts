@@ -96,10 +96,16 @@ test(
       assert.ok(gemm.tflops.fp32 > 0 && gemm.tflops.bf16 > 0);
 
       assert.deepEqual(
-        throughput.cases.map((c: { preset: string; tokens_per_step: number }) => [c.preset, c.tokens_per_step]),
+        throughput.cases.map((c: { preset: string; tokens_per_step: number; attention: string }) => [
+          c.preset,
+          c.tokens_per_step,
+          c.attention,
+        ]),
         [
-          ['nano', 256],
-          ['nano', 512],
+          ['nano', 256, 'fused'],
+          ['nano', 512, 'fused'],
+          ['nano', 256, 'plain'],
+          ['nano', 512, 'plain'],
         ],
       );
       for (const c of throughput.cases) {

@@ -4,7 +4,9 @@
 //   kernels     every Device kernel against its float64 reference (bench/gpu/kernel-checks.ts)
 //   golden      the whole model against test/fixtures/golden-step.json, fp32 (judged) and tf32 (reported)
 //   gemm        a large GEMM's TFLOP/s per precision: the ceiling MFU is also taken against
-//   throughput  presets × tokens per step × precisions on the cuda backend (bench/gpu/throughput.ts)
+//   throughput  presets × tokens per step × precisions on the cuda backend (bench/gpu/throughput.ts), with the
+//               fused attention kernels, then with attention as the TensorFlow.js composition on cuBLAS
+//               (RINGLET_ATTENTION=plain): two versions of a kernel, picked by measurement
 //   peers       the PyTorch peer (bench/peers/torch_train.py) on the same cases, eager and torch.compile
 // A run adds its parts to the results file it is given (the peers run in a second process, after Node's
 // device memory is released). Every part starts only while the deadline allows; cases that do not fit are
@@ -39,6 +41,7 @@ const { values: o } = parseArgs({
     presets: { type: 'string', default: 'micro,mini,small' },
     tokens: { type: 'string', default: '32768,65536' },
     precisions: { type: 'string', default: 'tf32,bf16' },
+    attention: { type: 'string', default: 'fused,plain' }, // lm/ops.ts fusedAttentionActive
     'gemm-size': { type: 'string', default: '8192' },
     warmup: { type: 'string', default: '3' },
     steps: { type: 'string', default: '10' },
@@ -164,25 +167,29 @@ await part('gemm', () => {
 await part('throughput', async () => {
   const cases: unknown[] = [];
   const skipped: string[] = [];
-  for (const precision of precisions)
-    for (const preset of list(o.presets))
-      for (const tokens of numbers(o.tokens)) {
-        const name = `${preset} ${tokens} tokens ${precision}`;
-        if (secondsLeft() <= 0) {
-          skipped.push(name);
-          continue;
+  for (const attention of list(o.attention))
+    for (const precision of precisions)
+      for (const preset of list(o.presets))
+        for (const tokens of numbers(o.tokens)) {
+          const name = `${preset} ${tokens} tokens ${precision} ${attention} attention`;
+          if (secondsLeft() <= 0) {
+            skipped.push(name);
+            continue;
+          }
+          log(`throughput: ${name}`);
+          if (attention === 'plain') process.env.RINGLET_ATTENTION = 'plain';
+          try {
+            const d = await useCudaBackend(precision);
+            const peak: PeakTflops = { datasheet: datasheetTflops(precision), gemm: gemmTflops(precision) };
+            const steps = { warmup: Number(o.warmup), timed: Number(o.steps), profiled: Number(o.profiled) };
+            cases.push({ ...measureThroughput(d, { preset, tokensPerStep: tokens, precision }, steps, peak), attention });
+          } catch (err) {
+            log(`throughput: ${name} failed: ${(err as Error).message}`);
+            cases.push({ preset, tokens_per_step: tokens, precision, attention, error: (err as Error).message });
+          } finally {
+            delete process.env.RINGLET_ATTENTION;
+          }
         }
-        log(`throughput: ${name}`);
-        try {
-          const d = await useCudaBackend(precision);
-          const peak: PeakTflops = { datasheet: datasheetTflops(precision), gemm: gemmTflops(precision) };
-          const steps = { warmup: Number(o.warmup), timed: Number(o.steps), profiled: Number(o.profiled) };
-          cases.push(measureThroughput(d, { preset, tokensPerStep: tokens, precision }, steps, peak));
-        } catch (err) {
-          log(`throughput: ${name} failed: ${(err as Error).message}`);
-          cases.push({ preset, tokens_per_step: tokens, precision, error: (err as Error).message });
-        }
-      }
   const errors = cases.filter((c) => 'error' in (c as object)).length;
   return { status: errors ? 'failed' : 'ok', cases, skipped };
 });
