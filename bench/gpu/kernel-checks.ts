@@ -12,6 +12,14 @@
 //   whatever k is (the worst case, every error of one sign, is 2u·√k). Held to 4u = 2^-9 ≈ 1.95e-3.
 // - gemm in bf16: 7 mantissa bits, u = 2^-8; held to 4u = 2^-6 ≈ 1.56e-2.
 // - exact (0): fill, copies, gather, cast, comparisons, max/min.
+// - attention in TF32 and bf16 (the tensor-core kernels of kernels/cuda/src/attention_tc.cu for hd ≤ 64, the
+//   fp32 kernels otherwise): every output passes through a chain of rounded operands (forward: q and k, then
+//   the probabilities and v; backward: dO and v for dP, then dS and k or q, p and dO), each adding up to
+//   ~u relative to the output's scale with random signs, so twice the gemm's allowance: 8u, 2^-8 ≈ 3.9e-3
+//   in TF32 and 2^-5 ≈ 3.1e-2 in bf16. The emulator, which rounds operands as the tensor cores do, measured
+//   at most 2.8u over 30 seeds of the small shapes (dq and dk; o and dv 1.7u). lse is held to its absolute
+//   error over max(1, max|lse|): p = exp(s − lse), so an absolute error in lse is the relative error of every
+//   probability, and a lone lse near 0 (T = 1) has no scale of its own.
 import * as reference from '../../kernels/reference.js';
 import {
   BINARY_OPS,
@@ -25,6 +33,7 @@ import {
 import { Rng } from '../../lm/rng.js';
 
 export const KERNEL_TOLERANCE: Record<Precision, number> = { fp32: 1e-5, tf32: 2 ** -9, bf16: 2 ** -6 };
+export const ATTENTION_TOLERANCE: Record<Precision, number> = { fp32: 1e-5, tf32: 2 ** -8, bf16: 2 ** -5 };
 
 export interface KernelCheck {
   kernel: string; // the Device method, and the output compared: "attnBwd dk"
@@ -32,6 +41,24 @@ export interface KernelCheck {
   error: number;
   tolerance: number;
   ok: boolean;
+}
+
+/** lse's check: its largest absolute error over max(1, max|lse|) (see the tolerances above). */
+function lseCheck(
+  kernel: string,
+  shape: string,
+  actual: ArrayLike<number>,
+  expected: ArrayLike<number>,
+  tolerance: number,
+): KernelCheck {
+  let maxDiff = 0;
+  let scale = 1;
+  for (let i = 0; i < expected.length; i++) {
+    maxDiff = Math.max(maxDiff, Number.isFinite(actual[i]) ? Math.abs(actual[i] - expected[i]) : Infinity);
+    scale = Math.max(scale, Math.abs(expected[i]));
+  }
+  const error = maxDiff / scale;
+  return { kernel, shape, error, tolerance, ok: error <= tolerance };
 }
 
 /** Shapes: `full` adds the realistic sizes of the presets (slow references in JavaScript: ~20 s). */
@@ -428,12 +455,16 @@ export function checkKernels(device: Device, seed: number, size: KernelCheckSize
         );
       }
     });
-  for (const [B, T, H, Hkv, hd] of full
+  // Attention in each precision: hd ≤ 64 runs on the tensor cores in TF32 and bf16 (T not a multiple of their
+  // 64-row blocks or 32-row tiles, GQA, many batch-heads), hd 100 on the fp32 kernels whatever the precision.
+  const attentionShapes = full
     ? [
         [1, 1, 1, 1, 8],
         [1, 70, 2, 1, 10],
         [2, 67, 3, 1, 48],
         [1, 150, 4, 2, 32],
+        [3, 33, 8, 2, 32],
+        [1, 40, 2, 2, 100],
         [2, 256, 8, 4, 64], // small: T 256, 8 heads over 4
         [1, 128, 4, 4, 32], // micro
       ]
@@ -441,22 +472,36 @@ export function checkKernels(device: Device, seed: number, size: KernelCheckSize
         [1, 1, 1, 1, 8],
         [1, 70, 2, 1, 10],
         [2, 67, 3, 1, 48],
-      ])
-    run('attention', (b) => {
-      const [q, k, v] = [normal(B * T * H * hd), normal(B * T * Hkv * hd), normal(B * T * Hkv * hd)];
-      const dout = normal(q.length);
-      const [o, lse, dq, dk, dv] = [b.out(q.length), b.out(B * H * T), b.out(q.length), b.out(k.length), b.out(v.length)];
-      const [pq, pk, pv] = [b.up(q), b.up(k), b.up(v)];
-      device.attnFwd(pq, pk, pv, o, lse, B, T, H, Hkv, hd);
-      device.attnBwd(pq, pk, pv, o, lse, b.up(dout), dq, dk, dv, B, T, H, Hkv, hd);
-      const want = reference.attention(q, k, v, dout, B, T, H, Hkv, hd);
-      const shape = `B${B} T${T} H${H} Hkv${Hkv} hd${hd}`;
-      record('attnFwd o', shape, b.down(o, q.length), want.o, fp32);
-      record('attnFwd lse', shape, b.down(lse, B * H * T), want.lse, fp32);
-      record('attnBwd dq', shape, b.down(dq, q.length), want.dq, fp32);
-      record('attnBwd dk', shape, b.down(dk, k.length), want.dk, fp32);
-      record('attnBwd dv', shape, b.down(dv, v.length), want.dv, fp32);
-    });
+        [3, 33, 8, 2, 32],
+        [1, 100, 4, 1, 64],
+        [1, 40, 2, 2, 100],
+      ];
+  for (const precision of ['fp32', 'tf32', 'bf16'] as const)
+    for (const [B, T, H, Hkv, hd] of attentionShapes)
+      run('attention', (b) => {
+        device.setPrecision(precision);
+        const [q, k, v] = [normal(B * T * H * hd), normal(B * T * Hkv * hd), normal(B * T * Hkv * hd)];
+        const dout = normal(q.length);
+        const [o, lse, dq, dk, dv] = [b.out(q.length), b.out(B * H * T), b.out(q.length), b.out(k.length), b.out(v.length)];
+        const [pq, pk, pv] = [b.up(q), b.up(k), b.up(v)];
+        device.attnFwd(pq, pk, pv, o, lse, B, T, H, Hkv, hd);
+        device.attnBwd(pq, pk, pv, o, lse, b.up(dout), dq, dk, dv, B, T, H, Hkv, hd);
+        const want = reference.attention(q, k, v, dout, B, T, H, Hkv, hd);
+        const shape = `B${B} T${T} H${H} Hkv${Hkv} hd${hd}`;
+        const tag = precision === 'fp32' ? '' : ` ${precision}`;
+        const tolerance = ATTENTION_TOLERANCE[precision];
+        const gotLse = b.down(lse, B * H * T);
+        record(`attnFwd${tag} o`, shape, b.down(o, q.length), want.o, tolerance);
+        if (precision === 'fp32') record('attnFwd lse', shape, gotLse, want.lse, tolerance);
+        else checks.push(lseCheck(`attnFwd${tag} lse`, shape, gotLse, want.lse, tolerance));
+        record(`attnBwd${tag} dv`, shape, b.down(dv, v.length), want.dv, tolerance);
+        // At T = 1 the exact dq and dk are 0 (p = 1, so dP = D): what a rounded run gives there is its absolute
+        // error, which a relative tolerance does not bound; fp32 checks them.
+        if (T === 1 && precision !== 'fp32') return;
+        record(`attnBwd${tag} dq`, shape, b.down(dq, q.length), want.dq, tolerance);
+        record(`attnBwd${tag} dk`, shape, b.down(dk, k.length), want.dk, tolerance);
+      });
+  device.setPrecision('fp32');
   for (const [rows, d, V] of full
     ? [
         [1, 8, 17],

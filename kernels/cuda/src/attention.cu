@@ -13,15 +13,18 @@
 // kernel per (batch, head, query tile) gives dq (and D = dO·O per query, which it computes first), then one
 // per (batch, kv head, tile of 64 keys) gives dk and dv, each key's lanes looping over the group's query
 // heads and the query tiles that see it; probabilities are recomputed from lse.
+//
+// With products in TF32 or bf16 and head sizes up to 64, attention_tc.cu's tensor-core kernels run instead.
 #include <cmath>
 
+#include "attention.h"
 #include "ops.h"
 
 namespace ringlet {
 
 namespace {
 
-constexpr int ROWS_PER_BLOCK = 64;  // queries (forward, dq) or keys (dk, dv) per block
+constexpr int ROWS_PER_BLOCK = ATTN_ROWS_PER_BLOCK;
 constexpr int CHUNKS = 8;           // float4 chunks per lane: 32 values
 
 template <int HD>
@@ -108,13 +111,6 @@ __device__ inline void load_tile(float4* tile, int rows, const float* x, int64_t
     t[idx] = j < T && e < hd ? x[((b * T + j) * heads + head) * hd + e] * mul : 0.0f;
   }
 }
-
-struct AttnDims {
-  int64_t B, T, H, Hkv;
-  int hd;
-  float scale;
-  int64_t tiles;  // row tiles per sequence
-};
 
 template <int HD>
 __global__ void __launch_bounds__(Shape<HD>::THREADS) attn_fwd_kernel(const float* q, const float* k, const float* v,
@@ -290,6 +286,7 @@ void attn_fwd(const float* q, const float* k, const float* v, float* o, float* l
               int64_t Hkv, int64_t hd) {
   const AttnDims d = dims_of(B, T, H, Hkv, hd);
   if (B == 0 || T == 0 || H == 0) return;
+  if (attn_tc_takes(d.hd)) return attn_fwd_tc(q, k, v, o, lse, d);
   if (hd <= 32) return attn_fwd_hd<32>(q, k, v, o, lse, d);
   if (hd <= 64) return attn_fwd_hd<64>(q, k, v, o, lse, d);
   if (hd <= 128) return attn_fwd_hd<128>(q, k, v, o, lse, d);
@@ -300,6 +297,7 @@ void attn_bwd(const float* q, const float* k, const float* v, const float* o, co
               float* dq, float* dk, float* dv, int64_t B, int64_t T, int64_t H, int64_t Hkv, int64_t hd) {
   const AttnDims d = dims_of(B, T, H, Hkv, hd);
   if (B == 0 || T == 0 || H == 0) return;
+  if (attn_tc_takes(d.hd)) return attn_bwd_tc(q, k, v, o, lse, dout, dq, dk, dv, d);
   if (hd <= 32) return attn_bwd_hd<32>(q, k, v, o, lse, dout, dq, dk, dv, d);
   if (hd <= 64) return attn_bwd_hd<64>(q, k, v, o, lse, dout, dq, dk, dv, d);
   if (hd <= 128) return attn_bwd_hd<128>(q, k, v, o, lse, dout, dq, dk, dv, d);

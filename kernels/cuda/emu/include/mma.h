@@ -84,7 +84,8 @@ struct Access {
   bool row_major;
 };
 
-// Meets the warp, checks that every lane passes the same access and that it obeys the alignment rules;
+// Meets the warp, checks that every lane passes the same access (`mine` must outlive the operation's closing
+// barrier: the other lanes read it until then) and that it obeys the alignment rules;
 // false (and the launch's error) when it does not.
 inline bool agree(const char* op, const Access& mine, size_t element_bytes, std::source_location where) {
   const void* all[32];
@@ -138,7 +139,8 @@ void load_matrix_sync(fragment<Use, m, n, k, T, Layout>& f, const S* p, unsigned
   static_assert(!std::is_same_v<Use, accumulator>, "an accumulator's load names its layout");
   static_assert(std::is_same_v<S, typename fragment<Use, m, n, k, T, Layout>::storage_element_type>);
   constexpr bool row = std::is_same_v<Layout, row_major>;
-  if (detail::agree("load_matrix_sync", {p, ldm, row}, sizeof(S), where))
+  const detail::Access access{p, ldm, row};  // named: other lanes read it until the closing barrier
+  if (detail::agree("load_matrix_sync", access, sizeof(S), where))
     for (int e = 0; e < f.num_elements; e++) {
       const int idx = (int)detail::lane() + 32 * e, r = idx / f.cols, c = idx % f.cols;
       f.x[e] = row ? p[(size_t)r * ldm + c] : p[r + (size_t)c * ldm];
@@ -150,7 +152,8 @@ template <int m, int n, int k>
 void load_matrix_sync(fragment<accumulator, m, n, k, float>& f, const float* p, unsigned ldm, layout_t layout,
                       std::source_location where = std::source_location::current()) {
   const bool row = layout == mem_row_major;
-  if (detail::agree("load_matrix_sync", {p, ldm, row}, sizeof(float), where))
+  const detail::Access access{p, ldm, row};
+  if (detail::agree("load_matrix_sync", access, sizeof(float), where))
     for (int e = 0; e < f.num_elements; e++) {
       const int idx = (int)detail::lane() + 32 * e, r = idx / f.cols, c = idx % f.cols;
       f.x[e] = row ? p[(size_t)r * ldm + c] : p[r + (size_t)c * ldm];
@@ -162,7 +165,8 @@ template <int m, int n, int k>
 void store_matrix_sync(float* p, const fragment<accumulator, m, n, k, float>& f, unsigned ldm, layout_t layout,
                        std::source_location where = std::source_location::current()) {
   const bool row = layout == mem_row_major;
-  if (detail::agree("store_matrix_sync", {p, ldm, row}, sizeof(float), where))
+  const detail::Access access{p, ldm, row};
+  if (detail::agree("store_matrix_sync", access, sizeof(float), where))
     for (int e = 0; e < f.num_elements; e++) {
       const int idx = (int)detail::lane() + 32 * e, r = idx / f.cols, c = idx % f.cols;
       (row ? p[(size_t)r * ldm + c] : p[r + (size_t)c * ldm]) = f.x[e];
