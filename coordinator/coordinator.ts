@@ -312,9 +312,16 @@ export class Coordinator {
     if (req.ringError && req.ringEpoch === this.epoch && this.ring.includes(w.id) && this.state !== 'recovering') {
       this.log('warn', 'ring failed at a worker', { worker: w.id, ring_epoch: req.ringEpoch, error: req.ringError });
       this.abortRing(`ring error at ${w.name}: ${req.ringError}`);
-      // A peer that died is usually what failed the ring: give its closed Watch stream a moment to arrive,
-      // so the new ring does not include it.
-      this.reformTimer ??= setTimeout(() => this.reformNow(), Math.min(1000, this.dist.heartbeat_interval_ms));
+      // A peer that died is usually what failed the ring: give its closed Watch stream a moment to arrive, so
+      // the new ring does not include it; then re-form as after any loss, waiting up to replace_wait_s for a
+      // replacement (re-forming at once here went on without the replacement a launcher was already starting).
+      this.reformTimer ??= setTimeout(
+        () => {
+          this.reformTimer = null;
+          this.maybeReform();
+        },
+        Math.min(1000, this.dist.heartbeat_interval_ms),
+      );
     }
     return { ringEpoch: this.epoch };
   }
@@ -426,7 +433,11 @@ export class Coordinator {
         lr: all[0].lr,
         grad_norm: all[0].gradNorm,
         tokens_per_s: tokensPerS,
-        ...(observed && { mfu: observed.mfu, energy_j: observed.energy.run_energy_j, emissions_g: observed.energy.run_emissions_g }),
+        ...(observed && {
+          mfu: observed.mfu,
+          energy_j: observed.energy.run_energy_j,
+          emissions_g: observed.energy.run_emissions_g,
+        }),
         workers: all.length,
       });
       this.log('info', 'step', {
