@@ -4,7 +4,8 @@
 # throughput (micro, mini, small at 32k and 64k tokens per step, TF32 and bf16: tokens/s, TFLOP/s, MFU against
 # the datasheet and a measured GEMM, peak memory, GPU idle share, CPU fallbacks), then the PyTorch peer on the
 # same cases (eager, torch.compile reduce-overhead and max-autotune-no-cudagraphs), within 8 minutes. It writes
-# OUT_DIR/results.json (bench/gpu/check.ts, one entry per part) and OUT_DIR/gpu-check.log.
+# OUT_DIR/results.json (bench/gpu/check.ts, one entry per part), OUT_DIR/report.md (the same as Markdown for
+# bench/README.md, the goals' verdicts first: bench/gpu/report.ts) and OUT_DIR/gpu-check.log.
 #
 # The pack (scripts/gpu-pack.sh: the bundle, a compressed Node, the CUDA addon) is build/gpu-check/ beside the
 # working tree, or RINGLET_GPU_PACK. Python is `python3` on PATH (RINGLET_PEER_PYTHON overrides).
@@ -88,6 +89,9 @@ for part in golden gemm throughput; do
 done
 check --parts peers --deadline $((start + budget))
 say "the peers exited with status $?"
+
+# The figures as Markdown for bench/README.md, the goals' verdicts first.
+"$node" "$pack/report.mjs" "$results" >"$out/report.md" && say "report: $out/report.md"
 
 # The verdict: each part's status; 0 only when every part is ok.
 "$node" -e '

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Packs what the GPU check (scripts/gpu-check.sh) needs beside the working tree on a GPU machine that has no
 # network and no Node, into one folder to carry there (default build/gpu-check/, gitignored; ≤ ~40 MB):
+#   report.mjs           bench/gpu/report.ts bundled: results.json as Markdown
 #   check.mjs            bench/gpu/check.ts and TensorFlow.js bundled by esbuild (plain `node` runs it, no
 #                        node_modules); the .node addons stay outside it, loaded by absolute path
 #   node.xz              this machine's Node 20 (dynamically linked to glibc and libstdc++ only), xz -1
@@ -20,6 +21,9 @@ mkdir -p "$out"
   --bundle --platform=node --format=esm --target=node20 --log-level=warning \
   --banner:js="import { createRequire as __ringletRequire } from 'node:module'; const require = __ringletRequire(import.meta.url);" \
   --outfile="$out/check.mjs"
+# The results as Markdown for bench/README.md (bench/gpu/report.ts), written beside them.
+"$root/node_modules/@esbuild/linux-x64/bin/esbuild" "$root/bench/gpu/report.ts" \
+  --bundle --platform=node --format=esm --target=node20 --log-level=warning --outfile="$out/report.mjs"
 
 node=$(node -p process.execPath)
 xz -T2 -1 -c "$node" >"$out/node.xz" # -1: 28 MB in 5 s (-6: 24 MB in 28 s)

@@ -49,7 +49,7 @@ test(
       const packed = spawnSync('bash', [path.join(root, 'scripts/gpu-pack.sh'), pack], { encoding: 'utf8' });
       assert.equal(packed.status, 0, packed.stderr);
       const files = readdirSync(pack);
-      for (const f of ['check.mjs', 'node.xz', 'ringlet_cuda.node', 'ringlet_cuda_emu.node', 'emu-cublas'])
+      for (const f of ['check.mjs', 'report.mjs', 'node.xz', 'ringlet_cuda.node', 'ringlet_cuda_emu.node', 'emu-cublas'])
         assert.ok(files.includes(f), `the pack has ${f}`);
       const bytes = Number(spawnSync('du', ['-sb', pack], { encoding: 'utf8' }).stdout.split('\t')[0]);
       assert.ok(bytes < 40 * 2 ** 20, `the pack is ${bytes} bytes`);
@@ -71,6 +71,16 @@ test(
       assert.equal(run.status, 0, log.slice(-3000));
       assert.match(log, /node v20\./);
       assert.match(log, /kernels +ok/);
+      // The Markdown for bench/README.md: the goals' verdicts, then a table per part.
+      const report = readFileSync(path.join(out, 'report.md'), 'utf8');
+      assert.match(report, /^\*\*Ringlet CUDA emulator \(CPU\)\*\*/);
+      assert.match(report, /\| every kernel within tolerance \| \d+ passed, 0 failed \| met \|/);
+      assert.match(
+        report,
+        /\| the whole model matches the golden fixture \(fp32\) \| worst relative deviation: loss .* \| met \|/,
+      );
+      assert.match(report, /\| nano \| 512 \| tf32 \| plain \| [\d,]+ \|/);
+      assert.match(report, /PyTorch peer/);
 
       const results = JSON.parse(readFileSync(path.join(out, 'results.json'), 'utf8'));
       assert.equal(results.schema, 'ringlet-gpu-check/1');
