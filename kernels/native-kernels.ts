@@ -195,13 +195,7 @@ function fusedKernels(native: NativeKernels, io: Io): Array<[string, KernelFunc]
       KERNELS.rope,
       ({ inputs, backend, attrs }) => {
         const { x } = inputs as Record<string, TensorInfo>;
-        const { T, heads, cos, sin, sign } = attrs as unknown as {
-          T: number;
-          heads: number;
-          cos: Float32Array;
-          sin: Float32Array;
-          sign: number;
-        };
+        const { T, heads, cos, sin, sign } = attrs as unknown as RopeAttrs;
         const [rows, width] = x.shape;
         return t(
           io.run(backend, [x], [[x.shape, 'float32']], ([xv], [y]) =>
@@ -214,7 +208,7 @@ function fusedKernels(native: NativeKernels, io: Io): Array<[string, KernelFunc]
       KERNELS.attention,
       ({ inputs, backend, attrs }) => {
         const { q, k, v } = inputs as Record<string, TensorInfo>;
-        const { B, T, H, Hkv } = attrs as unknown as { B: number; T: number; H: number; Hkv: number };
+        const { B, T, H, Hkv } = attrs as unknown as AttentionAttrs;
         const hd = q.shape[1] / H;
         return io.run(
           backend,
@@ -231,7 +225,7 @@ function fusedKernels(native: NativeKernels, io: Io): Array<[string, KernelFunc]
       KERNELS.attentionGrad,
       ({ inputs, backend, attrs }) => {
         const { q, k, v, o, lse, dy } = inputs as Record<string, TensorInfo>;
-        const { B, T, H, Hkv } = attrs as unknown as { B: number; T: number; H: number; Hkv: number };
+        const { B, T, H, Hkv } = attrs as unknown as AttentionAttrs;
         const hd = q.shape[1] / H;
         return io.run(
           backend,
@@ -295,6 +289,23 @@ function fusedKernels(native: NativeKernels, io: Io): Array<[string, KernelFunc]
       },
     ],
   ];
+}
+
+/** RingletRope's attributes: sequence length, heads, the cos/sin tables [T, hd/2], and +1 (forward) or -1 (its gradient). */
+export interface RopeAttrs {
+  T: number;
+  heads: number;
+  cos: Float32Array;
+  sin: Float32Array;
+  sign: number;
+}
+
+/** RingletAttention's and RingletAttentionGrad's attributes: batch, sequence length, query heads and key/value heads. */
+export interface AttentionAttrs {
+  B: number;
+  T: number;
+  H: number;
+  Hkv: number;
 }
 
 /** RingletAdamW's attributes: one step's scalars, and each parameter's weight decay in input order. */

@@ -5,7 +5,7 @@ import * as tf from '@tensorflow/tfjs';
 import { util } from '@tensorflow/tfjs';
 import type { KernelConfig, TensorInfo } from '@tensorflow/tfjs';
 import { gemmPlan } from '../matmul-shape.js';
-import { KERNELS, type AdamWAttrs } from '../native-kernels.js';
+import { KERNELS, type AdamWAttrs, type AttentionAttrs, type RopeAttrs } from '../native-kernels.js';
 import type { CudaBackend } from './backend.js';
 import type { DevicePtr } from './device.js';
 import { cudaKernel, type CudaKernelArgs } from './cuda-kernel.js';
@@ -40,13 +40,6 @@ function fused(kernelName: string, fn: Fused): KernelConfig {
   return cudaKernel(kernelName, (args) => fn(args, (t) => args.backend.ptr(t)));
 }
 
-interface AttentionAttrs {
-  B: number;
-  T: number;
-  H: number;
-  Hkv: number;
-}
-
 const FUSED_KERNELS: KernelConfig[] = [
   fused(KERNELS.rmsNorm, ({ inputs, backend, attrs }, p) => {
     const { x, g } = inputs as { x: TensorInfo; g: TensorInfo };
@@ -74,13 +67,7 @@ const FUSED_KERNELS: KernelConfig[] = [
   }),
   fused(KERNELS.rope, ({ inputs, backend, attrs }, p) => {
     const { x } = inputs as Record<string, TensorInfo>;
-    const { T, heads, cos, sin, sign } = attrs as unknown as {
-      T: number;
-      heads: number;
-      cos: Float32Array;
-      sin: Float32Array;
-      sign: number;
-    };
+    const { T, heads, cos, sin, sign } = attrs as unknown as RopeAttrs;
     const [rows, width] = x.shape;
     return launch(backend, [x.shape], rows * width, ([y]) =>
       backend.device.rope(p(x), y, backend.constant(cos), backend.constant(sin), rows, T, heads, width / heads, sign),
