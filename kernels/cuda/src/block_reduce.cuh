@@ -25,6 +25,21 @@ __device__ inline T block_reduce(T v, F f, T identity) {
   return warp_reduce(lane < warps ? per_warp[lane] : identity, f);
 }
 
+// A row's max and Σ exp(x − max), by the whole block (every thread gets both): the log-sum-exp that softmax
+// and the cross-entropy rows share, in one order.
+struct RowExpSum {
+  float max, sum;
+};
+__device__ inline RowExpSum block_row_exp_sum(const float* x, int64_t n) {
+  float m = -INFINITY;
+  for (int64_t i = threadIdx.x; i < n; i += blockDim.x) m = fmaxf(m, x[i]);
+  m = block_reduce(m, [](float a, float b) { return fmaxf(a, b); }, -INFINITY);
+  float s = 0;
+  for (int64_t i = threadIdx.x; i < n; i += blockDim.x) s += expf(x[i] - m);
+  s = block_reduce(s, [](float a, float b) { return a + b; }, 0.0f);
+  return {m, s};
+}
+
 // Threads for a block that reduces rows of `n` elements: a power of two from 32 to `most`.
 inline int threads_for_row(long long n, int most) {
   int t = 32;

@@ -28,12 +28,7 @@ __global__ void xent_rows_kernel(float* logits, const int32_t* targets, float* l
   const int32_t t = targets[row];
   const bool ok = t >= 0 && t < V;
   const float target_logit = ok ? x[t] : 0.0f;  // read before any thread overwrites the row
-  float m = -INFINITY;
-  for (int64_t i = threadIdx.x; i < V; i += blockDim.x) m = fmaxf(m, x[i]);
-  m = block_reduce(m, [](float a, float b) { return fmaxf(a, b); }, -INFINITY);
-  float s = 0;
-  for (int64_t i = threadIdx.x; i < V; i += blockDim.x) s += expf(x[i] - m);
-  s = block_reduce(s, [](float a, float b) { return a + b; }, 0.0f);
+  const auto [m, s] = block_row_exp_sum(x, V);
   const float lse = m + logf(s);
   if (threadIdx.x == 0) {
     loss[row] = ok ? lse - target_logit : NAN;

@@ -94,12 +94,7 @@ void reduce_typed(ReduceOp op, const T* x, T* y, int64_t outer, int64_t inner) {
 __global__ void softmax_kernel(const float* x, float* y, int64_t cols) {
   const float* xr = x + blockIdx.x * cols;
   float* yr = y + blockIdx.x * cols;
-  float m = -INFINITY;
-  for (int64_t i = threadIdx.x; i < cols; i += blockDim.x) m = fmaxf(m, xr[i]);
-  m = block_reduce(m, [](float a, float b) { return fmaxf(a, b); }, -INFINITY);
-  float s = 0;
-  for (int64_t i = threadIdx.x; i < cols; i += blockDim.x) s += expf(xr[i] - m);
-  s = block_reduce(s, [](float a, float b) { return a + b; }, 0.0f);
+  const auto [m, s] = block_row_exp_sum(xr, cols);
   const float inv = 1.0f / s;
   for (int64_t i = threadIdx.x; i < cols; i += blockDim.x) yr[i] = expf(xr[i] - m) * inv;
 }
