@@ -15,7 +15,7 @@ export const emulatorEnv = { RINGLET_CUDA_ADDON: emulatedAddon, RINGLET_CUBLAS_D
 
 /** `false` when the emulator is built, else the reason to skip; under CI, also a failing test that says why. */
 export function emulatorSkip(): string | false {
-  const status = cudaBuildStatus(emulatedAddon) as { emulated?: { ok: boolean; detail: string } } | null;
+  const status = cudaBuildStatus(emulatedAddon);
   const problem = !status?.emulated
     ? 'the CUDA emulator was not built (no emulated status in kernels/cuda/build/status.json; run npm install)'
     : !status.emulated.ok

@@ -86,14 +86,15 @@ function addonCandidates(): string[] {
 }
 
 /** kernels/cuda/build.mjs writes build/status.json beside the addon. */
-export const cudaBuildStatusFile = (addon: string = addonCandidates()[0]): string =>
-  path.join(path.dirname(addon), 'status.json');
+const cudaBuildStatusFile = (addon: string = addonCandidates()[0]): string => path.join(path.dirname(addon), 'status.json');
 
 export interface CudaBuildStatus {
   ok: boolean;
   detail: string;
   /** nvcc's flags, when the build got as far as compiling. */
   flags?: string[];
+  /** The same sources built with g++ for the CPU emulator (kernels/cuda/emu). */
+  emulated?: { ok: boolean; detail: string };
 }
 
 /** The build's status file, or null when there is none. */
