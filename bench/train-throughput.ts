@@ -13,7 +13,7 @@ import { fork, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs';
 import { setupBackend } from '../kernels/backend.js';
-import { cpuFallbackCounts, cudaDevice } from '../kernels/cuda/backend.js';
+import { cpuFallbackCounts, cpuFallbacksSince, cudaDevice } from '../kernels/cuda/backend.js';
 import type { Precision } from '../kernels/cuda/device.js';
 import { gpuOfWorker, visibleGpus } from '../kernels/cuda/gpus.js';
 import { PEAKS, deviceFromGpuName } from '../observability/mfu.js';
@@ -116,20 +116,16 @@ export async function runThroughput(
     });
     tf.dispose([...grads.values()]);
   };
-  const fallbacks = () => Object.values(cpuFallbackCounts()).reduce((a, b) => a + b, 0);
   for (let i = 0; i < o.warmupSteps; i++) await step();
   for (const times of Object.values(phases)) times.length = 0;
-  const fallbacksBefore = { total: fallbacks(), byOp: cpuFallbackCounts() };
+  const fallbacksBefore = cpuFallbackCounts();
   const stepSeconds: number[] = [];
   for (let i = 0; i < o.steps; i++) {
     const started = performance.now();
     await step();
     stepSeconds.push((performance.now() - started) / 1000);
   }
-  const byOp = Object.entries(cpuFallbackCounts())
-    .map(([op, n]) => [op, n - (fallbacksBefore.byOp[op] ?? 0)] as const)
-    .filter(([, n]) => n > 0);
-  const fallbackRuns = fallbacks() - fallbacksBefore.total;
+  const fallbacks = cpuFallbacksSince(fallbacksBefore);
   let kernelMs: Record<string, number> | undefined;
   // tf.profile times kernels on the host; on a GPU they are only enqueued there (bench/gpu/ times the device).
   if (o.profile !== false && !ring && !device) {
@@ -143,8 +139,8 @@ export async function runThroughput(
     backend_description: backend.description,
     ...(backend.device ? { device: backend.device } : {}),
     precision: backend.precision,
-    cpu_fallback_ops: fallbackRuns,
-    cpu_fallback_by_op: Object.fromEntries(byOp),
+    cpu_fallback_ops: Object.values(fallbacks).reduce((a, b) => a + b, 0),
+    cpu_fallback_by_op: fallbacks,
     step_seconds: stepSeconds,
     compute_seconds: phases.compute.slice(0, o.steps),
     allreduce_seconds: phases.allreduce,

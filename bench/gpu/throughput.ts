@@ -6,7 +6,7 @@
 // step (train/step.ts) for `ringlet bench train`, on the backend setupBackend opens; this one takes the
 // Device it is given (the addon's, or the host's in CI) and reads its events and memory.
 import * as tf from '@tensorflow/tfjs';
-import { cpuFallbackCounts } from '../../kernels/cuda/backend.js';
+import { cpuFallbackCounts, cpuFallbacksSince } from '../../kernels/cuda/backend.js';
 import type { Device, Precision } from '../../kernels/cuda/device.js';
 import { initParams } from '../../lm/model.js';
 import { flopsPerToken, parameterCount, presetConfig } from '../../lm/model-config.js';
@@ -31,16 +31,6 @@ export interface StepCounts {
 export interface PeakTflops {
   datasheet?: number;
   gemm?: number;
-}
-
-/** The ops that ran on the CPU fallback since the counts were `before`, and how often. */
-function fallbacksSince(before: Record<string, number>): Record<string, number> {
-  const after = cpuFallbackCounts();
-  return Object.fromEntries(
-    Object.entries(after)
-      .map(([op, n]) => [op, n - (before[op] ?? 0)] as const)
-      .filter(([, n]) => n > 0),
-  );
 }
 
 /** Trains `c.preset` on the active cuda backend (device `device`, set to `c.precision`) and measures it. */
@@ -69,7 +59,7 @@ export function measureThroughput(device: Device, c: ThroughputCase, steps: Step
     device.resetPeak();
     const fallbacksBefore = cpuFallbackCounts();
     const stepSeconds = Array.from({ length: steps.timed }, step);
-    const fallbacks = fallbacksSince(fallbacksBefore);
+    const fallbacks = cpuFallbacksSince(fallbacksBefore);
     const memory = device.memory();
     device.setProfiling(true);
     device.takeProfile();

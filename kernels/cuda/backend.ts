@@ -7,9 +7,9 @@ import { KernelBackend, util } from '@tensorflow/tfjs';
 import type { BackendTimingInfo, BackendValues, DataId, DataType, TensorInfo } from '@tensorflow/tfjs';
 import type { DeviceDType, DevicePtr, Device } from './device.js';
 import { registerCudaKernels } from './kernels.js';
-import { cpuFallbackCounts, registerCpuFallbacks } from './fallback.js';
+import { cpuFallbackCounts, cpuFallbacksSince, registerCpuFallbacks } from './fallback.js';
 
-export { cpuFallbackCounts };
+export { cpuFallbackCounts, cpuFallbacksSince };
 
 interface TensorData {
   ptr: DevicePtr; // 0 for an empty tensor: nothing is allocated

@@ -13,6 +13,15 @@ export function cpuFallbackCounts(): Record<string, number> {
   return Object.fromEntries(counts);
 }
 
+/** The ops that ran on the CPU fallback since the counts were `before` (an earlier cpuFallbackCounts()), and how often. */
+export function cpuFallbacksSince(before: Record<string, number>): Record<string, number> {
+  return Object.fromEntries(
+    Object.entries(cpuFallbackCounts())
+      .map(([op, n]) => [op, n - (before[op] ?? 0)] as const)
+      .filter(([, n]) => n > 0),
+  );
+}
+
 let cpu: KernelBackend | null = null;
 
 /** A cpu backend of our own (not the engine's 'cpu', which may not be initialised), made by tfjs's factory. */
