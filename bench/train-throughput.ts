@@ -16,7 +16,7 @@ import { setupBackend } from '../kernels/backend.js';
 import { cpuFallbackCounts, cpuFallbacksSince, cudaDevice } from '../kernels/cuda/backend.js';
 import type { Precision } from '../kernels/cuda/device.js';
 import { gpuOfWorker, visibleGpus } from '../kernels/cuda/gpus.js';
-import { PEAKS, deviceFromGpuName } from '../observability/mfu.js';
+import { datasheetTflops } from '../observability/mfu.js';
 import { initParams } from '../lm/model.js';
 import {
   activeParameterCount,
@@ -218,7 +218,7 @@ export async function benchTrainThroughput(o: ThroughputOptions) {
   const gflops = (tokensPerS * flopsPerToken(model)) / 1e9;
   const first = results[0];
   const peak = first.backend === 'cuda' ? null : measurePeak(0.9, workers);
-  const gpuPeak = peak ? null : gpuPeakTflops(first);
+  const gpuPeak = peak ? null : datasheetTflops(first.device ?? '', first.precision);
   const peakGflops = peak ? peak.gflops_per_core * workers : gpuPeak === null ? null : gpuPeak * 1000 * workers;
   const peer = o.peer ? runPeer(model, o) : null;
   const peerGenerous = peer ? peer.tokens_per_s * workers : null;
@@ -279,11 +279,4 @@ export async function benchTrainThroughput(o: ThroughputOptions) {
       : {}),
     ...(workers === 1 ? { tensors_live: tf.memory().numTensors } : {}),
   };
-}
-
-/** The datasheet dense peak of the GPU a cuda worker ran on, in its precision (observability/mfu.ts PEAKS), or
- * null for a GPU the table does not know. */
-function gpuPeakTflops(r: WorkerResult): number | null {
-  const key = deviceFromGpuName(r.device ?? '');
-  return key === null ? null : (PEAKS[key].tflops[r.precision] ?? null);
 }

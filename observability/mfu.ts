@@ -57,6 +57,12 @@ export function peakDeviceOfGpu(name: string): string {
   return deviceFromGpuName(name) ?? UNKNOWN_GPU;
 }
 
+/** The datasheet dense TFLOP/s of a GPU (by its name) in a precision, or null when the table lacks either. */
+export function datasheetTflops(gpuName: string, precision: Precision): number | null {
+  const key = deviceFromGpuName(gpuName);
+  return key === null ? null : (PEAKS[key].tflops[precision] ?? null);
+}
+
 /** Maps an nvidia-smi GPU name to a PEAKS key, or null when the table does not know it. */
 export function deviceFromGpuName(name: string): string | null {
   const n = name.toLowerCase();

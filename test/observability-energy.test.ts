@@ -7,7 +7,14 @@ import path from 'node:path';
 import { test } from 'node:test';
 import { ObservabilityConfigSchema } from '../observability/config.js';
 import { carbonIntensity } from '../observability/carbon.js';
-import { PEAKS, deviceFromGpuName, modelFlopsUtilisation, peakDeviceOfGpu, resolvePeak } from '../observability/mfu.js';
+import {
+  PEAKS,
+  datasheetTflops,
+  deviceFromGpuName,
+  modelFlopsUtilisation,
+  peakDeviceOfGpu,
+  resolvePeak,
+} from '../observability/mfu.js';
 import { CpuEstimateMeter, EnergyMeter, machineId, parseNvidiaSmi } from '../observability/power.js';
 import { JobTelemetry } from '../coordinator/telemetry.js';
 import { flopsPerToken, presetConfig } from '../lm/model-config.js';
@@ -151,6 +158,10 @@ test('MFU divides model FLOP/s by the dense datasheet peak, and the peak is over
   assert.equal(unknown.source, 'unknown');
   assert.match(unknown.detail, /observability\.peak_flops/);
   assert.equal((await resolve({ peak_flops: 165e12 }, peakDeviceOfGpu('NVIDIA GeForce RTX 4090'), 1)).flops, 165e12);
+  assert.equal(datasheetTflops('NVIDIA H100 80GB HBM3', 'bf16'), 989);
+  assert.equal(datasheetTflops('NVIDIA H200', 'tf32'), 495);
+  assert.equal(datasheetTflops('NVIDIA V100-SXM2-32GB', 'bf16'), null);
+  assert.equal(datasheetTflops('NVIDIA GeForce RTX 4090', 'tf32'), null);
   for (const [key, peak] of Object.entries(PEAKS)) assert.ok(peak.source.length > 0, `${key} names its source`);
   assert.equal(deviceFromGpuName('NVIDIA H100 80GB HBM3'), 'h100-sxm');
   assert.equal(deviceFromGpuName('NVIDIA H100 PCIe'), 'h100-pcie');

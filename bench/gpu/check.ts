@@ -20,7 +20,7 @@ import type { Device, Precision } from '../../kernels/cuda/device.js';
 import { setupBackend } from '../../kernels/backend.js';
 import { writeFileAtomic } from '../../lm/atomic-write.js';
 import { presetConfig } from '../../lm/model-config.js';
-import { PEAKS, deviceFromGpuName } from '../../observability/mfu.js';
+import { datasheetTflops } from '../../observability/mfu.js';
 import { GOLDEN_FIXTURE, GOLDEN_TOLERANCES, compareGolden, runGolden, type GoldenRun } from './golden-run.js';
 import { KERNEL_TOLERANCE, checkKernels, type KernelCheckSize } from './kernel-checks.js';
 import { measureGemm, measureThroughput, type PeakTflops } from './throughput.js';
@@ -120,13 +120,11 @@ async function useCudaBackend(precision: Precision): Promise<Device> {
   return device();
 }
 
-/** The datasheet dense peak of this GPU in a precision (observability/mfu.ts), if the table knows it. */
-function datasheetTflops(precision: Precision): number | undefined {
-  const key = deviceFromGpuName(results.device?.name ?? '');
-  return key ? PEAKS[key].tflops[precision] : undefined;
-}
-const gemmTflops = (precision: Precision): number | undefined =>
-  (results.parts.gemm?.tflops as Partial<Record<Precision, number>> | undefined)?.[precision];
+/** What MFU divides by in a precision: this GPU's datasheet peak (observability/mfu.ts), and the GEMM measured here. */
+const peakTflops = (precision: Precision): PeakTflops => ({
+  datasheet: datasheetTflops(results.device?.name ?? '', precision) ?? undefined,
+  gemm: (results.parts.gemm?.tflops as Partial<Record<Precision, number>> | undefined)?.[precision],
+});
 
 await part('kernels', () => {
   const seed = o.seed ? Number(o.seed) : Date.now() % 1_000_000;
@@ -180,7 +178,7 @@ await part('throughput', async () => {
           if (attention === 'plain') process.env.RINGLET_ATTENTION = 'plain';
           try {
             const d = await useCudaBackend(precision);
-            const peak: PeakTflops = { datasheet: datasheetTflops(precision), gemm: gemmTflops(precision) };
+            const peak = peakTflops(precision);
             const steps = { warmup: Number(o.warmup), timed: Number(o.steps), profiled: Number(o.profiled) };
             cases.push({ ...measureThroughput(d, { preset, tokensPerStep: tokens, precision }, steps, peak), attention });
           } catch (err) {
@@ -206,7 +204,7 @@ await part('peers', () => {
     steps: Number(o.steps),
     deadline,
     timeoutS: Number(o['peer-timeout-s']),
-    peak: (precision) => ({ datasheet: datasheetTflops(precision), gemm: gemmTflops(precision) }),
+    peak: peakTflops,
     log,
   });
   const errors = cases.filter((c) => 'error' in c).length;
