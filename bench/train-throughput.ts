@@ -15,7 +15,7 @@ import * as tf from '@tensorflow/tfjs';
 import { setupBackend } from '../kernels/backend.js';
 import { cpuFallbackCounts, cpuFallbacksSince, cudaDevice } from '../kernels/cuda/backend.js';
 import type { Precision } from '../kernels/cuda/device.js';
-import { gpuOfWorker, visibleGpus } from '../kernels/cuda/gpus.js';
+import { visibleGpus, workerEnv } from '../kernels/cuda/gpus.js';
 import { datasheetTflops } from '../observability/mfu.js';
 import { initParams } from '../lm/model.js';
 import {
@@ -163,13 +163,12 @@ function runWorkers(o: ThroughputOptions, workers: number): Promise<WorkerResult
   // fork() passes this process's execArgv on, so from the TypeScript sources the children load tsx too.
   // On GPUs, each worker is pinned to one (round robin), as `ringlet train --workers` pins them.
   const gpus = o.backend === 'cuda' ? visibleGpus() : [];
-  const children: ChildProcess[] = Array.from({ length: workers }, (_, rank) => {
-    const gpu = gpuOfWorker(gpus, rank);
-    return fork(file, [JSON.stringify({ options: { ...o, profile: false }, rank, workers })], {
+  const children: ChildProcess[] = Array.from({ length: workers }, (_, rank) =>
+    fork(file, [JSON.stringify({ options: { ...o, profile: false }, rank, workers })], {
       serialization: 'advanced',
-      ...(gpu === undefined ? {} : { env: { ...process.env, CUDA_VISIBLE_DEVICES: gpu } }),
-    });
-  });
+      env: workerEnv(process.env, gpus, rank),
+    }),
+  );
   const message = (child: ChildProcess, rank: number) =>
     new Promise<WorkerMessage>((resolve, reject) => {
       const onExit = (code: number | null) => reject(new Error(`bench worker ${rank} exited with status ${code}`));

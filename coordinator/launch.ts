@@ -16,7 +16,7 @@ import type { TlsFiles } from '../collective/auth.js';
 import type { TrainConfig } from '../train/config.js';
 import type { DistributedSummary } from './run.js';
 import { jsonLog } from './log.js';
-import { gpuOfWorker } from '../kernels/cuda/gpus.js';
+import { workerEnv } from '../kernels/cuda/gpus.js';
 
 const log = jsonLog('launcher');
 
@@ -75,9 +75,10 @@ export async function launchLocal(train: TrainConfig, o: LaunchOptions): Promise
   const startWorker = (slot: number) => {
     // Each worker may read this job's data and write its run folder, and nothing else the coordinator names.
     const roots = ['--data-root', path.resolve(train.data), '--runs-root', path.resolve(train.out)];
-    const gpu = gpuOfWorker(o.gpus ?? [], slot);
-    const workerEnv = gpu === undefined ? env : { ...env, CUDA_VISIBLE_DEVICES: gpu };
-    const w = ringlet(['worker', '--coordinator', coordinatorAddress, ...roots, ...tlsArgs, '--json'], workerEnv);
+    const w = ringlet(
+      ['worker', '--coordinator', coordinatorAddress, ...roots, ...tlsArgs, '--json'],
+      workerEnv(env, o.gpus ?? [], slot),
+    );
     w.stdout!.resume();
     readline.createInterface({ input: w.stderr! }).on('line', (l) => process.stderr.write(`${l}\n`));
     w.on('exit', (code, signal) => {

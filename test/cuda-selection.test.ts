@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { test } from 'node:test';
-import { gpuOfWorker, visibleGpus } from '../kernels/cuda/gpus.js';
+import { visibleGpus, workerEnv } from '../kernels/cuda/gpus.js';
 import { cudaDeviceCount } from '../kernels/cuda/addon.js';
 
 const root = path.resolve(import.meta.dirname, '..');
@@ -47,8 +47,8 @@ test('workers get the GPUs CUDA_VISIBLE_DEVICES lists, else 0..n-1, round robin 
     [],
   );
   assert.deepEqual(
-    [0, 1, 2, 3, 4].map((slot) => gpuOfWorker(['3', '7'], slot)),
-    ['3', '7', '3', '7', '3'],
+    [0, 1, 2, 3, 4].map((slot) => workerEnv({ PATH: '/bin' }, ['3', '7'], slot)),
+    ['3', '7', '3', '7', '3'].map((gpu) => ({ PATH: '/bin', CUDA_VISIBLE_DEVICES: gpu })),
   );
-  assert.equal(gpuOfWorker([], 0), undefined);
+  assert.deepEqual(workerEnv({ PATH: '/bin' }, [], 0), { PATH: '/bin' });
 });

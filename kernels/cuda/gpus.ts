@@ -12,7 +12,8 @@ export function visibleGpus(env: NodeJS.ProcessEnv = process.env, count: () => n
   return listed && listed.length > 0 ? listed.slice(0, n) : Array.from({ length: n }, (_, i) => String(i));
 }
 
-/** The GPU of worker slot `slot`: round robin when there are more workers than GPUs. */
-export function gpuOfWorker(gpus: string[], slot: number): string | undefined {
-  return gpus.length === 0 ? undefined : gpus[slot % gpus.length];
+/** The environment of worker slot `slot`: pinned to its GPU (round robin when there are more workers than GPUs), or
+ *  `env` as it is without GPUs. */
+export function workerEnv(env: NodeJS.ProcessEnv, gpus: string[], slot: number): NodeJS.ProcessEnv {
+  return gpus.length === 0 ? env : { ...env, CUDA_VISIBLE_DEVICES: gpus[slot % gpus.length] };
 }
